@@ -1,0 +1,247 @@
+//! [`Bar`]: open, high, low, close and volume of one symbol over one interval.
+//!
+//! A bar is stamped with its **open** time (`ts_event`) and becomes known at its close, so the
+//! engine clock reads `ts_event + interval` when a bar is delivered. [`Bar::try_new`] is the only
+//! way to build one and it enforces the OHLC invariants, so every `Bar` in the system is sound.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Interval, ModelError, Price, Quantity, Symbol, Timestamp};
+
+/// The price and volume fields of a bar, before validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ohlcv {
+    /// First traded price of the interval.
+    pub open: Price,
+    /// Highest traded price.
+    pub high: Price,
+    /// Lowest traded price.
+    pub low: Price,
+    /// Last traded price.
+    pub close: Price,
+    /// Traded amount (shares, contracts or coins, as the source gives it).
+    pub volume: Quantity,
+}
+
+/// A validated OHLCV bar.
+///
+/// Invariants: `low <= min(open, close)`, `max(open, close) <= high` and `volume >= 0`. Values
+/// are fixed-point, so they are always finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "BarFields")]
+pub struct Bar {
+    symbol: Symbol,
+    interval: Interval,
+    ts_event: Timestamp,
+    #[serde(flatten)]
+    ohlcv: Ohlcv,
+}
+
+#[derive(Deserialize)]
+struct BarFields {
+    symbol: Symbol,
+    interval: Interval,
+    ts_event: Timestamp,
+    #[serde(flatten)]
+    ohlcv: Ohlcv,
+}
+
+impl TryFrom<BarFields> for Bar {
+    type Error = ModelError;
+
+    fn try_from(f: BarFields) -> Result<Self, Self::Error> {
+        Self::try_new(f.symbol, f.interval, f.ts_event, f.ohlcv)
+    }
+}
+
+impl Bar {
+    /// Builds a bar, checking its invariants.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidBar`] naming the bar and the failed invariant with its values.
+    pub fn try_new(
+        symbol: Symbol,
+        interval: Interval,
+        ts_event: Timestamp,
+        ohlcv: Ohlcv,
+    ) -> Result<Self, ModelError> {
+        let Ohlcv {
+            open,
+            high,
+            low,
+            close,
+            volume,
+        } = ohlcv;
+        let reason = if low > open.min(close) {
+            Some(format!(
+                "low {low} is above min(open {open}, close {close})"
+            ))
+        } else if high < open.max(close) {
+            Some(format!(
+                "high {high} is below max(open {open}, close {close})"
+            ))
+        } else if volume.is_negative() {
+            Some(format!("volume {volume} is negative"))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(ModelError::InvalidBar {
+                symbol: symbol.to_string(),
+                interval: interval.to_string(),
+                ts_event: ts_event.to_string(),
+                reason,
+            }),
+            None => Ok(Self {
+                symbol,
+                interval,
+                ts_event,
+                ohlcv,
+            }),
+        }
+    }
+
+    /// The instrument.
+    #[must_use]
+    pub const fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// The bar length.
+    #[must_use]
+    pub const fn interval(&self) -> Interval {
+        self.interval
+    }
+
+    /// The open time of the bar.
+    #[must_use]
+    pub const fn ts_event(&self) -> Timestamp {
+        self.ts_event
+    }
+
+    /// The nominal close time, `ts_event + interval`. Daily bars and the short last bar of an
+    /// early close end earlier; the calendar knows the real close.
+    #[must_use]
+    pub fn ts_close_nominal(&self) -> Timestamp {
+        Timestamp::from_nanos(
+            self.ts_event
+                .as_nanos()
+                .saturating_add(self.interval.as_nanos()),
+        )
+    }
+
+    /// All price and volume fields.
+    #[must_use]
+    pub const fn ohlcv(&self) -> Ohlcv {
+        self.ohlcv
+    }
+
+    /// The open price.
+    #[must_use]
+    pub const fn open(&self) -> Price {
+        self.ohlcv.open
+    }
+
+    /// The high price.
+    #[must_use]
+    pub const fn high(&self) -> Price {
+        self.ohlcv.high
+    }
+
+    /// The low price.
+    #[must_use]
+    pub const fn low(&self) -> Price {
+        self.ohlcv.low
+    }
+
+    /// The close price.
+    #[must_use]
+    pub const fn close(&self) -> Price {
+        self.ohlcv.close
+    }
+
+    /// The volume.
+    #[must_use]
+    pub const fn volume(&self) -> Quantity {
+        self.ohlcv.volume
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ohlcv(o: i128, h: i128, l: i128, c: i128, v: i128) -> Ohlcv {
+        Ohlcv {
+            open: Price::from_raw(o),
+            high: Price::from_raw(h),
+            low: Price::from_raw(l),
+            close: Price::from_raw(c),
+            volume: Quantity::from_raw(v),
+        }
+    }
+
+    fn build(fields: Ohlcv) -> Result<Bar, ModelError> {
+        Bar::try_new(
+            Symbol::parse("SPY").unwrap(),
+            Interval::M1,
+            Timestamp::parse("2013-10-07T13:30:00Z").unwrap(),
+            fields,
+        )
+    }
+
+    #[test]
+    fn accepts_a_real_bar() {
+        // SPY 2011-01-03 09:00Z from the shared sample: 126.35 126.39 126.35 126.39 1579.
+        let fields = Ohlcv {
+            open: "126.35".parse().unwrap(),
+            high: "126.39".parse().unwrap(),
+            low: "126.35".parse().unwrap(),
+            close: "126.39".parse().unwrap(),
+            volume: "1579".parse().unwrap(),
+        };
+        let bar = build(fields).unwrap();
+        assert_eq!(bar.ohlcv(), fields);
+        assert_eq!(bar.ts_close_nominal().to_string(), "2013-10-07T13:31:00Z");
+    }
+
+    #[test]
+    fn names_the_broken_invariant() {
+        let err = build(ohlcv(10, 12, 11, 10, 1)).unwrap_err().to_string();
+        assert!(err.contains("low 0.000000011 is above min"), "{err}");
+        assert!(err.contains("SPY 1m at 2013-10-07T13:30:00Z"), "{err}");
+        let err = build(ohlcv(10, 11, 9, 12, 1)).unwrap_err().to_string();
+        assert!(err.contains("high 0.000000011 is below max"), "{err}");
+        let err = build(ohlcv(10, 11, 9, 10, -1)).unwrap_err().to_string();
+        assert!(err.contains("volume -0.000000001 is negative"), "{err}");
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let good = build(ohlcv(10, 12, 9, 11, 5)).unwrap();
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<Bar>(&json).unwrap(), good);
+        let bad = json.replace("\"low\":\"0.000000009\"", "\"low\":\"0.000000013\"");
+        assert_ne!(bad, json);
+        assert!(serde_json::from_str::<Bar>(&bad).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn constructor_accepts_exactly_the_invariant(
+            o in -1000i128..1000, h in -1000i128..1000, l in -1000i128..1000,
+            c in -1000i128..1000, v in -10i128..1000,
+        ) {
+            let holds = l <= o.min(c) && o.max(c) <= h && v >= 0;
+            let built = build(ohlcv(o, h, l, c, v));
+            prop_assert_eq!(built.is_ok(), holds);
+            if let Ok(bar) = built {
+                prop_assert!(bar.low() <= bar.open().min(bar.close()));
+                prop_assert!(bar.high() >= bar.open().max(bar.close()));
+                prop_assert!(!bar.volume().is_negative());
+            }
+        }
+    }
+}

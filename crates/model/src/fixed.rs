@@ -1,0 +1,388 @@
+//! Fixed-point [`Price`], [`Quantity`] and [`Money`].
+//!
+//! All three are an `i128` count of units of 10^-9 ([`SCALE`] = 1,000,000,000, [`DECIMALS`] =
+//! 9). One scale for all three keeps conversions exact and the storage uniform. Nine decimals
+//! hold every real price we have seen (crypto crosses quote to 8 decimals) and fractional coin
+//! volumes exactly.
+//!
+//! Range: the raw `i128` spans ±1.7e38, so each type holds magnitudes up to
+//! [`MAX_WHOLE`] ≈ ±1.7e29 whole units: far beyond a 1e6 price, a 1e12 volume or the 1e18
+//! notional of their product. `Price * Quantity` works on the raw product (scale 10^18) before
+//! rescaling, so it is exact and overflow-free while `|price × quantity|` stays below about
+//! 1.7e20 whole units; beyond that it returns [`ModelError::Overflow`].
+//!
+//! Every operation is checked: overflow returns an error, never wraps. Rounding happens only
+//! where a result has more than nine decimals (a product or a quotient), and is half-to-even
+//! ("banker's rounding"), so repeated rounding does not drift in one direction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ModelError;
+
+/// Raw units per whole unit: every fixed-point value is `raw / SCALE`.
+pub const SCALE: i128 = 1_000_000_000;
+/// Decimal places carried by every fixed-point value.
+pub const DECIMALS: u32 = 9;
+/// The largest whole-unit magnitude any fixed-point type holds (`i128::MAX / SCALE`).
+pub const MAX_WHOLE: i128 = i128::MAX / SCALE;
+
+/// Divides `num` by `den` rounding half to even. `den` must be non-zero.
+fn div_round_half_even(num: i128, den: i128) -> Option<i128> {
+    let q = num.checked_div(den)?;
+    let r = num.checked_rem(den)?;
+    if r == 0 {
+        return Some(q);
+    }
+    let twice = r.unsigned_abs().checked_mul(2)?;
+    let den_abs = den.unsigned_abs();
+    let away = (num < 0) != (den < 0);
+    let step = if away { -1 } else { 1 };
+    match twice.cmp(&den_abs) {
+        std::cmp::Ordering::Less => Some(q),
+        std::cmp::Ordering::Greater => q.checked_add(step),
+        std::cmp::Ordering::Equal if q % 2 == 0 => Some(q),
+        std::cmp::Ordering::Equal => q.checked_add(step),
+    }
+}
+
+/// Parses a plain decimal (`-12.345`, `+7`, `0.000000001`) into raw units.
+fn parse_decimal(kind: &'static str, text: &str) -> Result<i128, ModelError> {
+    let err = |reason: &str| ModelError::parse(kind, text, reason);
+    let (negative, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        Some(_) => (false, text),
+        None => return Err(err("empty")),
+    };
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if int_part.is_empty() || !int_part.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err("expected a decimal number such as 123.45"));
+    }
+    // The magnitude is built unsigned so that `i128::MIN` parses like every other value.
+    let too_large = || err("too large");
+    let mut magnitude: u128 = 0;
+    for b in int_part.bytes() {
+        magnitude = magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u128::from(b - b'0')))
+            .ok_or_else(too_large)?;
+    }
+    magnitude = magnitude
+        .checked_mul(SCALE.unsigned_abs())
+        .ok_or_else(too_large)?;
+    if let Some(frac) = frac_part {
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("expected digits after the decimal point"));
+        }
+        let significant = frac.trim_end_matches('0');
+        if significant.len() > DECIMALS as usize {
+            return Err(err("more than 9 decimal places"));
+        }
+        let mut frac_raw: u128 = 0;
+        for b in significant.bytes() {
+            frac_raw = frac_raw * 10 + u128::from(b - b'0');
+        }
+        for _ in significant.len()..DECIMALS as usize {
+            frac_raw *= 10;
+        }
+        magnitude = magnitude.checked_add(frac_raw).ok_or_else(too_large)?;
+    }
+    if negative {
+        0i128.checked_sub_unsigned(magnitude).ok_or_else(too_large)
+    } else {
+        i128::try_from(magnitude).map_err(|_| too_large())
+    }
+}
+
+/// Writes raw units as the shortest exact decimal.
+fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let sign = if raw < 0 { "-" } else { "" };
+    let abs = raw.unsigned_abs();
+    let scale = SCALE.unsigned_abs();
+    let int_part = abs / scale;
+    let frac = abs % scale;
+    if frac == 0 {
+        return f.pad(&format!("{sign}{int_part}"));
+    }
+    let digits = format!("{frac:09}");
+    let digits = digits.trim_end_matches('0');
+    f.pad(&format!("{sign}{int_part}.{digits}"))
+}
+
+macro_rules! fixed_point {
+    ($name:ident, $kind:literal) => {
+        impl $name {
+            /// Zero.
+            pub const ZERO: Self = Self(0);
+            /// The largest representable value.
+            pub const MAX: Self = Self(i128::MAX);
+            /// The smallest representable value.
+            pub const MIN: Self = Self(i128::MIN);
+
+            /// Wraps a raw count of 10^-9 units.
+            #[must_use]
+            pub const fn from_raw(raw: i128) -> Self {
+                Self(raw)
+            }
+
+            /// The raw count of 10^-9 units.
+            #[must_use]
+            pub const fn raw(self) -> i128 {
+                self.0
+            }
+
+            /// A whole number of units.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] if `units` exceeds [`MAX_WHOLE`].
+            pub fn from_units(units: i128) -> Result<Self, ModelError> {
+                units
+                    .checked_mul(SCALE)
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("{units} * 10^9")))
+            }
+
+            /// Converts from `f64`, rounding half to even at nine decimals. This is for edges that
+            /// receive floating point (vendor feeds, indicator outputs), never for arithmetic.
+            ///
+            /// # Errors
+            /// [`ModelError::OutOfRange`] for NaN, infinities and magnitudes beyond the range.
+            pub fn from_f64(value: f64) -> Result<Self, ModelError> {
+                let out_of_range = || ModelError::OutOfRange {
+                    kind: $kind,
+                    value: value.to_string(),
+                };
+                if !value.is_finite() {
+                    return Err(out_of_range());
+                }
+                // Exact decimal rendering, then the exact decimal parser, avoids binary scaling
+                // error: 0.1 becomes 100_000_000 raw, not 99_999_999.
+                let text = format!("{value:.9}");
+                parse_decimal($kind, &text)
+                    .map(Self)
+                    .map_err(|_| out_of_range())
+            }
+
+            /// The value as `f64`: the one conversion point into floating point (indicators,
+            /// statistics). May lose precision beyond about 15 significant digits.
+            #[must_use]
+            #[allow(clippy::cast_precision_loss)]
+            pub fn to_f64(self) -> f64 {
+                let whole = (self.0 / SCALE) as f64;
+                let frac = (self.0 % SCALE) as f64 / SCALE as f64;
+                whole + frac
+            }
+
+            /// `self + rhs`.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] when the sum is out of range.
+            pub fn checked_add(self, rhs: Self) -> Result<Self, ModelError> {
+                self.0
+                    .checked_add(rhs.0)
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("{self} + {rhs}")))
+            }
+
+            /// `self - rhs`.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] when the difference is out of range.
+            pub fn checked_sub(self, rhs: Self) -> Result<Self, ModelError> {
+                self.0
+                    .checked_sub(rhs.0)
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("{self} - {rhs}")))
+            }
+
+            /// `-self`.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] for [`Self::MIN`].
+            pub fn checked_neg(self) -> Result<Self, ModelError> {
+                self.0
+                    .checked_neg()
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("-({self})")))
+            }
+
+            /// `|self|`.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] for [`Self::MIN`].
+            pub fn checked_abs(self) -> Result<Self, ModelError> {
+                self.0
+                    .checked_abs()
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("|{self}|")))
+            }
+
+            /// Multiplies by a whole number.
+            ///
+            /// # Errors
+            /// [`ModelError::Overflow`] when the product is out of range.
+            pub fn checked_mul_int(self, factor: i128) -> Result<Self, ModelError> {
+                self.0
+                    .checked_mul(factor)
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("{self} * {factor}")))
+            }
+
+            /// Divides by a whole number, rounding half to even.
+            ///
+            /// # Errors
+            /// [`ModelError::Invalid`] when `divisor` is zero.
+            pub fn checked_div_int(self, divisor: i128) -> Result<Self, ModelError> {
+                if divisor == 0 {
+                    return Err(ModelError::invalid(
+                        $kind,
+                        format!("{self} divided by zero"),
+                    ));
+                }
+                div_round_half_even(self.0, divisor)
+                    .map(Self)
+                    .ok_or_else(|| ModelError::overflow(format!("{self} / {divisor}")))
+            }
+
+            /// True when the value is exactly zero.
+            #[must_use]
+            pub const fn is_zero(self) -> bool {
+                self.0 == 0
+            }
+
+            /// True when the value is strictly positive.
+            #[must_use]
+            pub const fn is_positive(self) -> bool {
+                self.0 > 0
+            }
+
+            /// True when the value is strictly negative.
+            #[must_use]
+            pub const fn is_negative(self) -> bool {
+                self.0 < 0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt_decimal(self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ModelError;
+
+            /// Parses a plain decimal with at most nine decimal places, e.g. `167.43`.
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                parse_decimal($kind, s).map(Self)
+            }
+        }
+
+        impl Serialize for $name {
+            /// Serialized as a decimal string so JSON consumers never round through `f64`.
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A price per unit of an instrument, in its quote currency. May be negative (some futures
+/// have traded below zero); order and bar validation decide where that is allowed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Price(i128);
+
+/// An amount of an instrument: order sizes, fills, bar volumes (shares, contracts or coins) and
+/// signed positions (negative is short).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Quantity(i128);
+
+/// An amount of currency: cash, notional, commissions, profit and loss.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i128);
+
+fixed_point!(Price, "price");
+fixed_point!(Quantity, "quantity");
+fixed_point!(Money, "money");
+
+impl Price {
+    /// The notional `self × quantity`, exact when the product has at most nine decimals and
+    /// rounded half to even otherwise.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when `|price × quantity|` exceeds about 1.7e20.
+    pub fn checked_mul_qty(self, quantity: Quantity) -> Result<Money, ModelError> {
+        self.0
+            .checked_mul(quantity.0)
+            .and_then(|p| div_round_half_even(p, SCALE))
+            .map(Money)
+            .ok_or_else(|| ModelError::overflow(format!("{self} * {quantity}")))
+    }
+}
+
+impl Money {
+    /// The per-unit price `self / quantity`, rounded half to even at nine decimals.
+    ///
+    /// # Errors
+    /// [`ModelError::Invalid`] when `quantity` is zero; [`ModelError::Overflow`] when the
+    /// quotient is out of range.
+    pub fn checked_div_qty(self, quantity: Quantity) -> Result<Price, ModelError> {
+        if quantity.is_zero() {
+            return Err(ModelError::invalid(
+                "money",
+                format!("{self} divided by zero quantity"),
+            ));
+        }
+        self.0
+            .checked_mul(SCALE)
+            .and_then(|n| div_round_half_even(n, quantity.0))
+            .map(Price)
+            .ok_or_else(|| ModelError::overflow(format!("{self} / {quantity}")))
+    }
+
+    /// `self × numerator / denominator` with one rounding (half to even) at the end: the share
+    /// of a cost basis that a partial close removes.
+    ///
+    /// # Errors
+    /// [`ModelError::Invalid`] for a zero denominator; [`ModelError::Overflow`] when the
+    /// intermediate product `raw(self) × raw(numerator)` exceeds `i128`.
+    pub fn checked_mul_ratio(
+        self,
+        numerator: Quantity,
+        denominator: Quantity,
+    ) -> Result<Self, ModelError> {
+        if denominator.is_zero() {
+            return Err(ModelError::invalid(
+                "money",
+                format!("{self} scaled by {numerator}/0"),
+            ));
+        }
+        self.0
+            .checked_mul(numerator.0)
+            .and_then(|n| div_round_half_even(n, denominator.0))
+            .map(Self)
+            .ok_or_else(|| ModelError::overflow(format!("{self} * {numerator} / {denominator}")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! [`Symbol`]: an instrument's ticker.
+//!
+//! 1 to 32 characters from `A-Z 0-9 . - / _`, kept exactly as given (no case folding: a
+//! lower-case ticker is an error rather than silently another instrument). Stored inline in a
+//! fixed 32-byte buffer so the type is `Copy` and bars carry it without allocating.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ModelError;
+
+/// The longest symbol, in characters.
+pub const MAX_SYMBOL_LEN: usize = 32;
+
+/// A validated instrument symbol such as `SPY`, `BRK.B`, `BTC-PERP` or `EUR/USD`.
+///
+/// Ordering is the byte order of the text: the padding byte is zero, below every allowed
+/// character, so `AB < ABC` as for strings.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Symbol {
+    bytes: [u8; MAX_SYMBOL_LEN],
+    len: u8,
+}
+
+impl Symbol {
+    /// Validates a symbol.
+    ///
+    /// # Errors
+    /// [`ModelError::Parse`] naming the text when it is empty, longer than 32 characters, or
+    /// contains a character outside `A-Z 0-9 . - / _`.
+    pub fn parse(text: &str) -> Result<Self, ModelError> {
+        let err = |reason: String| ModelError::parse("symbol", text, reason);
+        if text.is_empty() {
+            return Err(err("empty".into()));
+        }
+        if text.len() > MAX_SYMBOL_LEN {
+            return Err(err(format!("longer than {MAX_SYMBOL_LEN} characters")));
+        }
+        if let Some(bad) = text.chars().find(|c| !is_symbol_char(*c)) {
+            return Err(err(format!(
+                "character {bad:?} is not one of A-Z 0-9 . - / _"
+            )));
+        }
+        let mut bytes = [0u8; MAX_SYMBOL_LEN];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        #[allow(clippy::cast_possible_truncation)] // len <= 32, checked above
+        Ok(Self {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    /// The symbol's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (checked in `parse`), so this never fails.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+const fn is_symbol_char(c: char) -> bool {
+    matches!(c, 'A'..='Z' | '0'..='9' | '.' | '-' | '/' | '_')
+}
+
+impl FromStr for Symbol {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Symbol({})", self.as_str())
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case("SPY")]
+    #[case("BRK.B")]
+    #[case("BTC-PERP")]
+    #[case("EUR/USD")]
+    #[case("ES_H4")]
+    #[case("6EH4")]
+    #[case("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345")]
+    fn accepts_and_shows_as_given(#[case] text: &str) {
+        assert_eq!(Symbol::parse(text).unwrap().to_string(), text);
+    }
+
+    #[rstest]
+    #[case("", "empty")]
+    #[case("spy", "'s'")]
+    #[case("SP Y", "' '")]
+    #[case("ÄPL", "'Ä'")]
+    #[case("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", "longer than 32")]
+    fn rejects_with_the_reason(#[case] text: &str, #[case] reason: &str) {
+        let err = Symbol::parse(text).unwrap_err().to_string();
+        assert!(err.contains(reason), "{err}");
+        assert!(err.contains(&format!("{text:?}")), "{err}");
+    }
+
+    #[test]
+    fn orders_like_strings() {
+        let mut symbols: Vec<Symbol> = ["SPY", "AAPL", "AB", "ABC", "A"]
+            .iter()
+            .map(|s| Symbol::parse(s).unwrap())
+            .collect();
+        symbols.sort();
+        let names: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
+        assert_eq!(names, ["A", "AAPL", "AB", "ABC", "SPY"]);
+    }
+
+    proptest! {
+        #[test]
+        fn valid_symbols_round_trip(text in "[A-Z0-9./_-]{1,32}") {
+            let symbol = Symbol::parse(&text).unwrap();
+            prop_assert_eq!(symbol.as_str(), text.as_str());
+            prop_assert_eq!(symbol.to_string().parse::<Symbol>().unwrap(), symbol);
+        }
+
+        #[test]
+        fn order_matches_string_order(a in "[A-Z0-9./_-]{1,32}", b in "[A-Z0-9./_-]{1,32}") {
+            let (sa, sb) = (Symbol::parse(&a).unwrap(), Symbol::parse(&b).unwrap());
+            prop_assert_eq!(sa.cmp(&sb), a.cmp(&b));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
+            let _ = Symbol::parse(&text);
+        }
+    }
+}
