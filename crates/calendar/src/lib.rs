@@ -256,10 +256,10 @@ impl Calendar {
             .unwrap_or(NaiveDate::MIN);
         let mut date = start.max(self.first);
         loop {
-            if let Some(day) = self.trading_day(date)? {
-                if day.open > ts {
-                    return Ok(day);
-                }
+            if let Some(day) = self.trading_day(date)?
+                && day.open > ts
+            {
+                return Ok(day);
             }
             date = self.next_trading_day(date)?.date;
         }
@@ -278,10 +278,11 @@ impl Calendar {
             if date > self.last {
                 continue;
             }
-            if let Some(day) = self.trading_day(date)? {
-                if day.open <= ts && ts < day.close {
-                    return Ok(Some(day));
-                }
+            if let Some(day) = self.trading_day(date)?
+                && day.open <= ts
+                && ts < day.close
+            {
+                return Ok(Some(day));
             }
         }
         Ok(None)

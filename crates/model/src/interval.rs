@@ -115,11 +115,11 @@ impl FromStr for Interval {
 
 impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = if self.secs % SECONDS_PER_DAY == 0 {
+        let text = if self.secs.is_multiple_of(SECONDS_PER_DAY) {
             format!("{}d", self.secs / SECONDS_PER_DAY)
-        } else if self.secs % 3_600 == 0 {
+        } else if self.secs.is_multiple_of(3_600) {
             format!("{}h", self.secs / 3_600)
-        } else if self.secs % 60 == 0 {
+        } else if self.secs.is_multiple_of(60) {
             format!("{}m", self.secs / 60)
         } else {
             format!("{}s", self.secs)

@@ -1,0 +1,21 @@
+//! Where openbell keeps its files: `$OPENBELL_HOME`, else `~/.openbell`.
+
+use std::path::PathBuf;
+
+/// The openbell home folder. Not created here; commands create what they write.
+pub(crate) fn openbell_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("OPENBELL_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || PathBuf::from(".openbell"),
+            |h| PathBuf::from(h).join(".openbell"),
+        )
+}
+
+/// The folder of user calendar definitions, `<home>/calendars`.
+pub(crate) fn calendars_dir() -> PathBuf {
+    openbell_home().join("calendars")
+}

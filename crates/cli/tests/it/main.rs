@@ -1,0 +1,48 @@
+//! The `openbell` binary, run as a user runs it.
+
+// Test helpers outside #[test] functions panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod calendar;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `openbell` with `args`, with `OPENBELL_HOME` pointed at `home`.
+pub(crate) fn openbell(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args(args)
+        .env("OPENBELL_HOME", home)
+        .output()
+        .expect("running openbell")
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn help_and_version() {
+    let home = tempfile::tempdir().unwrap();
+    let help = openbell(home.path(), &["--help"]);
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("calendar"), "{}", stdout(&help));
+    let version = openbell(home.path(), &["--version"]);
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("openbell {}", env!("CARGO_PKG_VERSION"))
+    );
+    for sub in [
+        &["calendar", "--help"][..],
+        &["calendar", "days", "--help"],
+        &["calendar", "next", "--help"],
+    ] {
+        let out = openbell(home.path(), sub);
+        assert!(out.status.success(), "{sub:?}");
+        assert!(stdout(&out).contains("Usage:"), "{sub:?}");
+    }
+}
