@@ -6,10 +6,14 @@
 //! 1993–2030; `CRYPTO`, a 24/7 calendar of UTC days. Any other exchange is a TOML file
 //! ([`Calendar::from_toml_file`]). Every rule set describes a day in exchange-local wall-clock
 //! time and one function resolves it to UTC, so daylight saving is handled in one place.
+//!
+//! [`Resampler`] builds derived bars aligned to a day's open; the data store and the engine
+//! share it.
 
 mod custom;
 mod day_spec;
 mod error;
+mod resample;
 mod trading_day;
 mod xnys;
 
@@ -22,6 +26,7 @@ use openbell_model::Timestamp;
 use crate::custom::CustomRules;
 use crate::day_spec::{DaySpec, LocalTime};
 pub use crate::error::CalendarError;
+pub use crate::resample::{ResampleError, Resampler, resample_day};
 pub use crate::trading_day::{BarSlot, Break, TradingDay};
 
 /// The codes of the built-in calendars.

@@ -1,0 +1,377 @@
+//! Derived bars: one [`Resampler`] builds a larger interval from a smaller one, aligned to the
+//! trading day's open. The data store uses it offline and the engine uses it live, so both give
+//! identical bars.
+//!
+//! Windows are the day's [`TradingDay::bar_slots`] for the target interval: 5m bars of a 09:30
+//! open start at 09:30, 09:35 …; 1h bars run 09:30–10:30 … 15:30–16:00 (the last is short); the
+//! last bar of an early close ends at the close; `1d` is the whole regular session. A derived
+//! bar takes the first open, the highest high, the lowest low, the last close and the summed
+//! volume of the source bars inside its window. A window with no source bars produces no bar:
+//! gaps stay gaps. Source bars outside regular hours are not part of any window and are
+//! counted as skipped.
+//!
+//! A window is emitted as soon as it is known to be complete: when a source bar ends at the
+//! window's close, when a source bar of a later window arrives, when the clock passes the
+//! window's close ([`Resampler::close_until`]), or at the end of the day
+//! ([`Resampler::finish`]).
+
+use openbell_model::{Bar, Interval, ModelError, Ohlcv, Price, Quantity, Symbol, Timestamp};
+
+use crate::trading_day::{BarSlot, TradingDay};
+
+/// Why bars could not be resampled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResampleError {
+    /// The target interval is not a whole multiple of the source interval (or `1d`).
+    #[error(
+        "cannot build {target} bars from {source_interval} bars: {target} is not a multiple of {source_interval}"
+    )]
+    Incompatible {
+        /// The source interval.
+        source_interval: Interval,
+        /// The target interval.
+        target: Interval,
+    },
+    /// A bar of another symbol or interval was pushed.
+    #[error("resampler for {expected} received {got}")]
+    WrongSeries {
+        /// The series the resampler builds from.
+        expected: String,
+        /// The series of the bar pushed.
+        got: String,
+    },
+    /// Bars must arrive in time order.
+    #[error("{symbol} bar at {ts} arrived after a bar at {previous}: bars must be in time order")]
+    OutOfOrder {
+        /// The symbol.
+        symbol: Symbol,
+        /// The late bar's open time.
+        ts: Timestamp,
+        /// The previous bar's open time.
+        previous: Timestamp,
+    },
+    /// Summing volume or building the derived bar failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    slot: usize,
+    open: Price,
+    high: Price,
+    low: Price,
+    close: Price,
+    volume: Quantity,
+}
+
+/// Streams source bars of one symbol and one trading day into derived bars.
+#[derive(Debug, Clone)]
+pub struct Resampler {
+    symbol: Symbol,
+    source: Interval,
+    target: Interval,
+    slots: Vec<BarSlot>,
+    current: Option<Window>,
+    last_ts: Option<Timestamp>,
+    skipped: u64,
+}
+
+impl Resampler {
+    /// A resampler for `symbol` on `day`, from `source` bars to `target` bars.
+    ///
+    /// # Errors
+    /// [`ResampleError::Incompatible`] unless `target` is `1d` or a whole multiple of `source`
+    /// (and longer than it).
+    pub fn new(
+        day: &TradingDay,
+        symbol: Symbol,
+        source: Interval,
+        target: Interval,
+    ) -> Result<Self, ResampleError> {
+        let compatible = target > source
+            && (target.is_daily() || target.as_secs().is_multiple_of(source.as_secs()));
+        if !compatible {
+            return Err(ResampleError::Incompatible {
+                source_interval: source,
+                target,
+            });
+        }
+        Ok(Self {
+            symbol,
+            source,
+            target,
+            slots: day.bar_slots(target),
+            current: None,
+            last_ts: None,
+            skipped: 0,
+        })
+    }
+
+    /// Source bars that fell outside every window (outside regular hours).
+    #[must_use]
+    pub const fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    fn slot_of(&self, ts: Timestamp) -> Option<usize> {
+        let idx = self
+            .slots
+            .partition_point(|s| s.open <= ts)
+            .checked_sub(1)?;
+        (ts < self.slots[idx].close).then_some(idx)
+    }
+
+    fn emit(&self, window: Window) -> Result<Bar, ResampleError> {
+        let slot = self.slots[window.slot];
+        let ohlcv = Ohlcv {
+            open: window.open,
+            high: window.high,
+            low: window.low,
+            close: window.close,
+            volume: window.volume,
+        };
+        Ok(Bar::try_new(self.symbol, self.target, slot.open, ohlcv)?)
+    }
+
+    /// Adds a source bar; completed derived bars are appended to `out` in time order.
+    ///
+    /// # Errors
+    /// [`ResampleError::WrongSeries`] for a bar of another symbol or interval;
+    /// [`ResampleError::OutOfOrder`] for a bar not later than the previous one.
+    pub fn push(&mut self, bar: &Bar, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
+        if bar.symbol() != self.symbol || bar.interval() != self.source {
+            return Err(ResampleError::WrongSeries {
+                expected: format!("{} {}", self.symbol, self.source),
+                got: format!("{} {}", bar.symbol(), bar.interval()),
+            });
+        }
+        let ts = bar.ts_event();
+        if let Some(previous) = self.last_ts
+            && ts <= previous
+        {
+            return Err(ResampleError::OutOfOrder {
+                symbol: self.symbol,
+                ts,
+                previous,
+            });
+        }
+        self.last_ts = Some(ts);
+        let Some(slot) = self.slot_of(ts) else {
+            self.skipped += 1;
+            return Ok(());
+        };
+        match &mut self.current {
+            Some(w) if w.slot == slot => {
+                w.high = w.high.max(bar.high());
+                w.low = w.low.min(bar.low());
+                w.close = bar.close();
+                w.volume = w.volume.checked_add(bar.volume())?;
+            }
+            _ => {
+                if let Some(done) = self.current.take() {
+                    out.push(self.emit(done)?);
+                }
+                self.current = Some(Window {
+                    slot,
+                    open: bar.open(),
+                    high: bar.high(),
+                    low: bar.low(),
+                    close: bar.close(),
+                    volume: bar.volume(),
+                });
+            }
+        }
+        // The window is complete once a source bar reaches its close.
+        let bar_close = ts.as_nanos().saturating_add(self.source.as_nanos());
+        if bar_close >= self.slots[slot].close.as_nanos()
+            && let Some(done) = self.current.take()
+        {
+            out.push(self.emit(done)?);
+        }
+        Ok(())
+    }
+
+    /// Emits the open window if the clock `now` has reached its close (live use: a window whose
+    /// last source bar never came is complete when its time is up).
+    ///
+    /// # Errors
+    /// Only if the derived bar cannot be built, which valid source bars never cause.
+    pub fn close_until(&mut self, now: Timestamp) -> Result<Option<Bar>, ResampleError> {
+        match self.current {
+            Some(w) if self.slots[w.slot].close <= now => {
+                self.current = None;
+                self.emit(w).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Emits the open window, if any: the end of the day or of the input.
+    ///
+    /// # Errors
+    /// Only if the derived bar cannot be built, which valid source bars never cause.
+    pub fn finish(&mut self) -> Result<Option<Bar>, ResampleError> {
+        self.current.take().map(|w| self.emit(w)).transpose()
+    }
+}
+
+/// Resamples one trading day of source bars (in time order) to `target`.
+///
+/// # Errors
+/// As [`Resampler::new`] and [`Resampler::push`].
+pub fn resample_day(
+    day: &TradingDay,
+    symbol: Symbol,
+    source: Interval,
+    target: Interval,
+    bars: &[Bar],
+) -> Result<Vec<Bar>, ResampleError> {
+    let mut resampler = Resampler::new(day, symbol, source, target)?;
+    let mut out = Vec::with_capacity(bars.len() / 2 + 1);
+    for bar in bars {
+        resampler.push(bar, &mut out)?;
+    }
+    out.extend(resampler.finish()?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::Calendar;
+
+    fn day(date: &str) -> TradingDay {
+        Calendar::builtin("XNYS")
+            .unwrap()
+            .trading_day(date.parse().unwrap())
+            .unwrap()
+            .unwrap()
+    }
+
+    fn spy() -> Symbol {
+        Symbol::parse("SPY").unwrap()
+    }
+
+    /// A 1m bar at `minute` minutes after the open with close = 100 + minute/100.
+    fn minute_bar(day: &TradingDay, minute: i64, volume: i128) -> Bar {
+        let ts = day.open.checked_add_nanos(minute * 60_000_000_000).unwrap();
+        let c = Price::from_raw(100_000_000_000 + i128::from(minute) * 10_000_000);
+        let ohlcv = Ohlcv {
+            open: c,
+            high: Price::from_raw(c.raw() + 50_000_000),
+            low: Price::from_raw(c.raw() - 50_000_000),
+            close: c,
+            volume: Quantity::from_units(volume).unwrap(),
+        };
+        Bar::try_new(spy(), Interval::M1, ts, ohlcv).unwrap()
+    }
+
+    #[test]
+    fn five_minute_bars_align_to_the_open() {
+        let d = day("2024-01-02");
+        let bars: Vec<Bar> = (0..390).map(|m| minute_bar(&d, m, 10)).collect();
+        let out = resample_day(&d, spy(), Interval::M1, Interval::M5, &bars).unwrap();
+        assert_eq!(out.len(), 78);
+        assert_eq!(out[0].ts_event(), d.open);
+        assert_eq!(out[1].ts_event().to_string(), "2024-01-02T14:35:00Z");
+        assert_eq!(out[0].open(), bars[0].open());
+        assert_eq!(out[0].close(), bars[4].close());
+        assert_eq!(out[0].high(), bars[4].high());
+        assert_eq!(out[0].low(), bars[0].low());
+        assert_eq!(out[0].volume(), Quantity::from_units(50).unwrap());
+    }
+
+    #[test]
+    fn hourly_last_bar_is_short_and_early_close_ends_at_the_close() {
+        let d = day("2024-01-02");
+        let bars: Vec<Bar> = (0..390).map(|m| minute_bar(&d, m, 1)).collect();
+        let out = resample_day(&d, spy(), Interval::M1, Interval::H1, &bars).unwrap();
+        assert_eq!(out.len(), 7);
+        assert_eq!(out[6].ts_event().to_string(), "2024-01-02T20:30:00Z");
+        assert_eq!(out[6].volume(), Quantity::from_units(30).unwrap());
+
+        let early = day("2024-11-29");
+        let bars: Vec<Bar> = (0..210).map(|m| minute_bar(&early, m, 1)).collect();
+        let out = resample_day(&early, spy(), Interval::M1, Interval::H1, &bars).unwrap();
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[3].volume(), Quantity::from_units(30).unwrap());
+        let daily = resample_day(&early, spy(), Interval::M1, Interval::D1, &bars).unwrap();
+        assert_eq!(daily.len(), 1);
+        assert_eq!(daily[0].ts_event(), early.open);
+        assert_eq!(daily[0].close(), bars[209].close());
+    }
+
+    #[test]
+    fn empty_windows_produce_no_bar_and_extended_hours_are_skipped() {
+        let d = day("2024-01-02");
+        // Minutes 0..5 and 15..20 only: windows 09:30 and 09:45; 09:35 and 09:40 are gaps.
+        let mut bars = vec![minute_bar(&d, -30, 5)];
+        bars.extend((0..5).chain(15..20).map(|m| minute_bar(&d, m, 1)));
+        bars.push(minute_bar(&d, 400, 5));
+        let mut r = Resampler::new(&d, spy(), Interval::M1, Interval::M5).unwrap();
+        let mut out = Vec::new();
+        for bar in &bars {
+            r.push(bar, &mut out).unwrap();
+        }
+        assert!(r.finish().unwrap().is_none());
+        let opens: Vec<String> = out.iter().map(|b| b.ts_event().to_string()).collect();
+        assert_eq!(opens, ["2024-01-02T14:30:00Z", "2024-01-02T14:45:00Z"]);
+        assert_eq!(r.skipped(), 2);
+    }
+
+    #[test]
+    fn live_windows_close_on_time_without_their_last_bar() {
+        let d = day("2024-01-02");
+        let mut r = Resampler::new(&d, spy(), Interval::M1, Interval::M5).unwrap();
+        let mut out = Vec::new();
+        r.push(&minute_bar(&d, 0, 1), &mut out).unwrap();
+        r.push(&minute_bar(&d, 1, 1), &mut out).unwrap();
+        assert!(out.is_empty());
+        let before = d.open.checked_add_nanos(4 * 60_000_000_000).unwrap();
+        assert!(r.close_until(before).unwrap().is_none());
+        let at_close = d.open.checked_add_nanos(5 * 60_000_000_000).unwrap();
+        let bar = r.close_until(at_close).unwrap().unwrap();
+        assert_eq!(bar.volume(), Quantity::from_units(2).unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let d = day("2024-01-02");
+        assert!(Resampler::new(&d, spy(), Interval::M5, Interval::M1).is_err());
+        assert!(Resampler::new(&d, spy(), Interval::M5, Interval::M5).is_err());
+        let seven = Interval::from_secs(420).unwrap();
+        assert!(Resampler::new(&d, spy(), Interval::M5, seven).is_err());
+        let mut r = Resampler::new(&d, spy(), Interval::M1, Interval::M5).unwrap();
+        let mut out = Vec::new();
+        r.push(&minute_bar(&d, 3, 1), &mut out).unwrap();
+        let err = r.push(&minute_bar(&d, 2, 1), &mut out).unwrap_err();
+        assert!(matches!(err, ResampleError::OutOfOrder { .. }), "{err}");
+    }
+
+    proptest! {
+        /// Derived bars conserve volume and extremes, and each lies in its window.
+        #[test]
+        fn resampling_conserves_the_source(
+            present in proptest::collection::btree_set(0i64..390, 1..390),
+            target in proptest::sample::select(vec![Interval::M5, Interval::M15, Interval::M30, Interval::H1, Interval::D1]),
+        ) {
+            let d = day("2024-01-02");
+            let bars: Vec<Bar> = present.iter().map(|m| minute_bar(&d, *m, *m as i128 + 1)).collect();
+            let out = resample_day(&d, spy(), Interval::M1, target, &bars).unwrap();
+            let total: i128 = bars.iter().map(|b| b.volume().raw()).sum();
+            prop_assert_eq!(out.iter().map(|b| b.volume().raw()).sum::<i128>(), total);
+            let max_high = bars.iter().map(Bar::high).max().unwrap();
+            prop_assert_eq!(out.iter().map(Bar::high).max().unwrap(), max_high);
+            let slots = d.bar_slots(target);
+            for pair in out.windows(2) {
+                prop_assert!(pair[0].ts_event() < pair[1].ts_event());
+            }
+            for bar in &out {
+                prop_assert!(slots.iter().any(|s| s.open == bar.ts_event()));
+            }
+        }
+    }
+}
