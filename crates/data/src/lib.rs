@@ -21,4 +21,4 @@ pub use crate::import::{
 pub use crate::partition::SCHEMA_VERSION;
 pub use crate::quality::{DayCounts, DayQuality, day_coverage, ledger};
 pub use crate::resample::{ResampleReport, resample_series};
-pub use crate::store::{BarBatches, BarStore, Fingerprint, MergeStats, SeriesInfo};
+pub use crate::store::{BarBatches, BarStore, Fingerprint, MergeStats, PlannedFile, SeriesInfo};

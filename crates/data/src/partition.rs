@@ -287,6 +287,20 @@ impl PartitionReader {
         }
     }
 
+    /// The row groups whose `ts_event` statistics overlap `[start, end)`.
+    pub(crate) fn groups_in(&self, start: Timestamp, end: Timestamp) -> Vec<usize> {
+        (0..self.row_group_count())
+            .filter(|g| {
+                self.ts_range(*g)
+                    .is_none_or(|(lo, hi)| hi >= start.as_nanos() && lo < end.as_nanos())
+            })
+            .collect()
+    }
+
+    pub(crate) fn row_group_count(&self) -> usize {
+        self.builder.metadata().num_row_groups()
+    }
+
     pub(crate) fn info(&self) -> FileInfo {
         let meta = self.builder.metadata();
         let groups = meta.num_row_groups();
@@ -304,12 +318,7 @@ impl PartitionReader {
     /// The bars with `start <= ts_event < end`, decoded one batch at a time in time order;
     /// row groups outside the range are not read.
     pub(crate) fn batches(self, start: Timestamp, end: Timestamp) -> Result<Batches, DataError> {
-        let groups: Vec<usize> = (0..self.builder.metadata().num_row_groups())
-            .filter(|g| {
-                self.ts_range(*g)
-                    .is_none_or(|(lo, hi)| hi >= start.as_nanos() && lo < end.as_nanos())
-            })
-            .collect();
+        let groups = self.groups_in(start, end);
         let Self {
             builder,
             symbol,

@@ -70,6 +70,17 @@ struct SeriesMeta {
     exchange: String,
 }
 
+/// One file of a [`BarStore::read_plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// The partition file.
+    pub path: PathBuf,
+    /// The row groups that will be decoded.
+    pub row_groups: Vec<usize>,
+    /// How many row groups the file has.
+    pub total_row_groups: usize,
+}
+
 /// A stable hash of the bars a query returns; sessions record it to be re-runnable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fingerprint {
@@ -216,23 +227,16 @@ impl BarStore {
         }
         let _lock = self.lock(symbol, interval)?;
         let meta_path = self.series_dir(symbol, interval).join("series.json");
-        match read_json::<SeriesMeta>(&meta_path)? {
+        let mut meta_missing = match read_json::<SeriesMeta>(&meta_path)? {
             Some(meta) if meta.exchange != exchange => {
                 return Err(DataError::Invalid(format!(
                     "{symbol} {interval} is stored on the {} calendar, not {exchange}",
                     meta.exchange
                 )));
             }
-            Some(_) => {}
-            None => write_json(
-                &meta_path,
-                &SeriesMeta {
-                    symbol: symbol.to_string(),
-                    interval: interval.to_string(),
-                    exchange: exchange.to_owned(),
-                },
-            )?,
-        }
+            Some(_) => false,
+            None => true,
+        };
         let mut stats = MergeStats::default();
         for year_bars in bars.chunk_by(|a, b| year_of(a.ts_event()) == year_of(b.ts_event())) {
             let year = year_of(year_bars[0].ts_event());
@@ -244,7 +248,17 @@ impl BarStore {
             };
             let (merged, year_stats) = merge(&existing, year_bars);
             if year_stats.added + year_stats.replaced > 0 {
+                // The series is listed from its metadata, written once its first file is.
                 partition::write(&path, &merged)?;
+                if meta_missing {
+                    let meta = SeriesMeta {
+                        symbol: symbol.to_string(),
+                        interval: interval.to_string(),
+                        exchange: exchange.to_owned(),
+                    };
+                    write_json(&meta_path, &meta)?;
+                    meta_missing = false;
+                }
             }
             stats.absorb(year_stats);
         }
@@ -305,6 +319,48 @@ impl BarStore {
             start,
             end,
         })
+    }
+
+    /// Which files and row groups [`BarStore::read`] decodes for the same arguments: how the
+    /// partitioning keeps a date-range read small.
+    ///
+    /// # Errors
+    /// IO and format errors.
+    pub fn read_plan(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<PlannedFile>, DataError> {
+        let mut plan = Vec::new();
+        for path in self.read_files(symbol, interval, start, end)? {
+            let reader = PartitionReader::open(&path)?;
+            let row_groups = reader.groups_in(start, end);
+            plan.push(PlannedFile {
+                total_row_groups: reader.row_group_count(),
+                row_groups,
+                path,
+            });
+        }
+        Ok(plan)
+    }
+
+    fn read_files(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<PathBuf>, DataError> {
+        let first_year = year_of(start);
+        let last_year = year_of(Timestamp::from_nanos(end.as_nanos().saturating_sub(1)));
+        Ok(self
+            .years(symbol, interval)?
+            .into_iter()
+            .filter(|(y, _)| (first_year..=last_year).contains(y))
+            .map(|(_, p)| p)
+            .collect())
     }
 
     /// All bars of the range in one vector (for small ranges and tests).
