@@ -107,7 +107,7 @@ pub(crate) fn run(cmd: CalendarCommand, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Finds a calendar by built-in code, file path, or `<home>/calendars/<CODE>.toml`.
-fn resolve(name: &str) -> Result<Calendar> {
+pub(crate) fn resolve(name: &str) -> Result<Calendar> {
     if let Ok(cal) = Calendar::builtin(name) {
         return Ok(cal);
     }

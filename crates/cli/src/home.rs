@@ -19,3 +19,14 @@ pub(crate) fn openbell_home() -> PathBuf {
 pub(crate) fn calendars_dir() -> PathBuf {
     openbell_home().join("calendars")
 }
+
+/// The bar store folder: `--data`, else `$OPENBELL_DATA`, else `<home>/data`.
+pub(crate) fn data_dir(flag: Option<&std::path::Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_owned();
+    }
+    if let Some(dir) = std::env::var_os("OPENBELL_DATA").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    openbell_home().join("data")
+}

@@ -2,6 +2,7 @@
 //! one line on stderr with a non-zero exit code.
 
 mod calendar_cmd;
+mod data_cmd;
 mod home;
 
 use std::io::Write;
@@ -22,6 +23,8 @@ enum Command {
     /// Exchange calendars: trading days, opens, closes and early closes.
     #[command(subcommand)]
     Calendar(calendar_cmd::CalendarCommand),
+    /// The bar store: import, list, quality ledger, resample, generate sample data.
+    Data(data_cmd::DataArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd, &mut out),
+        Command::Data(args) => data_cmd::run(args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,17 +4,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod calendar;
+mod data;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `openbell` with `args`, with `OPENBELL_HOME` pointed at `home`.
 pub(crate) fn openbell(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_openbell"))
-        .args(args)
+    openbell_env(home, &[], args)
+}
+
+/// Runs `openbell` with extra environment variables.
+pub(crate) fn openbell_env(home: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_openbell"));
+    cmd.args(args)
         .env("OPENBELL_HOME", home)
-        .output()
-        .expect("running openbell")
+        .env_remove("OPENBELL_DATA");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("running openbell")
 }
 
 pub(crate) fn stdout(output: &Output) -> String {
