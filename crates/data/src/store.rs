@@ -411,7 +411,7 @@ impl BarStore {
                 out.push(self.info(symbol, interval, meta.exchange)?);
             }
         }
-        out.sort_by(|a, b| (a.symbol, a.interval).cmp(&(b.symbol, b.interval)));
+        out.sort_by_key(|s| (s.symbol, s.interval));
         Ok(out)
     }
 

@@ -189,7 +189,8 @@ fn spy_across_the_2011_dst_change_is_complete_at_the_right_utc_times() {
             .read_vec(sym("SPY"), Interval::M1, day.open, day.close)
             .unwrap();
         let first = bars.first().unwrap().ts_event().to_string();
-        let expected = if q.date.to_string() < "2011-03-13".to_owned() {
+        let dst_start: NaiveDate = "2011-03-13".parse().unwrap();
+        let expected = if q.date < dst_start {
             "14:30:00Z"
         } else {
             "13:30:00Z"
