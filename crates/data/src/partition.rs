@@ -64,13 +64,24 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-/// The fewest decimals that represent `raw` (scale 10^9) exactly.
+/// The fewest decimals that represent `raw` (scale 10^9) exactly. Works in `i64` when the value
+/// fits, where division by a constant is a multiply rather than a library call.
 fn decimals_needed(raw: i128) -> u32 {
     let mut d = 9;
-    let mut v = raw;
-    while d > 0 && v % 10 == 0 {
-        v /= 10;
-        d -= 1;
+    match i64::try_from(raw) {
+        Ok(mut v) => {
+            while d > 0 && v % 10 == 0 {
+                v /= 10;
+                d -= 1;
+            }
+        }
+        Err(_) => {
+            let mut v = raw;
+            while d > 0 && v % 10 == 0 {
+                v /= 10;
+                d -= 1;
+            }
+        }
     }
     d
 }
@@ -81,7 +92,12 @@ fn pow10(n: u32) -> i128 {
 
 /// Scales raw units down to `decimals` and checks the result fits an INT64.
 fn to_stored(raw: i128, decimals: u32, what: &str, bar: &Bar) -> Result<i64, DataError> {
-    i64::try_from(raw / pow10(9 - decimals)).map_err(|_| {
+    let divisor = pow10(9 - decimals);
+    let scaled = match i64::try_from(raw) {
+        Ok(v) => Ok(v / 10i64.pow(9 - decimals)),
+        Err(_) => i64::try_from(raw / divisor),
+    };
+    scaled.map_err(|_| {
         DataError::Invalid(format!(
             "{} {} at {}: {what} {} is too large to store",
             bar.symbol(),
@@ -104,10 +120,14 @@ pub(crate) fn write(path: &Path, bars: &[Bar]) -> Result<(), DataError> {
     let mut price_decimals = 0;
     let mut volume_decimals = 0;
     for bar in bars {
-        for p in [bar.open(), bar.high(), bar.low(), bar.close()] {
-            price_decimals = price_decimals.max(decimals_needed(p.raw()));
+        if price_decimals < 9 {
+            for p in [bar.open(), bar.high(), bar.low(), bar.close()] {
+                price_decimals = price_decimals.max(decimals_needed(p.raw()));
+            }
         }
-        volume_decimals = volume_decimals.max(decimals_needed(bar.volume().raw()));
+        if volume_decimals < 9 {
+            volume_decimals = volume_decimals.max(decimals_needed(bar.volume().raw()));
+        }
     }
     let metadata = vec![
         KeyValue::new(KEY_VERSION.to_owned(), SCHEMA_VERSION.to_string()),
@@ -225,8 +245,8 @@ pub(crate) struct PartitionReader {
     builder: ParquetRecordBatchReaderBuilder<File>,
     symbol: Symbol,
     interval: Interval,
-    price_scale: i128,
-    volume_scale: i128,
+    price_scale: i64,
+    volume_scale: i64,
     path: std::path::PathBuf,
 }
 
@@ -259,8 +279,8 @@ impl PartitionReader {
                 .filter(|d| *d <= 9)
                 .ok_or_else(|| format(format!("missing or bad {key}")))
         };
-        let price_scale = pow10(9 - decimals(KEY_PRICE_DECIMALS)?);
-        let volume_scale = pow10(9 - decimals(KEY_VOLUME_DECIMALS)?);
+        let price_scale = 10i64.pow(9 - decimals(KEY_PRICE_DECIMALS)?);
+        let volume_scale = 10i64.pow(9 - decimals(KEY_VOLUME_DECIMALS)?);
         if builder.schema().fields().len() != 6 {
             return Err(format("expected 6 columns".into()));
         }
@@ -356,8 +376,8 @@ pub(crate) struct Batches {
     reader: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
     symbol: Symbol,
     interval: Interval,
-    price_scale: i128,
-    volume_scale: i128,
+    price_scale: i64,
+    volume_scale: i64,
     path: std::path::PathBuf,
     start: Timestamp,
     end: Timestamp,
@@ -386,24 +406,28 @@ impl Batches {
             (ts.values(), col(1)?, col(2)?, col(3)?, col(4)?, col(5)?);
         let lo = ts.partition_point(|t| *t < self.start.as_nanos());
         let hi = ts.partition_point(|t| *t < self.end.as_nanos());
-        let (ps, vs) = (self.price_scale, self.volume_scale);
+        // Both factors are 64-bit, so each product is one widening multiply.
+        let (ps, vs) = (i128::from(self.price_scale), i128::from(self.volume_scale));
         let mut bars = Vec::with_capacity(hi.saturating_sub(lo));
-        for i in lo..hi {
+        let rows = ts[lo..hi]
+            .iter()
+            .zip(&open[lo..hi])
+            .zip(&high[lo..hi])
+            .zip(&low[lo..hi])
+            .zip(&close[lo..hi])
+            .zip(&volume[lo..hi]);
+        for (((((t, o), h), l), c), v) in rows {
             let ohlcv = Ohlcv {
-                open: Price::from_raw(i128::from(open[i]) * ps),
-                high: Price::from_raw(i128::from(high[i]) * ps),
-                low: Price::from_raw(i128::from(low[i]) * ps),
-                close: Price::from_raw(i128::from(close[i]) * ps),
-                volume: Quantity::from_raw(i128::from(volume[i]) * vs),
+                open: Price::from_raw(i128::from(*o) * ps),
+                high: Price::from_raw(i128::from(*h) * ps),
+                low: Price::from_raw(i128::from(*l) * ps),
+                close: Price::from_raw(i128::from(*c) * ps),
+                volume: Quantity::from_raw(i128::from(*v) * vs),
             };
-            let bar = Bar::try_new(
-                self.symbol,
-                self.interval,
-                Timestamp::from_nanos(ts[i]),
-                ohlcv,
-            )
-            .map_err(|e| bad(&format!("corrupt row: {e}")))?;
-            bars.push(bar);
+            match Bar::try_new(self.symbol, self.interval, Timestamp::from_nanos(*t), ohlcv) {
+                Ok(bar) => bars.push(bar),
+                Err(e) => return Err(bad(&format!("corrupt row: {e}"))),
+            }
         }
         Ok(bars)
     }

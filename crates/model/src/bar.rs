@@ -59,6 +59,7 @@ impl Bar {
     ///
     /// # Errors
     /// [`ModelError::InvalidBar`] naming the bar and the failed invariant with its values.
+    #[inline]
     pub fn try_new(
         symbol: Symbol,
         interval: Interval,
