@@ -38,6 +38,26 @@ enum DataCommand {
     Resample(ResampleArgs),
     /// Write deterministic synthetic bars on the XNYS calendar.
     Generate(GenerateArgs),
+    /// Write a series as CSV (ts,symbol,open,high,low,close,volume) to stdout.
+    Export(SeriesArgs),
+    /// The dataset fingerprint of a series (what sessions record to be re-runnable).
+    Fingerprint(SeriesArgs),
+}
+
+#[derive(Debug, Args)]
+struct SeriesArgs {
+    /// The symbol.
+    #[arg(long)]
+    symbol: String,
+    /// The interval.
+    #[arg(long, default_value = "1m")]
+    interval: String,
+    /// First date, YYYY-MM-DD, in the exchange's time zone (default: the first stored bar).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last date, YYYY-MM-DD, inclusive (default: the last stored bar).
+    #[arg(long)]
+    to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -163,6 +183,28 @@ fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
         .with_context(|| format!("invalid date {text:?} for {flag}: expected YYYY-MM-DD"))
 }
 
+/// The series and the instant range `[start, end)` that `--from`/`--to` (exchange-local dates,
+/// inclusive) name.
+fn series_range(store: &BarStore, a: &SeriesArgs) -> Result<(Symbol, Interval, Timestamp, Timestamp)> {
+    let symbol: Symbol = parse(&a.symbol, "--symbol")?;
+    let interval: Interval = parse(&a.interval, "--interval")?;
+    let exchange = store.exchange(symbol, interval)?.with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
+    let tz = resolve(&exchange)?.timezone();
+    let midnight = |d: NaiveDate| -> Result<Timestamp> {
+        Ok(Timestamp::from_datetime(&d.and_time(chrono::NaiveTime::MIN).and_local_timezone(tz).earliest().context("no local midnight")?)?)
+    };
+    let start = a.from.as_deref().map(|d| parse_date(d, "--from")).transpose()?;
+    let end = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
+    if let (Some(f), Some(t)) = (start, end)
+        && f > t
+    {
+        bail!("reversed range: from {f} is after to {t}");
+    }
+    let start = start.map(midnight).transpose()?.unwrap_or(Timestamp::MIN);
+    let end = end.and_then(|d| d.succ_opt()).map(midnight).transpose()?.unwrap_or(Timestamp::MAX);
+    Ok((symbol, interval, start, end))
+}
+
 fn open_store(args: &DataArgs) -> Result<BarStore> {
     let dir = data_dir(args.data.as_deref());
     BarStore::open(&dir).with_context(|| format!("opening the bar store at {}", dir.display()))
@@ -196,6 +238,24 @@ pub(crate) fn run(args: DataArgs, out: &mut dyn Write) -> Result<()> {
                 r.skipped,
                 started.elapsed().as_secs_f64()
             )?;
+            Ok(())
+        }
+        DataCommand::Export(a) => {
+            let (symbol, interval, start, end) = series_range(&store, &a)?;
+            writeln!(out, "ts,symbol,open,high,low,close,volume")?;
+            for batch in store.read(symbol, interval, start, end)? {
+                for b in batch? {
+                    writeln!(out, "{},{},{},{},{},{},{}", b.ts_event(), b.symbol(), b.open(), b.high(), b.low(), b.close(), b.volume())?;
+                }
+            }
+            Ok(())
+        }
+        DataCommand::Fingerprint(a) => {
+            let (symbol, interval, start, end) = series_range(&store, &a)?;
+            let started = Instant::now();
+            let f = store.fingerprint(symbol, interval, start, end)?;
+            let secs = started.elapsed().as_secs_f64();
+            writeln!(out, "{} {symbol} {interval} {} bars ({:.3}s, {:.1}M bars/s)", f.digest, f.bars, secs, f.bars as f64 / secs.max(1e-9) / 1e6)?;
             Ok(())
         }
         DataCommand::Generate(a) => {

@@ -3,7 +3,7 @@
 //!
 //! [`Resampler`]: openbell_calendar::Resampler
 
-use openbell_calendar::{Calendar, resample_day};
+use openbell_calendar::{Calendar, Resampler};
 use openbell_model::{Interval, Symbol};
 use serde::Serialize;
 
@@ -55,14 +55,40 @@ pub fn resample_series(
     let tz = calendar.timezone();
     let mut report = ResampleReport::default();
     let mut derived = Vec::new();
-    for day in calendar.trading_days(first.date_in(tz), last.date_in(tz))? {
-        let bars = store.read_vec(symbol, source, day.open, day.close)?;
-        if bars.is_empty() {
-            continue;
+    let days = calendar.trading_days(first.date_in(tz), last.date_in(tz))?;
+    let (Some(first_day), Some(last_day)) = (days.first(), days.last()) else {
+        return Ok(report);
+    };
+    // One streaming pass over the series; a cursor walks the trading days alongside.
+    let mut day_index = 0;
+    let mut current: Option<Resampler> = None;
+    for batch in store.read(symbol, source, first_day.open, last_day.close)? {
+        for bar in batch? {
+            let ts = bar.ts_event();
+            while day_index < days.len() && days[day_index].close <= ts {
+                if let Some(mut done) = current.take() {
+                    derived.extend(done.finish()?);
+                    report.skipped += done.skipped();
+                }
+                day_index += 1;
+            }
+            let Some(day) = days.get(day_index).filter(|d| d.open <= ts) else {
+                report.skipped += 1;
+                continue;
+            };
+            report.source_bars += 1;
+            if current.is_none() {
+                report.days += 1;
+                current = Some(Resampler::new(day, symbol, source, target)?);
+            }
+            if let Some(r) = current.as_mut() {
+                r.push(&bar, &mut derived)?;
+            }
         }
-        report.days += 1;
-        report.source_bars += bars.len() as u64;
-        derived.extend(resample_day(&day, symbol, source, target, &bars)?);
+    }
+    if let Some(mut done) = current.take() {
+        derived.extend(done.finish()?);
+        report.skipped += done.skipped();
     }
     report.derived_bars = derived.len() as u64;
     report.merge = store.write(calendar.code(), &derived)?;
