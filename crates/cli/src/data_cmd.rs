@@ -185,15 +185,29 @@ fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
 
 /// The series and the instant range `[start, end)` that `--from`/`--to` (exchange-local dates,
 /// inclusive) name.
-fn series_range(store: &BarStore, a: &SeriesArgs) -> Result<(Symbol, Interval, Timestamp, Timestamp)> {
+fn series_range(
+    store: &BarStore,
+    a: &SeriesArgs,
+) -> Result<(Symbol, Interval, Timestamp, Timestamp)> {
     let symbol: Symbol = parse(&a.symbol, "--symbol")?;
     let interval: Interval = parse(&a.interval, "--interval")?;
-    let exchange = store.exchange(symbol, interval)?.with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
+    let exchange = store
+        .exchange(symbol, interval)?
+        .with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
     let tz = resolve(&exchange)?.timezone();
     let midnight = |d: NaiveDate| -> Result<Timestamp> {
-        Ok(Timestamp::from_datetime(&d.and_time(chrono::NaiveTime::MIN).and_local_timezone(tz).earliest().context("no local midnight")?)?)
+        Ok(Timestamp::from_datetime(
+            &d.and_time(chrono::NaiveTime::MIN)
+                .and_local_timezone(tz)
+                .earliest()
+                .context("no local midnight")?,
+        )?)
     };
-    let start = a.from.as_deref().map(|d| parse_date(d, "--from")).transpose()?;
+    let start = a
+        .from
+        .as_deref()
+        .map(|d| parse_date(d, "--from"))
+        .transpose()?;
     let end = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
     if let (Some(f), Some(t)) = (start, end)
         && f > t
@@ -201,7 +215,11 @@ fn series_range(store: &BarStore, a: &SeriesArgs) -> Result<(Symbol, Interval, T
         bail!("reversed range: from {f} is after to {t}");
     }
     let start = start.map(midnight).transpose()?.unwrap_or(Timestamp::MIN);
-    let end = end.and_then(|d| d.succ_opt()).map(midnight).transpose()?.unwrap_or(Timestamp::MAX);
+    let end = end
+        .and_then(|d| d.succ_opt())
+        .map(midnight)
+        .transpose()?
+        .unwrap_or(Timestamp::MAX);
     Ok((symbol, interval, start, end))
 }
 
@@ -245,7 +263,17 @@ pub(crate) fn run(args: DataArgs, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "ts,symbol,open,high,low,close,volume")?;
             for batch in store.read(symbol, interval, start, end)? {
                 for b in batch? {
-                    writeln!(out, "{},{},{},{},{},{},{}", b.ts_event(), b.symbol(), b.open(), b.high(), b.low(), b.close(), b.volume())?;
+                    writeln!(
+                        out,
+                        "{},{},{},{},{},{},{}",
+                        b.ts_event(),
+                        b.symbol(),
+                        b.open(),
+                        b.high(),
+                        b.low(),
+                        b.close(),
+                        b.volume()
+                    )?;
                 }
             }
             Ok(())
@@ -255,7 +283,14 @@ pub(crate) fn run(args: DataArgs, out: &mut dyn Write) -> Result<()> {
             let started = Instant::now();
             let f = store.fingerprint(symbol, interval, start, end)?;
             let secs = started.elapsed().as_secs_f64();
-            writeln!(out, "{} {symbol} {interval} {} bars ({:.3}s, {:.1}M bars/s)", f.digest, f.bars, secs, f.bars as f64 / secs.max(1e-9) / 1e6)?;
+            writeln!(
+                out,
+                "{} {symbol} {interval} {} bars ({:.3}s, {:.1}M bars/s)",
+                f.digest,
+                f.bars,
+                secs,
+                f.bars as f64 / secs.max(1e-9) / 1e6
+            )?;
             Ok(())
         }
         DataCommand::Generate(a) => {
