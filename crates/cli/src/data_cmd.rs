@@ -121,18 +121,8 @@ struct LsArgs {
 
 #[derive(Debug, Args)]
 struct QualityArgs {
-    /// The symbol.
-    #[arg(long)]
-    symbol: String,
-    /// The interval.
-    #[arg(long, default_value = "1m")]
-    interval: String,
-    /// First date, YYYY-MM-DD (default: the first stored bar).
-    #[arg(long)]
-    from: Option<String>,
-    /// Last date, YYYY-MM-DD (default: the last stored bar).
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    series: SeriesArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -183,39 +173,57 @@ fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
         .with_context(|| format!("invalid date {text:?} for {flag}: expected YYYY-MM-DD"))
 }
 
+/// A series and its optional inclusive date range, checked.
+fn parse_series(
+    a: &SeriesArgs,
+) -> Result<(Symbol, Interval, Option<NaiveDate>, Option<NaiveDate>)> {
+    let symbol: Symbol = parse(&a.symbol, "--symbol")?;
+    let interval: Interval = parse(&a.interval, "--interval")?;
+    let from = a
+        .from
+        .as_deref()
+        .map(|d| parse_date(d, "--from"))
+        .transpose()?;
+    let to = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        bail!("reversed range: from {f} is after to {t}");
+    }
+    Ok((symbol, interval, from, to))
+}
+
+/// The exchange calendar a stored series was written with.
+fn series_calendar(
+    store: &BarStore,
+    symbol: Symbol,
+    interval: Interval,
+) -> Result<openbell_calendar::Calendar> {
+    let exchange = store
+        .exchange(symbol, interval)?
+        .with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
+    resolve(&exchange)
+}
+
 /// The series and the instant range `[start, end)` that `--from`/`--to` (exchange-local dates,
 /// inclusive) name.
 fn series_range(
     store: &BarStore,
     a: &SeriesArgs,
 ) -> Result<(Symbol, Interval, Timestamp, Timestamp)> {
-    let symbol: Symbol = parse(&a.symbol, "--symbol")?;
-    let interval: Interval = parse(&a.interval, "--interval")?;
-    let exchange = store
-        .exchange(symbol, interval)?
-        .with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
-    let tz = resolve(&exchange)?.timezone();
+    let (symbol, interval, from, to) = parse_series(a)?;
+    let tz = series_calendar(store, symbol, interval)?.timezone();
     let midnight = |d: NaiveDate| -> Result<Timestamp> {
+        let local = d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(tz)
+            .earliest();
         Ok(Timestamp::from_datetime(
-            &d.and_time(chrono::NaiveTime::MIN)
-                .and_local_timezone(tz)
-                .earliest()
-                .context("no local midnight")?,
+            &local.context("no local midnight")?,
         )?)
     };
-    let start = a
-        .from
-        .as_deref()
-        .map(|d| parse_date(d, "--from"))
-        .transpose()?;
-    let end = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
-    if let (Some(f), Some(t)) = (start, end)
-        && f > t
-    {
-        bail!("reversed range: from {f} is after to {t}");
-    }
-    let start = start.map(midnight).transpose()?.unwrap_or(Timestamp::MIN);
-    let end = end
+    let start = from.map(midnight).transpose()?.unwrap_or(Timestamp::MIN);
+    let end = to
         .and_then(|d| d.succ_opt())
         .map(midnight)
         .transpose()?
@@ -238,10 +246,7 @@ pub(crate) fn run(args: DataArgs, out: &mut dyn Write) -> Result<()> {
             let symbol: Symbol = parse(&a.symbol, "--symbol")?;
             let from: Interval = parse(&a.from_interval, "--from-interval")?;
             let to: Interval = parse(&a.to_interval, "--to-interval")?;
-            let exchange = store.exchange(symbol, from)?.with_context(|| {
-                format!("no {symbol} {from} bars in {}", store.root().display())
-            })?;
-            let calendar = resolve(&exchange)?;
+            let calendar = series_calendar(&store, symbol, from)?;
             let started = Instant::now();
             let r = resample_series(&store, &calendar, symbol, from, to)?;
             writeln!(
@@ -518,23 +523,9 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn quality(store: &BarStore, a: &QualityArgs, out: &mut dyn Write) -> Result<()> {
-    let symbol: Symbol = parse(&a.symbol, "--symbol")?;
-    let interval: Interval = parse(&a.interval, "--interval")?;
-    let from = a
-        .from
-        .as_deref()
-        .map(|d| parse_date(d, "--from"))
-        .transpose()?;
-    let to = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        bail!("reversed range: from {f} is after to {t}");
-    }
-    let exchange = store
-        .exchange(symbol, interval)?
-        .with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
-    let calendar = resolve(&exchange)?;
+    let (symbol, interval, from, to) = parse_series(&a.series)?;
+    let calendar = series_calendar(store, symbol, interval)?;
+    let exchange = calendar.code().to_owned();
     let rows = ledger(store, &calendar, symbol, interval, from, to)?;
     let tz = calendar.timezone();
     let local = |t: Timestamp| t.to_zoned(tz).format("%H:%M").to_string();

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::{Calendar, resample_day};
-use openbell_data::{
-    BarStore, GenerateOptions, ImportOptions, SessionFilter, Stamp, generate, import_files,
-};
+use openbell_data::{BarStore, GenerateOptions, ImportOptions, generate, import_files};
 use openbell_model::{Interval, Symbol, Timestamp};
 
 fn bench(c: &mut Criterion) {
@@ -77,16 +75,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     }
     drop(file);
-    let import_opts = ImportOptions {
-        symbol: None,
-        interval: None,
-        tz: None,
-        stamp: Stamp::Open,
-        columns: None,
-        session: SessionFilter::Regular,
-        strict: false,
-        calendar: Calendar::builtin("XNYS").unwrap(),
-    };
+    let import_opts = ImportOptions::new(Calendar::builtin("XNYS").unwrap());
     let mut group = c.benchmark_group("import");
     group
         .throughput(Throughput::Elements(n))

@@ -152,6 +152,24 @@ pub struct ImportOptions {
     pub calendar: Calendar,
 }
 
+impl ImportOptions {
+    /// Options with the defaults: symbol and interval from each file, no time zone, bars
+    /// stamped at their open, no column map, regular hours only, not strict.
+    #[must_use]
+    pub const fn new(calendar: Calendar) -> Self {
+        Self {
+            symbol: None,
+            interval: None,
+            tz: None,
+            stamp: Stamp::Open,
+            columns: None,
+            session: SessionFilter::Regular,
+            strict: false,
+            calendar,
+        }
+    }
+}
+
 /// What one file's import did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {

@@ -10,16 +10,7 @@ use openbell_model::{Interval, Timestamp};
 use crate::{snapshot, store, sym, ts};
 
 fn options() -> ImportOptions {
-    ImportOptions {
-        symbol: None,
-        interval: None,
-        tz: None,
-        stamp: Stamp::Open,
-        columns: None,
-        session: SessionFilter::Regular,
-        strict: false,
-        calendar: Calendar::builtin("XNYS").unwrap(),
-    }
+    ImportOptions::new(Calendar::builtin("XNYS").unwrap())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use openbell_calendar::Calendar;
 use openbell_data::{
-    BarStore, ImportOptions, SessionFilter, Stamp, import_files, ledger, resample_series,
+    BarStore, ImportOptions, SessionFilter, import_files, ledger, resample_series,
 };
 use openbell_model::{Bar, Interval, Timestamp};
 use openbell_testkit::real_data_dir;
@@ -14,16 +14,7 @@ use openbell_testkit::real_data_dir;
 use crate::{store, sym};
 
 fn options() -> ImportOptions {
-    ImportOptions {
-        symbol: None,
-        interval: None,
-        tz: None,
-        stamp: Stamp::Open,
-        columns: None,
-        session: SessionFilter::Regular,
-        strict: false,
-        calendar: Calendar::builtin("XNYS").unwrap(),
-    }
+    ImportOptions::new(Calendar::builtin("XNYS").unwrap())
 }
 
 fn import(store: &BarStore, dir: &Path, file: &str) {
