@@ -1,0 +1,61 @@
+//! Simple moving average (TA-Lib `SMA`): a running sum, added to before and subtracted from
+//! after each value, as TA-Lib does it.
+
+use crate::window::Window;
+use crate::{Candle, Indicator, Output};
+
+/// The running-sum SMA kernel, shared by the indicators built on it.
+#[derive(Debug, Clone)]
+pub(crate) struct SmaKernel {
+    period: usize,
+    window: Window,
+    total: f64,
+}
+
+impl SmaKernel {
+    pub(crate) fn new(period: usize) -> Self {
+        Self {
+            period,
+            window: Window::new(period),
+            total: 0.0,
+        }
+    }
+
+    pub(crate) fn update(&mut self, x: f64) -> Option<f64> {
+        self.window.push(x);
+        self.total += x;
+        if !self.window.is_full() {
+            return None;
+        }
+        let snapshot = self.total;
+        self.total -= self.window.oldest();
+        #[allow(clippy::cast_precision_loss)]
+        Some(snapshot / self.period as f64)
+    }
+}
+
+/// Simple moving average of the close over `period` bars.
+#[derive(Debug, Clone)]
+pub struct Sma(SmaKernel);
+
+impl Sma {
+    /// An SMA over `period` bars.
+    #[must_use]
+    pub fn new(period: usize) -> Self {
+        Self(SmaKernel::new(period))
+    }
+}
+
+impl Indicator for Sma {
+    fn update(&mut self, c: &Candle) -> Option<Output> {
+        self.0.update(c.close).map(Output::one)
+    }
+
+    fn warmup(&self) -> usize {
+        self.0.period
+    }
+
+    fn output_names(&self) -> &'static [&'static str] {
+        &["sma"]
+    }
+}
