@@ -4,6 +4,7 @@
 mod calendar_cmd;
 mod data_cmd;
 mod home;
+mod indicator_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Calendar(calendar_cmd::CalendarCommand),
     /// The bar store: import, list, quality ledger, resample, generate sample data.
     Data(data_cmd::DataArgs),
+    /// An indicator over a stored series, printed as ts,value[,value2...].
+    Indicator(indicator_cmd::IndicatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd, &mut out),
         Command::Data(args) => data_cmd::run(args, &mut out),
+        Command::Indicator(args) => indicator_cmd::run(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

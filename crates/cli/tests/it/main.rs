@@ -5,6 +5,7 @@
 
 mod calendar;
 mod data;
+mod indicator;
 
 use std::path::Path;
 use std::process::{Command, Output};
