@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
-use openbell_model::{Interval, Timestamp};
+use openbell_model::{Bar, Interval, Timestamp};
 
 /// A pause in trading within a day, as UTC instants `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,5 +125,37 @@ impl TradingDay {
             .into_iter()
             .map(|slot| slot.open)
             .collect()
+    }
+
+    /// How completely `bars` (any order; bars that are not slot opens are ignored) cover the
+    /// day's `interval` slots: `(expected, present, missing)`, where `missing` lists runs of
+    /// missing slots as `[first missing open, last missing close)`. 390 expected on a full XNYS
+    /// day at 1m, 210 on a 13:00 early close. The quality ledger and the engine share it.
+    #[must_use]
+    pub fn coverage(
+        &self,
+        interval: Interval,
+        bars: &[Bar],
+    ) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+        let slots = self.bar_slots(interval);
+        let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
+        stamps.sort_unstable();
+        let mut present = 0u32;
+        let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
+        for slot in &slots {
+            if stamps.binary_search(&slot.open).is_ok() {
+                present += 1;
+            } else {
+                match missing.last_mut() {
+                    Some(run) if run.1 == slot.open => run.1 = slot.close,
+                    _ => missing.push((slot.open, slot.close)),
+                }
+            }
+        }
+        (
+            u32::try_from(slots.len()).unwrap_or(u32::MAX),
+            present,
+            missing,
+        )
     }
 }

@@ -110,35 +110,14 @@ impl DayQuality {
     }
 }
 
-/// Compares one day's stored bars (any order is fine, extra bars are ignored) with the
-/// calendar's slots: expected count, present count and missing ranges. The engine calls this
-/// too.
+/// Compares one day's stored bars with the calendar's slots; see [`TradingDay::coverage`].
 #[must_use]
 pub fn day_coverage(
     day: &TradingDay,
     interval: Interval,
     bars: &[Bar],
 ) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
-    let slots = day.bar_slots(interval);
-    let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
-    stamps.sort_unstable();
-    let mut present = 0u32;
-    let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
-    for slot in &slots {
-        if stamps.binary_search(&slot.open).is_ok() {
-            present += 1;
-        } else {
-            match missing.last_mut() {
-                Some(run) if run.1 == slot.open => run.1 = slot.close,
-                _ => missing.push((slot.open, slot.close)),
-            }
-        }
-    }
-    (
-        u32::try_from(slots.len()).unwrap_or(u32::MAX),
-        present,
-        missing,
-    )
+    day.coverage(interval, bars)
 }
 
 /// The ledger of a series for `from..=to` (dates), or for the whole stored range when either

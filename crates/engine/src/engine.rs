@@ -1,0 +1,506 @@
+//! The day loop (ARCHITECTURE.md, phases 0–6) and chronological streaming.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use chrono::NaiveDate;
+use openbell_calendar::{Resampler, TradingDay, resample_day};
+use openbell_indicators::Candle;
+use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use tracing::{debug, info, info_span, warn};
+
+use crate::clock::Clock;
+use crate::config::{EngineConfig, Mode};
+use crate::event::{Event, EventSink, FaultKind, Phase};
+use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
+use crate::source::BarSource;
+
+/// Why a session stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The configuration cannot run.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// The calendar could not answer.
+    #[error(transparent)]
+    Calendar(#[from] openbell_calendar::CalendarError),
+    /// Building derived bars failed.
+    #[error(transparent)]
+    Resample(#[from] openbell_calendar::ResampleError),
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Trading days processed.
+    pub days: u32,
+    /// Base bars delivered.
+    pub base_bars: u64,
+    /// Derived bars delivered.
+    pub derived_bars: u64,
+    /// Faults by kind: symbol-days skipped because the source failed or had no data.
+    pub faults: BTreeMap<String, u64>,
+}
+
+/// One bar waiting in a day queue, ordered by (close time, symbol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Queued {
+    close: Timestamp,
+    symbol: Symbol,
+    index: usize,
+}
+
+/// A session engine: pure and synchronous; time comes from the clock, bars from the source,
+/// and every event goes to the sink.
+pub struct Engine<'a> {
+    config: EngineConfig,
+    source: &'a mut dyn BarSource,
+    clock: &'a mut dyn Clock,
+    sink: &'a mut dyn EventSink,
+    data: SessionData,
+    summary: Summary,
+    reported: std::collections::BTreeSet<(Symbol, NaiveDate)>,
+}
+
+impl std::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// An engine for `config`.
+    ///
+    /// # Errors
+    /// [`EngineError::Config`] naming the key at fault, before anything runs.
+    pub fn new(
+        config: EngineConfig,
+        source: &'a mut dyn BarSource,
+        clock: &'a mut dyn Clock,
+        sink: &'a mut dyn EventSink,
+    ) -> Result<Self, EngineError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            source,
+            clock,
+            sink,
+            data: SessionData::default(),
+            summary: Summary::default(),
+            reported: std::collections::BTreeSet::new(),
+        })
+    }
+
+    /// The session data: today's while running, the last day's after the run.
+    #[must_use]
+    pub const fn session_data(&self) -> &SessionData {
+        &self.data
+    }
+
+    /// Runs every trading day from the start date to the end date.
+    ///
+    /// # Errors
+    /// Calendar and resampling errors stop the session; data faults are reported as events
+    /// and skipped.
+    pub fn run(&mut self) -> Result<Summary, EngineError> {
+        let _session =
+            info_span!("session", start = %self.config.start, end = %self.config.end).entered();
+        let days = self
+            .config
+            .calendar
+            .trading_days(self.config.start, self.config.end)?;
+        for (n, day) in days.iter().enumerate() {
+            let _day = info_span!("trading_day", date = %day.date).entered();
+            self.run_day(day, n > 0)?;
+            self.summary.days += 1;
+        }
+        let ts = self.clock.now();
+        self.sink.emit(&Event::SessionEnded {
+            days: self.summary.days,
+            ts,
+        });
+        info!(clock = %ts, days = self.summary.days, bars = self.summary.base_bars, "session ended");
+        Ok(self.summary.clone())
+    }
+
+    fn phase(&mut self, date: NaiveDate, phase: Phase) {
+        let ts = self.clock.now();
+        debug!(clock = %ts, ?phase, "phase");
+        self.sink.emit(&Event::PhaseStarted { date, phase, ts });
+    }
+
+    fn fault(&mut self, symbol: Symbol, date: NaiveDate, kind: FaultKind, reason: String) {
+        // A symbol-day is reported once, however many days' history it is part of.
+        if !self.reported.insert((symbol, date)) {
+            return;
+        }
+        let ts = self.clock.now();
+        warn!(clock = %ts, %symbol, reason = %reason, "skipped");
+        let key = match kind {
+            FaultKind::SourceFailed => "source_failed",
+            FaultKind::NoData => "no_data",
+        };
+        *self.summary.faults.entry(key.to_owned()).or_default() += 1;
+        self.sink.emit(&Event::Fault {
+            symbol,
+            date,
+            kind,
+            reason,
+            ts,
+        });
+    }
+
+    fn run_day(&mut self, day: &TradingDay, clear: bool) -> Result<(), EngineError> {
+        let date = day.date;
+        // Phase 0: clear and move to the open.
+        if clear {
+            self.data = SessionData::default();
+        }
+        self.clock.advance_to(day.open);
+        self.data.day = Some(day.clone());
+        self.sink.emit(&Event::DayStarted {
+            date,
+            ts: self.clock.now(),
+        });
+        self.phase(date, Phase::Reset);
+
+        // Phase 1: pre-session scan. The configured universe is the day's list.
+        self.phase(date, Phase::PreSessionScan);
+        let symbols = self.config.universe.clone();
+
+        // Phase 2: register symbols with trailing history and warmed indicators.
+        self.phase(date, Phase::Register);
+        let history_start = self.history_start(day)?;
+        let mut history_days: Vec<TradingDay> = Vec::new();
+        if let Some(start) = &history_start {
+            let first = start.date;
+            if let Some(last) = self
+                .config
+                .calendar
+                .previous_trading_day(date)
+                .ok()
+                .map(|d| d.date)
+            {
+                history_days = self.config.calendar.trading_days(first, last)?;
+            }
+        }
+        for symbol in symbols {
+            // Day by day, so one bad symbol-day costs only that day's history.
+            let mut history = Vec::new();
+            for hday in &history_days {
+                match self
+                    .source
+                    .bars(symbol, self.config.base_interval, hday.open, hday.close)
+                {
+                    Ok(bars) => history.extend(bars),
+                    Err(e) => self.fault(symbol, hday.date, FaultKind::SourceFailed, e.0),
+                }
+            }
+            let data = self.register(symbol, day, &history_days, history)?;
+            let history_bars = data.history.len();
+            self.data.symbols.insert(symbol, data);
+            self.sink.emit(&Event::SymbolAdded {
+                symbol,
+                history_bars,
+                ts: self.clock.now(),
+            });
+        }
+
+        // Phase 3: load the day's queues.
+        self.phase(date, Phase::Load);
+        let mut queues: BTreeMap<Symbol, Vec<Bar>> = BTreeMap::new();
+        let registered: Vec<Symbol> = self.data.symbols.keys().copied().collect();
+        for symbol in registered {
+            match self
+                .source
+                .bars(symbol, self.config.base_interval, day.open, day.close)
+            {
+                Ok(bars) if bars.is_empty() => {
+                    self.fault(
+                        symbol,
+                        date,
+                        FaultKind::NoData,
+                        format!(
+                            "no {} bars for {symbol} on {date}",
+                            self.config.base_interval
+                        ),
+                    );
+                    queues.insert(symbol, bars);
+                }
+                Ok(bars) => {
+                    queues.insert(symbol, bars);
+                }
+                Err(e) => {
+                    self.fault(symbol, date, FaultKind::SourceFailed, e.0);
+                    self.data.symbols.remove(&symbol);
+                }
+            }
+        }
+        for (symbol, bars) in &queues {
+            if let Some(data) = self.data.symbols.get_mut(symbol) {
+                let (expected, present, missing) = day.coverage(self.config.base_interval, bars);
+                data.quality = DayQuality {
+                    expected,
+                    present,
+                    missing,
+                };
+            }
+        }
+
+        // Phase 4: activate.
+        self.phase(date, Phase::Activate);
+
+        // Phase 5: stream.
+        self.phase(date, Phase::Stream);
+        let delivered = self.stream(day, &queues)?;
+
+        // Phase 6: end of day.
+        self.clock.advance_to(day.close);
+        self.phase(date, Phase::EndOfDay);
+        let symbols: Vec<Symbol> = self.data.symbols.keys().copied().collect();
+        for symbol in symbols {
+            let mut late = Vec::new();
+            if let Some(data) = self.data.symbols.get_mut(&symbol) {
+                for r in &mut data.resamplers {
+                    late.extend(r.finish()?);
+                }
+            }
+            for bar in late {
+                self.deliver(bar, true, day.close);
+            }
+        }
+        self.sink.emit(&Event::DayEnded {
+            date,
+            bars: delivered,
+            ts: self.clock.now(),
+        });
+        info!(clock = %self.clock.now(), bars = delivered, "day ended");
+        Ok(())
+    }
+
+    /// The first trading day of the trailing history, if any is configured.
+    fn history_start(&self, day: &TradingDay) -> Result<Option<TradingDay>, EngineError> {
+        let mut start: Option<TradingDay> = None;
+        let mut date = day.date;
+        for _ in 0..self.config.history_days {
+            match self.config.calendar.previous_trading_day(date) {
+                Ok(prev) => {
+                    date = prev.date;
+                    start = Some(prev);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(start)
+    }
+
+    /// Builds a symbol's data for the day, warming its indicators on the history.
+    fn register(
+        &self,
+        symbol: Symbol,
+        day: &TradingDay,
+        history_days: &[TradingDay],
+        history: Vec<Bar>,
+    ) -> Result<SymbolData, EngineError> {
+        let base = self.config.base_interval;
+        let mut indicators: Vec<RegisteredIndicator> = self
+            .config
+            .build_indicators()
+            .into_iter()
+            .map(|(i, indicator)| RegisteredIndicator {
+                label: self.config.indicators[i].label.clone(),
+                interval: self.config.indicators[i].interval,
+                indicator,
+                values: Vec::new(),
+            })
+            .collect();
+        // Warm up day by day, so derived bars and session resets match a continuous run.
+        let mut cursor = 0;
+        for hday in history_days {
+            let lo = cursor + history[cursor..].partition_point(|b| b.ts_event() < hday.open);
+            let hi = lo + history[lo..].partition_point(|b| b.ts_event() < hday.close);
+            cursor = hi;
+            let bars = &history[lo..hi];
+            if bars.is_empty() {
+                continue;
+            }
+            let mut by_interval: BTreeMap<Interval, Vec<Bar>> = BTreeMap::new();
+            by_interval.insert(base, bars.to_vec());
+            for d in &self.config.derived {
+                by_interval.insert(*d, resample_day(hday, symbol, base, *d, bars)?);
+            }
+            // Feed in delivery order: by close time, then interval.
+            let mut feed: Vec<(Timestamp, Interval, Bar)> = by_interval
+                .iter()
+                .flat_map(|(iv, bars)| bars.iter().map(|b| (bar_close(b, hday), *iv, *b)))
+                .collect();
+            feed.sort_by_key(|(close, iv, _)| (*close, *iv));
+            for (_, iv, bar) in &feed {
+                let candle = Candle::from_bar(bar, hday.open);
+                for ind in indicators.iter_mut().filter(|ind| ind.interval == *iv) {
+                    ind.indicator.update(&candle);
+                }
+            }
+        }
+        let resamplers = self
+            .config
+            .derived
+            .iter()
+            .map(|d| Resampler::new(day, symbol, base, *d))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ind in &mut indicators {
+            ind.values.clear();
+        }
+        Ok(SymbolData {
+            history,
+            bars: BTreeMap::new(),
+            indicators,
+            metrics: Metrics::default(),
+            quality: DayQuality::default(),
+            resamplers,
+        })
+    }
+
+    /// Delivers the day's bars in time order; returns how many base bars were delivered.
+    fn stream(
+        &mut self,
+        day: &TradingDay,
+        queues: &BTreeMap<Symbol, Vec<Bar>>,
+    ) -> Result<u64, EngineError> {
+        let mut heap: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
+        for (symbol, bars) in queues {
+            if let Some(first) = bars.first() {
+                heap.push(Reverse(Queued {
+                    close: bar_close(first, day),
+                    symbol: *symbol,
+                    index: 0,
+                }));
+            }
+        }
+        let step = match self.config.mode {
+            Mode::DataDriven => None,
+            Mode::ClockDriven { step_nanos } => Some(step_nanos.max(1)),
+        };
+        let mut delivered = 0;
+        while let Some(Reverse(next)) = heap.peek().copied() {
+            let group_close = next.close;
+            // Clock-driven: move in steps until the clock reaches the next bar's close, closing
+            // derived windows whose time runs out on the way.
+            if let Some(step) = step {
+                while self.clock.now() < group_close {
+                    let target = Timestamp::from_nanos(
+                        (self.clock.now().as_nanos() + step).min(group_close.as_nanos()),
+                    );
+                    // No queued bar closes at or before a target short of the group's close.
+                    if target < group_close {
+                        self.close_windows(target)?;
+                    }
+                    self.clock.advance_to(target);
+                }
+            }
+            // Windows that ended strictly before this group without their last bar; a window
+            // ending exactly now still gets this group's bar.
+            self.close_windows(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
+            self.clock.advance_to(group_close);
+            // Every base bar closing now, by symbol, then the derived bars they complete.
+            let mut group: Vec<(Symbol, Bar)> = Vec::new();
+            while let Some(Reverse(q)) = heap.peek().copied() {
+                if q.close != group_close {
+                    break;
+                }
+                heap.pop();
+                let bars = &queues[&q.symbol];
+                group.push((q.symbol, bars[q.index]));
+                if let Some(next_bar) = bars.get(q.index + 1) {
+                    heap.push(Reverse(Queued {
+                        close: bar_close(next_bar, day),
+                        symbol: q.symbol,
+                        index: q.index + 1,
+                    }));
+                }
+            }
+            for (symbol, bar) in group {
+                let mut derived = Vec::new();
+                if let Some(data) = self.data.symbols.get_mut(&symbol) {
+                    for r in &mut data.resamplers {
+                        r.push(&bar, &mut derived)?;
+                    }
+                }
+                self.deliver(bar, false, group_close);
+                delivered += 1;
+                derived.sort_by_key(Bar::interval);
+                for d in derived {
+                    self.deliver(d, true, group_close);
+                }
+            }
+        }
+        // The clock never passes the close.
+        self.close_windows(day.close)?;
+        Ok(delivered)
+    }
+
+    /// Emits derived windows whose close is at or before `until`, in close order.
+    fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
+        let mut late: Vec<(Timestamp, Symbol, Interval, Bar)> = Vec::new();
+        let day = self.data.day.clone();
+        for (symbol, data) in &mut self.data.symbols {
+            for r in &mut data.resamplers {
+                if let Some(bar) = r.close_until(until)? {
+                    let close = day.as_ref().map_or(until, |d| bar_close(&bar, d));
+                    late.push((close, *symbol, bar.interval(), bar));
+                }
+            }
+        }
+        late.sort_by_key(|(close, symbol, interval, _)| (*close, *symbol, *interval));
+        for (close, _, _, bar) in late {
+            self.clock.advance_to(close);
+            self.deliver(bar, true, close);
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, bar: Bar, derived: bool, ts: Timestamp) {
+        let symbol = bar.symbol();
+        let Some(data) = self.data.symbols.get_mut(&symbol) else {
+            return;
+        };
+        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
+        if derived {
+            self.summary.derived_bars += 1;
+        } else {
+            self.summary.base_bars += 1;
+            data.metrics.update(&bar);
+        }
+        data.bars.entry(bar.interval()).or_default().push(bar);
+        self.sink.emit(&Event::Bar { bar, derived, ts });
+        let candle = Candle::from_bar(&bar, session);
+        for ind in data
+            .indicators
+            .iter_mut()
+            .filter(|i| i.interval == bar.interval())
+        {
+            if let Some(output) = ind.indicator.update(&candle) {
+                ind.values.push((ts, output));
+                self.sink.emit(&Event::Indicator {
+                    symbol,
+                    interval: ind.interval,
+                    label: ind.label.clone(),
+                    output,
+                    ts,
+                });
+            }
+        }
+    }
+}
+
+/// When a bar becomes known: its open plus the interval, but never after the day's close (the
+/// last bar of an early close, or of a day that does not divide evenly, is short).
+fn bar_close(bar: &Bar, day: &TradingDay) -> Timestamp {
+    if bar.interval().is_daily() {
+        return day.close;
+    }
+    bar.ts_close_nominal().min(day.close)
+}

@@ -1,0 +1,169 @@
+//! What the engine tells its sink. Every event carries the clock time it happened at.
+
+use chrono::NaiveDate;
+use openbell_indicators::Output;
+use openbell_model::{Bar, Interval, Symbol, Timestamp};
+
+/// The phases of a trading day, in the order they run (ARCHITECTURE.md, "The trading-day
+/// lifecycle").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// 0: session data cleared, clock moved to the open (from the second day on).
+    Reset,
+    /// 1: pre-session scans choose the day's symbols from data strictly before the clock.
+    PreSessionScan,
+    /// 2: symbols registered: trailing history loaded, indicators warmed, quality scored.
+    Register,
+    /// 3: the day's bar queues loaded.
+    Load,
+    /// 4: the day activated.
+    Activate,
+    /// 5: bars streamed in time order.
+    Stream,
+    /// 6: the day closed: derived bars flushed, metrics and quality recorded.
+    EndOfDay,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Self; 7] = [
+        Self::Reset,
+        Self::PreSessionScan,
+        Self::Register,
+        Self::Load,
+        Self::Activate,
+        Self::Stream,
+        Self::EndOfDay,
+    ];
+}
+
+/// Why the engine skipped something and went on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The source failed for one symbol-day (a corrupt or missing file).
+    SourceFailed,
+    /// A symbol with no bars for the day.
+    NoData,
+}
+
+/// An engine event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A trading day began.
+    DayStarted {
+        /// The session date.
+        date: NaiveDate,
+        /// The clock (the day's open).
+        ts: Timestamp,
+    },
+    /// A phase began.
+    PhaseStarted {
+        /// The session date.
+        date: NaiveDate,
+        /// Which phase.
+        phase: Phase,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A symbol was registered for the day.
+    SymbolAdded {
+        /// The symbol.
+        symbol: Symbol,
+        /// Trailing history bars loaded for it (base interval).
+        history_bars: usize,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A base or derived bar was delivered.
+    Bar {
+        /// The bar.
+        bar: Bar,
+        /// True for bars built by the engine from the base interval.
+        derived: bool,
+        /// The clock: the bar's close.
+        ts: Timestamp,
+    },
+    /// An indicator produced a value on a delivered bar.
+    Indicator {
+        /// The symbol.
+        symbol: Symbol,
+        /// The interval it runs on.
+        interval: Interval,
+        /// The indicator's label from the config.
+        label: String,
+        /// Its values.
+        output: Output,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// Something was skipped; the session goes on.
+    Fault {
+        /// The symbol concerned.
+        symbol: Symbol,
+        /// The session date.
+        date: NaiveDate,
+        /// What kind of fault.
+        kind: FaultKind,
+        /// The reason, as text.
+        reason: String,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A trading day ended.
+    DayEnded {
+        /// The session date.
+        date: NaiveDate,
+        /// Base bars delivered that day.
+        bars: u64,
+        /// The clock (the day's close).
+        ts: Timestamp,
+    },
+    /// The session ended after its last day.
+    SessionEnded {
+        /// Trading days processed.
+        days: u32,
+        /// The clock.
+        ts: Timestamp,
+    },
+}
+
+impl Event {
+    /// The clock time of the event.
+    #[must_use]
+    pub const fn ts(&self) -> Timestamp {
+        match self {
+            Self::DayStarted { ts, .. }
+            | Self::PhaseStarted { ts, .. }
+            | Self::SymbolAdded { ts, .. }
+            | Self::Bar { ts, .. }
+            | Self::Indicator { ts, .. }
+            | Self::Fault { ts, .. }
+            | Self::DayEnded { ts, .. }
+            | Self::SessionEnded { ts, .. } => *ts,
+        }
+    }
+}
+
+/// Where events go: the store, files, a progress bar, a live stream, a test's vector.
+pub trait EventSink {
+    /// Receives one event, in order.
+    fn emit(&mut self, event: &Event);
+}
+
+/// Keeps every event (tests, small runs).
+#[derive(Debug, Default)]
+pub struct VecSink(pub Vec<Event>);
+
+impl EventSink for VecSink {
+    fn emit(&mut self, event: &Event) {
+        self.0.push(event.clone());
+    }
+}
+
+/// Drops every event (benchmarks).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&mut self, _: &Event) {}
+}

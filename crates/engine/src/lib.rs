@@ -1,0 +1,27 @@
+//! The openbell session engine: the trading-day lifecycle, chronological multi-symbol
+//! streaming, live derived bars and indicators, per-day session data.
+//!
+//! The engine is pure and synchronous. It reads bars through a [`BarSource`], time from a
+//! [`Clock`], and emits every event to an [`EventSink`]. It has no global state: two engines
+//! run side by side without touching each other. Same inputs, same events.
+//!
+//! Each trading day runs the phases of [`Phase`] in order. Day queues are merged with a heap
+//! and delivered by close time, then symbol, then interval; the clock reads each bar's close
+//! when it is delivered and never passes the day's close. Derived bars come from the calendar
+//! crate's [`openbell_calendar::Resampler`], the same code the data store uses offline.
+//! Session data is rebuilt from nothing every day and holds only delivered bars, so nothing in
+//! it lies beyond the clock.
+
+mod clock;
+mod config;
+mod engine;
+mod event;
+mod session_data;
+mod source;
+
+pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
+pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode};
+pub use crate::engine::{Engine, EngineError, Summary};
+pub use crate::event::{Event, EventSink, FaultKind, NullSink, Phase, VecSink};
+pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
+pub use crate::source::{BarSource, MemorySource, SourceError};

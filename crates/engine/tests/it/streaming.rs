@@ -1,0 +1,53 @@
+use openbell_engine::{Engine, EngineConfig, Event, MemorySource, Mode, SimulatedClock, VecSink};
+use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity};
+use proptest::prelude::*;
+
+use crate::{date, sym, xnys};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever the input, the engine delivers exactly the in-session input bars, once each,
+    /// ordered by close time, then symbol.
+    #[test]
+    fn output_is_ordered_and_exactly_the_input(
+        picks in proptest::collection::vec((0usize..4, 0usize..2, 0usize..390), 0..300),
+    ) {
+        let names = ["AAA", "BB", "C.D", "ZZ"];
+        let days = xnys().trading_days(date("2024-07-02"), date("2024-07-03")).unwrap();
+        let mut input: Vec<Bar> = Vec::new();
+        for (s, d, i) in picks {
+            let day = &days[d];
+            let opens = day.bar_opens(Interval::M1);
+            let Some(open) = opens.get(i) else { continue };
+            let p = Price::from_units(100).unwrap();
+            let ohlcv = Ohlcv { open: p, high: p, low: p, close: p, volume: Quantity::from_units(1).unwrap() };
+            input.push(Bar::try_new(sym(names[s]), Interval::M1, *open, ohlcv).unwrap());
+        }
+        input.sort_by_key(|b| (b.ts_event(), b.symbol()));
+        input.dedup();
+        let mut src = MemorySource::new();
+        src.add(input.clone());
+        let cfg = EngineConfig {
+            calendar: xnys(),
+            start: date("2024-07-02"),
+            end: date("2024-07-03"),
+            base_interval: Interval::M1,
+            derived: vec![],
+            universe: names.iter().map(|n| sym(n)).collect(),
+            indicators: vec![],
+            history_days: 0,
+            mode: Mode::DataDriven,
+        };
+        let mut clock = SimulatedClock::default();
+        let mut sink = VecSink::default();
+        Engine::new(cfg, &mut src, &mut clock, &mut sink).unwrap().run().unwrap();
+        let delivered: Vec<(Bar, openbell_model::Timestamp)> = sink.0.iter().filter_map(|e| match e { Event::Bar { bar, ts, .. } => Some((*bar, *ts)), _ => None }).collect();
+        for pair in delivered.windows(2) {
+            prop_assert!((pair[0].1, pair[0].0.symbol()) < (pair[1].1, pair[1].0.symbol()));
+        }
+        let mut got: Vec<Bar> = delivered.iter().map(|(b, _)| *b).collect();
+        got.sort_by_key(|b| (b.ts_event(), b.symbol()));
+        prop_assert_eq!(got, input);
+    }
+}
