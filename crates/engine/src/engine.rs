@@ -311,7 +311,7 @@ impl<'a> Engine<'a> {
             .build_indicators()
             .into_iter()
             .map(|(i, indicator)| RegisteredIndicator {
-                label: self.config.indicators[i].label.clone(),
+                label: self.config.indicators[i].label.as_str().into(),
                 interval: self.config.indicators[i].interval,
                 indicator,
                 values: Vec::new(),
@@ -476,13 +476,15 @@ impl<'a> Engine<'a> {
         }
         data.bars.entry(bar.interval()).or_default().push(bar);
         self.sink.emit(&Event::Bar { bar, derived, ts });
-        let candle = Candle::from_bar(&bar, session);
+        // Converted to floating point only when an indicator runs on this interval.
+        let mut candle: Option<Candle> = None;
         for ind in data
             .indicators
             .iter_mut()
             .filter(|i| i.interval == bar.interval())
         {
-            if let Some(output) = ind.indicator.update(&candle) {
+            let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
+            if let Some(output) = ind.indicator.update(candle) {
                 ind.values.push((ts, output));
                 self.sink.emit(&Event::Indicator {
                     symbol,

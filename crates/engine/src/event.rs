@@ -89,8 +89,8 @@ pub enum Event {
         symbol: Symbol,
         /// The interval it runs on.
         interval: Interval,
-        /// The indicator's label from the config.
-        label: String,
+        /// The indicator's label from the config (shared, so emitting costs no allocation).
+        label: std::sync::Arc<str>,
         /// Its values.
         output: Output,
         /// The clock.

@@ -66,7 +66,7 @@ pub struct DayQuality {
 #[derive(Debug)]
 pub struct RegisteredIndicator {
     /// The label from the config.
-    pub label: String,
+    pub label: std::sync::Arc<str>,
     /// The interval it runs on.
     pub interval: Interval,
     pub(crate) indicator: Box<dyn Indicator>,

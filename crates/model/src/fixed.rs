@@ -115,6 +115,18 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.pad(&format!("{sign}{int_part}.{digits}"))
 }
 
+/// `to_f64` for magnitudes past 2^53 raw units. Out of line and cold: inlined, the compiler
+/// evaluates it speculatively next to the fast path, and 128-bit division and conversion are
+/// library calls that would dominate the engine's per-bar cost.
+#[cold]
+#[inline(never)]
+#[allow(clippy::cast_precision_loss)]
+fn wide_to_f64(raw: i128) -> f64 {
+    let whole = (raw / SCALE) as f64;
+    let frac = (raw % SCALE) as f64 / SCALE as f64;
+    whole + frac
+}
+
 macro_rules! fixed_point {
     ($name:ident, $kind:literal) => {
         impl $name {
@@ -170,13 +182,23 @@ macro_rules! fixed_point {
             }
 
             /// The value as `f64`: the one conversion point into floating point (indicators,
-            /// statistics). May lose precision beyond about 15 significant digits.
+            /// statistics). Below about 9e6 whole units the result is the `f64` nearest to the
+            /// exact decimal value (one correctly rounded division); beyond that it may lose
+            /// precision past about 15 significant digits.
             #[must_use]
+            #[inline]
             #[allow(clippy::cast_precision_loss)]
             pub fn to_f64(self) -> f64 {
-                let whole = (self.0 / SCALE) as f64;
-                let frac = (self.0 % SCALE) as f64 / SCALE as f64;
-                whole + frac
+                const EXACT: i128 = 1 << 53;
+                if -EXACT < self.0 && self.0 < EXACT {
+                    // Both operands are exact in f64, so IEEE division rounds once. Going
+                    // through i64 (lossless here) avoids a slow 128-bit conversion.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let raw = self.0 as i64;
+                    raw as f64 / SCALE as f64
+                } else {
+                    wide_to_f64(self.0)
+                }
             }
 
             /// `self + rhs`.

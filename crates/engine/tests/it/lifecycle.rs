@@ -220,7 +220,7 @@ fn warmed_indicators_equal_one_continuous_computation() {
         if let Event::Indicator {
             label, output, ts, ..
         } = e
-            && let Some(want) = expected.get(&(label.as_str(), *ts))
+            && let Some(want) = expected.get(&(&**label, *ts))
         {
             let got = output.value();
             assert!(

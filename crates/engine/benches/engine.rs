@@ -1,0 +1,90 @@
+//! Engine throughput: 10 symbols x 20 trading days of 1m bars, 5m and 15m derived bars, three
+//! indicators per symbol, no orders, events dropped.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use openbell_calendar::Calendar;
+use openbell_engine::{
+    Engine, EngineConfig, IndicatorSpec, MemorySource, Mode, NullSink, SimulatedClock,
+};
+use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
+
+fn bars(symbols: &[Symbol], cal: &Calendar, from: &str, to: &str) -> Vec<Bar> {
+    let mut out = Vec::new();
+    for (k, symbol) in symbols.iter().enumerate() {
+        let mut cents: i128 = 10_000 + k as i128 * 100;
+        for day in cal
+            .trading_days(from.parse().unwrap(), to.parse().unwrap())
+            .unwrap()
+        {
+            for (i, open) in day.bar_opens(Interval::M1).into_iter().enumerate() {
+                cents += (i as i128 * 7 + k as i128) % 11 - 5;
+                let p = Price::from_raw(cents * 10_000_000);
+                let ohlcv = Ohlcv {
+                    open: p,
+                    high: Price::from_raw(p.raw() + 30_000_000),
+                    low: Price::from_raw(p.raw() - 30_000_000),
+                    close: p,
+                    volume: Quantity::from_units(100).unwrap(),
+                };
+                out.push(Bar::try_new(*symbol, Interval::M1, open, ohlcv).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let cal = Calendar::builtin("XNYS").unwrap();
+    let symbols: Vec<Symbol> = (1..=10)
+        .map(|i| Symbol::parse(&format!("SIM{i:03}")).unwrap())
+        .collect();
+    let mut source = MemorySource::new();
+    source.add(bars(&symbols, &cal, "2024-01-02", "2024-02-01"));
+    let spec = |label: &str, name: &str, interval| IndicatorSpec {
+        label: label.into(),
+        name: name.into(),
+        interval,
+        params: BTreeMap::new(),
+    };
+    let config = EngineConfig {
+        calendar: cal.clone(),
+        start: "2024-01-03".parse().unwrap(),
+        end: "2024-01-31".parse().unwrap(),
+        base_interval: Interval::M1,
+        derived: vec![Interval::M5, Interval::M15],
+        universe: symbols.clone(),
+        indicators: vec![
+            spec("sma", "sma", Interval::M1),
+            spec("ema", "ema", Interval::M5),
+            spec("rsi", "rsi", Interval::M15),
+        ],
+        history_days: 1,
+        mode: Mode::DataDriven,
+    };
+    let days = cal.trading_days(config.start, config.end).unwrap().len() as u64;
+    let mut group = c.benchmark_group("engine");
+    group
+        .throughput(Throughput::Elements(days * 390 * symbols.len() as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("10 symbols x 20 days, 5m+15m derived, 3 indicators", |b| {
+        b.iter(|| {
+            let mut clock = SimulatedClock::default();
+            let mut sink = NullSink;
+            let mut src = source.clone();
+            Engine::new(config.clone(), &mut src, &mut clock, &mut sink)
+                .unwrap()
+                .run()
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
