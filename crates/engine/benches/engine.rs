@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::Calendar;
 use openbell_engine::{
-    Engine, EngineConfig, IndicatorSpec, MemorySource, Mode, NullSink, SimulatedClock,
+    Engine, EngineConfig, IndicatorSpec, MemorySource, Mode, NullSink, SimulatedClock, Universe,
 };
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
 
@@ -57,7 +57,8 @@ fn bench(c: &mut Criterion) {
         end: "2024-01-31".parse().unwrap(),
         base_interval: Interval::M1,
         derived: vec![Interval::M5, Interval::M15],
-        universe: symbols.clone(),
+        universe: Universe::List(symbols.clone()),
+        scanners: vec![],
         indicators: vec![
             spec("sma", "sma", Interval::M1),
             spec("ema", "ema", Interval::M5),

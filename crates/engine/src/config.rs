@@ -7,6 +7,8 @@ use openbell_calendar::Calendar;
 use openbell_indicators::{Indicator, create};
 use openbell_model::{Interval, Symbol};
 
+use crate::scanner::{ScannerKind, ScannerSpec, Schedule};
+
 /// An indicator to register on every symbol of the day, at one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorSpec {
@@ -18,6 +20,15 @@ pub struct IndicatorSpec {
     pub interval: Interval,
     /// Its parameters.
     pub params: BTreeMap<String, f64>,
+}
+
+/// The symbols a session may trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Universe {
+    /// A configured list.
+    List(Vec<Symbol>),
+    /// Every symbol the source has at the base interval.
+    All,
 }
 
 /// How the clock moves.
@@ -46,8 +57,11 @@ pub struct EngineConfig {
     pub base_interval: Interval,
     /// Intervals built live from the base interval.
     pub derived: Vec<Interval>,
-    /// The symbols to trade each day.
-    pub universe: Vec<Symbol>,
+    /// The symbols to trade: all of them each day without pre-session scanners, else the
+    /// scanners' candidates.
+    pub universe: Universe,
+    /// Scanners, pre-session and mid-session.
+    pub scanners: Vec<ScannerSpec>,
     /// Indicators registered on every symbol, every day.
     pub indicators: Vec<IndicatorSpec>,
     /// Trading days of trailing history loaded before each day (for indicator warm-up).
@@ -113,8 +127,29 @@ impl EngineConfig {
                 ));
             }
         }
-        if self.universe.is_empty() {
+        if self.universe == Universe::List(Vec::new()) {
             return Err(error("universe.symbols", "no symbols"));
+        }
+        for (i, scanner) in self.scanners.iter().enumerate() {
+            let key = |k: &str| format!("scanner[{i}].{k}");
+            if scanner.top == 0 {
+                return Err(error(key("top"), "must be at least 1"));
+            }
+            match &scanner.schedule {
+                Schedule::At(times) if times.is_empty() => {
+                    return Err(error(key("at"), "no times"));
+                }
+                Schedule::Every { minutes: 0 } => {
+                    return Err(error(key("every_minutes"), "must be at least 1"));
+                }
+                _ => {}
+            }
+            if scanner.kind == ScannerKind::RelativeVolume && scanner.lookback_days == 0 {
+                return Err(error(
+                    key("lookback_days"),
+                    "relative_volume needs at least 1 day",
+                ));
+            }
         }
         for (i, spec) in self.indicators.iter().enumerate() {
             if spec.interval != self.base_interval && !self.derived.contains(&spec.interval) {

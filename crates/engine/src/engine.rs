@@ -10,10 +10,11 @@ use openbell_model::{Bar, Interval, Symbol, Timestamp};
 use tracing::{debug, info, info_span, warn};
 
 use crate::clock::Clock;
-use crate::config::{EngineConfig, Mode};
-use crate::event::{Event, EventSink, FaultKind, Phase};
+use crate::config::{EngineConfig, Mode, Universe};
+use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
+use crate::scanner::{ScanInput, ScannerKind, rank};
 use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
-use crate::source::BarSource;
+use crate::source::{BarSource, SourceError};
 
 /// Why a session stopped.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub enum EngineError {
     /// Building derived bars failed.
     #[error(transparent)]
     Resample(#[from] openbell_calendar::ResampleError),
+    /// The universe could not be listed.
+    #[error("listing the universe: {0}")]
+    Source(SourceError),
 }
 
 /// Totals of a run.
@@ -60,6 +64,7 @@ pub struct Engine<'a> {
     data: SessionData,
     summary: Summary,
     reported: std::collections::BTreeSet<(Symbol, NaiveDate)>,
+    observer: Option<&'a mut dyn Observer>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -91,7 +96,23 @@ impl<'a> Engine<'a> {
             data: SessionData::default(),
             summary: Summary::default(),
             reported: std::collections::BTreeSet::new(),
+            observer: None,
         })
+    }
+
+    /// Adds an observer that sees every event with the session data of that moment.
+    #[must_use]
+    pub fn with_observer(mut self, observer: &'a mut dyn Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Sends an event to the sink, then shows it to the observer.
+    fn emit(&mut self, event: &Event) {
+        self.sink.emit(event);
+        if let Some(observer) = self.observer.as_mut() {
+            observer.observe(event, self.clock.now(), &self.data);
+        }
     }
 
     /// The session data: today's while running, the last day's after the run.
@@ -118,7 +139,7 @@ impl<'a> Engine<'a> {
             self.summary.days += 1;
         }
         let ts = self.clock.now();
-        self.sink.emit(&Event::SessionEnded {
+        self.emit(&Event::SessionEnded {
             days: self.summary.days,
             ts,
         });
@@ -129,7 +150,7 @@ impl<'a> Engine<'a> {
     fn phase(&mut self, date: NaiveDate, phase: Phase) {
         let ts = self.clock.now();
         debug!(clock = %ts, ?phase, "phase");
-        self.sink.emit(&Event::PhaseStarted { date, phase, ts });
+        self.emit(&Event::PhaseStarted { date, phase, ts });
     }
 
     fn fault(&mut self, symbol: Symbol, date: NaiveDate, kind: FaultKind, reason: String) {
@@ -144,7 +165,7 @@ impl<'a> Engine<'a> {
             FaultKind::NoData => "no_data",
         };
         *self.summary.faults.entry(key.to_owned()).or_default() += 1;
-        self.sink.emit(&Event::Fault {
+        self.emit(&Event::Fault {
             symbol,
             date,
             kind,
@@ -161,50 +182,48 @@ impl<'a> Engine<'a> {
         }
         self.clock.advance_to(day.open);
         self.data.day = Some(day.clone());
-        self.sink.emit(&Event::DayStarted {
+        self.emit(&Event::DayStarted {
             date,
             ts: self.clock.now(),
         });
         self.phase(date, Phase::Reset);
 
-        // Phase 1: pre-session scan. The configured universe is the day's list.
+        // Phase 1: pre-session scans choose the day's symbols from data before their cutoff;
+        // without pre-session scanners the whole universe trades.
         self.phase(date, Phase::PreSessionScan);
-        let symbols = self.config.universe.clone();
+        let universe = self.universe_symbols()?;
+        let pre_session: Vec<(usize, Timestamp)> = self
+            .config
+            .scanners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.pre_session_cutoff(day).map(|cutoff| (i, cutoff)))
+            .collect();
+        let symbols = if pre_session.is_empty() {
+            universe.clone()
+        } else {
+            let mut chosen: Vec<Symbol> = Vec::new();
+            for (i, cutoff) in pre_session {
+                for symbol in self.scan(i, day, cutoff, &universe) {
+                    if !chosen.contains(&symbol) {
+                        chosen.push(symbol);
+                    }
+                }
+            }
+            chosen
+        };
 
         // Phase 2: register symbols with trailing history and warmed indicators.
         self.phase(date, Phase::Register);
-        let history_start = self.history_start(day)?;
-        let mut history_days: Vec<TradingDay> = Vec::new();
-        if let Some(start) = &history_start {
-            let first = start.date;
-            if let Some(last) = self
-                .config
-                .calendar
-                .previous_trading_day(date)
-                .ok()
-                .map(|d| d.date)
-            {
-                history_days = self.config.calendar.trading_days(first, last)?;
-            }
-        }
+        let history_days = self.history_days(day)?;
         for symbol in symbols {
-            // Day by day, so one bad symbol-day costs only that day's history.
-            let mut history = Vec::new();
-            for hday in &history_days {
-                match self
-                    .source
-                    .bars(symbol, self.config.base_interval, hday.open, hday.close)
-                {
-                    Ok(bars) => history.extend(bars),
-                    Err(e) => self.fault(symbol, hday.date, FaultKind::SourceFailed, e.0),
-                }
-            }
-            let data = self.register(symbol, day, &history_days, history)?;
+            let data = self.register(symbol, day, &history_days)?;
             let history_bars = data.history.len();
             self.data.symbols.insert(symbol, data);
-            self.sink.emit(&Event::SymbolAdded {
+            self.emit(&Event::SymbolAdded {
                 symbol,
                 history_bars,
+                caught_up: 0,
                 ts: self.clock.now(),
             });
         }
@@ -214,48 +233,17 @@ impl<'a> Engine<'a> {
         let mut queues: BTreeMap<Symbol, Vec<Bar>> = BTreeMap::new();
         let registered: Vec<Symbol> = self.data.symbols.keys().copied().collect();
         for symbol in registered {
-            match self
-                .source
-                .bars(symbol, self.config.base_interval, day.open, day.close)
-            {
-                Ok(bars) if bars.is_empty() => {
-                    self.fault(
-                        symbol,
-                        date,
-                        FaultKind::NoData,
-                        format!(
-                            "no {} bars for {symbol} on {date}",
-                            self.config.base_interval
-                        ),
-                    );
-                    queues.insert(symbol, bars);
-                }
-                Ok(bars) => {
-                    queues.insert(symbol, bars);
-                }
-                Err(e) => {
-                    self.fault(symbol, date, FaultKind::SourceFailed, e.0);
-                    self.data.symbols.remove(&symbol);
-                }
-            }
-        }
-        for (symbol, bars) in &queues {
-            if let Some(data) = self.data.symbols.get_mut(symbol) {
-                let (expected, present, missing) = day.coverage(self.config.base_interval, bars);
-                data.quality = DayQuality {
-                    expected,
-                    present,
-                    missing,
-                };
+            if let Some(bars) = self.load_day(symbol, day) {
+                queues.insert(symbol, bars);
             }
         }
 
         // Phase 4: activate.
         self.phase(date, Phase::Activate);
 
-        // Phase 5: stream.
+        // Phase 5: stream, pausing for mid-session scans and insertions.
         self.phase(date, Phase::Stream);
-        let delivered = self.stream(day, &queues)?;
+        let delivered = self.stream(day, queues, &universe, &history_days)?;
 
         // Phase 6: end of day.
         self.clock.advance_to(day.close);
@@ -272,12 +260,228 @@ impl<'a> Engine<'a> {
                 self.deliver(bar, true, day.close);
             }
         }
-        self.sink.emit(&Event::DayEnded {
+        self.emit(&Event::DayEnded {
             date,
             bars: delivered,
             ts: self.clock.now(),
         });
         info!(clock = %self.clock.now(), bars = delivered, "day ended");
+        Ok(())
+    }
+
+    /// The universe's symbols.
+    fn universe_symbols(&mut self) -> Result<Vec<Symbol>, EngineError> {
+        match &self.config.universe {
+            Universe::List(symbols) => Ok(symbols.clone()),
+            Universe::All => self
+                .source
+                .symbols(self.config.base_interval)
+                .map_err(EngineError::Source),
+        }
+    }
+
+    /// Loads a registered symbol's bars for the day and scores their quality. `None` (with a
+    /// fault event, and the symbol dropped for the day) when the source fails.
+    fn load_day(&mut self, symbol: Symbol, day: &TradingDay) -> Option<Vec<Bar>> {
+        let date = day.date;
+        match self
+            .source
+            .bars(symbol, self.config.base_interval, day.open, day.close)
+        {
+            Ok(bars) => {
+                if bars.is_empty() {
+                    let reason = format!(
+                        "no {} bars for {symbol} on {date}",
+                        self.config.base_interval
+                    );
+                    self.fault(symbol, date, FaultKind::NoData, reason);
+                }
+                if let Some(data) = self.data.symbols.get_mut(&symbol) {
+                    let (expected, present, missing) =
+                        day.coverage(self.config.base_interval, &bars);
+                    data.quality = DayQuality {
+                        expected,
+                        present,
+                        missing,
+                    };
+                }
+                Some(bars)
+            }
+            Err(e) => {
+                self.fault(symbol, date, FaultKind::SourceFailed, e.0);
+                self.data.symbols.remove(&symbol);
+                None
+            }
+        }
+    }
+
+    /// The trading days of the trailing history, oldest first.
+    fn history_days(&self, day: &TradingDay) -> Result<Vec<TradingDay>, EngineError> {
+        let Some(start) = self.history_start(day)? else {
+            return Ok(Vec::new());
+        };
+        match self.config.calendar.previous_trading_day(day.date) {
+            Ok(last) => Ok(self.config.calendar.trading_days(start.date, last.date)?),
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs scanner `index` on data known at `cutoff`, emits its event, and returns its
+    /// choice. Candidates whose data cannot be read are reported and left out.
+    fn scan(
+        &mut self,
+        index: usize,
+        day: &TradingDay,
+        cutoff: Timestamp,
+        universe: &[Symbol],
+    ) -> Vec<Symbol> {
+        let spec = self.config.scanners[index].clone();
+        let base = self.config.base_interval;
+        let previous = self.config.calendar.previous_trading_day(day.date).ok();
+        let mut trailing: Vec<TradingDay> = Vec::new();
+        if spec.kind == ScannerKind::RelativeVolume {
+            let mut date = day.date;
+            for _ in 0..spec.lookback_days {
+                let Ok(prev) = self.config.calendar.previous_trading_day(date) else {
+                    break;
+                };
+                date = prev.date;
+                trailing.push(prev);
+            }
+        }
+        let today_from = previous.as_ref().map_or(day.open, |p| p.close);
+        let offset = cutoff.as_nanos() - day.open.as_nanos();
+        let mut scored = Vec::new();
+        for symbol in universe {
+            let mut input = ScanInput::default();
+            let known = |bars: Vec<Bar>, until: Timestamp, d: &TradingDay| -> Vec<Bar> {
+                bars.into_iter()
+                    .filter(|b| bar_close(b, d) <= until)
+                    .collect()
+            };
+            let read = |source: &mut dyn BarSource, from: Timestamp, to: Timestamp| {
+                source.bars(*symbol, base, from, to)
+            };
+            let result = (|| -> Result<(), SourceError> {
+                if let Some(p) = &previous {
+                    input.previous = read(&mut *self.source, p.open, p.close)?;
+                    let (expected, present, _) = p.coverage(base, &input.previous);
+                    input.previous_quality =
+                        (expected > 0).then(|| f64::from(present) * 100.0 / f64::from(expected));
+                }
+                if cutoff > today_from {
+                    input.today = known(read(&mut *self.source, today_from, cutoff)?, cutoff, day);
+                }
+                for t in &trailing {
+                    let until = Timestamp::from_nanos(t.open.as_nanos() + offset);
+                    let bars = known(read(&mut *self.source, t.open, until)?, until, t);
+                    input
+                        .trailing_volumes
+                        .push(bars.iter().map(|b| b.volume().to_f64()).sum());
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                self.fault(*symbol, day.date, FaultKind::SourceFailed, e.0);
+                continue;
+            }
+            input.session_open = input
+                .today
+                .iter()
+                .find(|b| b.ts_event() >= day.open)
+                .map(|b| b.open().to_f64());
+            if let Some(score) = spec.score(&input) {
+                scored.push((*symbol, score));
+            }
+        }
+        let candidates = rank(scored);
+        let chosen: Vec<Symbol> = candidates.iter().take(spec.top).map(|(s, _)| *s).collect();
+        let ts = self.clock.now();
+        info!(clock = %ts, scanner = %spec.label, chosen = chosen.len(), "scan");
+        self.emit(&Event::ScanCompleted {
+            scanner: spec.label,
+            as_of: cutoff,
+            candidates,
+            chosen: chosen.clone(),
+            ts,
+        });
+        chosen
+    }
+
+    /// Inserts a symbol mid-session: history and warmed indicators, then today's bars up to
+    /// the clock, and only then its remaining bars join the queues.
+    fn insert(
+        &mut self,
+        symbol: Symbol,
+        day: &TradingDay,
+        history_days: &[TradingDay],
+        queues: &mut BTreeMap<Symbol, Vec<Bar>>,
+        heap: &mut BinaryHeap<Reverse<Queued>>,
+    ) -> Result<(), EngineError> {
+        let data = self.register(symbol, day, history_days)?;
+        let history_bars = data.history.len();
+        self.data.symbols.insert(symbol, data);
+        let Some(bars) = self.load_day(symbol, day) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let split = bars.partition_point(|b| bar_close(b, day) <= now);
+        for bar in &bars[..split] {
+            let mut derived = Vec::new();
+            if let Some(data) = self.data.symbols.get_mut(&symbol) {
+                for r in &mut data.resamplers {
+                    r.push(bar, &mut derived)?;
+                }
+            }
+            self.deliver(*bar, false, now);
+            derived.sort_by_key(Bar::interval);
+            for d in derived {
+                self.deliver(d, true, now);
+            }
+        }
+        // Windows whose time is already up.
+        let mut late = Vec::new();
+        if let Some(data) = self.data.symbols.get_mut(&symbol) {
+            for r in &mut data.resamplers {
+                late.extend(r.close_until(now)?);
+            }
+        }
+        for bar in late {
+            self.deliver(bar, true, now);
+        }
+        // Added and ready: history, warmed indicators and today's bars up to the clock.
+        self.emit(&Event::SymbolAdded {
+            symbol,
+            history_bars,
+            caught_up: split,
+            ts: now,
+        });
+        let rest = bars[split..].to_vec();
+        if let Some(first) = rest.first() {
+            heap.push(Reverse(Queued {
+                close: bar_close(first, day),
+                symbol,
+                index: 0,
+            }));
+        }
+        queues.insert(symbol, rest);
+        Ok(())
+    }
+
+    /// Moves the clock to `target`, stepping in clock-driven mode and closing derived windows
+    /// whose time runs out on the way. No queued bar may close at or before `target`.
+    fn advance_clock(&mut self, target: Timestamp) -> Result<(), EngineError> {
+        if let Mode::ClockDriven { step_nanos } = self.config.mode {
+            while self.clock.now() < target {
+                let next = Timestamp::from_nanos(
+                    (self.clock.now().as_nanos() + step_nanos.max(1)).min(target.as_nanos()),
+                );
+                self.close_windows(next)?;
+                self.clock.advance_to(next);
+            }
+        }
+        self.close_windows(target)?;
+        self.clock.advance_to(target);
         Ok(())
     }
 
@@ -297,14 +501,24 @@ impl<'a> Engine<'a> {
         Ok(start)
     }
 
-    /// Builds a symbol's data for the day, warming its indicators on the history.
+    /// Builds a symbol's data for the day: trailing history loaded day by day (one bad
+    /// symbol-day costs only that day), indicators warmed on it.
     fn register(
-        &self,
+        &mut self,
         symbol: Symbol,
         day: &TradingDay,
         history_days: &[TradingDay],
-        history: Vec<Bar>,
     ) -> Result<SymbolData, EngineError> {
+        let mut history = Vec::new();
+        for hday in history_days {
+            match self
+                .source
+                .bars(symbol, self.config.base_interval, hday.open, hday.close)
+            {
+                Ok(bars) => history.extend(bars),
+                Err(e) => self.fault(symbol, hday.date, FaultKind::SourceFailed, e.0),
+            }
+        }
         let base = self.config.base_interval;
         let mut indicators: Vec<RegisteredIndicator> = self
             .config
@@ -364,14 +578,17 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Delivers the day's bars in time order; returns how many base bars were delivered.
+    /// Delivers the day's bars in time order, pausing for mid-session scans; returns how many
+    /// base bars were delivered.
     fn stream(
         &mut self,
         day: &TradingDay,
-        queues: &BTreeMap<Symbol, Vec<Bar>>,
+        mut queues: BTreeMap<Symbol, Vec<Bar>>,
+        universe: &[Symbol],
+        history_days: &[TradingDay],
     ) -> Result<u64, EngineError> {
         let mut heap: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
-        for (symbol, bars) in queues {
+        for (symbol, bars) in &queues {
             if let Some(first) = bars.first() {
                 heap.push(Reverse(Queued {
                     close: bar_close(first, day),
@@ -380,30 +597,39 @@ impl<'a> Engine<'a> {
                 }));
             }
         }
-        let step = match self.config.mode {
-            Mode::DataDriven => None,
-            Mode::ClockDriven { step_nanos } => Some(step_nanos.max(1)),
-        };
+        let mut scans: Vec<(Timestamp, usize)> = self
+            .config
+            .scanners
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.session_times(day).into_iter().map(move |t| (t, i)))
+            .collect();
+        scans.sort_unstable();
+        let mut next_scan = 0;
         let mut delivered = 0;
-        while let Some(Reverse(next)) = heap.peek().copied() {
-            let group_close = next.close;
-            // Clock-driven: move in steps until the clock reaches the next bar's close, closing
-            // derived windows whose time runs out on the way.
-            if let Some(step) = step {
-                while self.clock.now() < group_close {
-                    let target = Timestamp::from_nanos(
-                        (self.clock.now().as_nanos() + step).min(group_close.as_nanos()),
-                    );
-                    // No queued bar closes at or before a target short of the group's close.
-                    if target < group_close {
-                        self.close_windows(target)?;
+        loop {
+            let next_close = heap.peek().map(|Reverse(q)| q.close);
+            // One pause mechanism: scans (and the insertions they cause) run between groups,
+            // after every bar closing at or before their time.
+            while let Some(&(t, i)) = scans.get(next_scan) {
+                if next_close.is_some_and(|g| g <= t) {
+                    break;
+                }
+                next_scan += 1;
+                self.advance_clock(t)?;
+                for symbol in self.scan(i, day, t, universe) {
+                    if !self.data.symbols.contains_key(&symbol) {
+                        self.insert(symbol, day, history_days, &mut queues, &mut heap)?;
                     }
-                    self.clock.advance_to(target);
                 }
             }
+            let Some(Reverse(next)) = heap.peek().copied() else {
+                break;
+            };
+            let group_close = next.close;
             // Windows that ended strictly before this group without their last bar; a window
             // ending exactly now still gets this group's bar.
-            self.close_windows(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
+            self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
             self.clock.advance_to(group_close);
             // Every base bar closing now, by symbol, then the derived bars they complete.
             let mut group: Vec<(Symbol, Bar)> = Vec::new();
@@ -464,10 +690,10 @@ impl<'a> Engine<'a> {
 
     fn deliver(&mut self, bar: Bar, derived: bool, ts: Timestamp) {
         let symbol = bar.symbol();
+        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
         let Some(data) = self.data.symbols.get_mut(&symbol) else {
             return;
         };
-        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
         if derived {
             self.summary.derived_bars += 1;
         } else {
@@ -475,9 +701,9 @@ impl<'a> Engine<'a> {
             data.metrics.update(&bar);
         }
         data.bars.entry(bar.interval()).or_default().push(bar);
-        self.sink.emit(&Event::Bar { bar, derived, ts });
         // Converted to floating point only when an indicator runs on this interval.
         let mut candle: Option<Candle> = None;
+        let mut outputs = Vec::new();
         for ind in data
             .indicators
             .iter_mut()
@@ -486,14 +712,19 @@ impl<'a> Engine<'a> {
             let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
             if let Some(output) = ind.indicator.update(candle) {
                 ind.values.push((ts, output));
-                self.sink.emit(&Event::Indicator {
-                    symbol,
-                    interval: ind.interval,
-                    label: ind.label.clone(),
-                    output,
-                    ts,
-                });
+                outputs.push((ind.interval, ind.label.clone(), output));
             }
+        }
+        // Events go out once the session data holds the bar and its values.
+        self.emit(&Event::Bar { bar, derived, ts });
+        for (interval, label, output) in outputs {
+            self.emit(&Event::Indicator {
+                symbol,
+                interval,
+                label,
+                output,
+                ts,
+            });
         }
     }
 }

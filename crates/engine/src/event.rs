@@ -71,6 +71,8 @@ pub enum Event {
         symbol: Symbol,
         /// Trailing history bars loaded for it (base interval).
         history_bars: usize,
+        /// Today's bars it was caught up on (mid-session insertions; 0 before the open).
+        caught_up: usize,
         /// The clock.
         ts: Timestamp,
     },
@@ -109,6 +111,19 @@ pub enum Event {
         /// The clock.
         ts: Timestamp,
     },
+    /// A scanner ran: everything needed to replay it point in time.
+    ScanCompleted {
+        /// The scanner's label.
+        scanner: String,
+        /// The data cutoff: only bars closing at or before it were seen.
+        as_of: Timestamp,
+        /// Every scored candidate, best first, with its score.
+        candidates: Vec<(Symbol, f64)>,
+        /// The symbols chosen.
+        chosen: Vec<Symbol>,
+        /// The clock.
+        ts: Timestamp,
+    },
     /// A trading day ended.
     DayEnded {
         /// The session date.
@@ -138,6 +153,7 @@ impl Event {
             | Self::Bar { ts, .. }
             | Self::Indicator { ts, .. }
             | Self::Fault { ts, .. }
+            | Self::ScanCompleted { ts, .. }
             | Self::DayEnded { ts, .. }
             | Self::SessionEnded { ts, .. } => *ts,
         }
@@ -166,4 +182,11 @@ pub struct NullSink;
 
 impl EventSink for NullSink {
     fn emit(&mut self, _: &Event) {}
+}
+
+/// Sees every event together with the session data as it stands at that moment: the read-only
+/// view a strategy or scanner gets. It can read only what the engine has delivered.
+pub trait Observer {
+    /// Called after each event is emitted, with the clock and the session data.
+    fn observe(&mut self, event: &Event, now: Timestamp, data: &crate::SessionData);
 }

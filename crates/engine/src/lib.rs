@@ -16,12 +16,14 @@ mod clock;
 mod config;
 mod engine;
 mod event;
+mod scanner;
 mod session_data;
 mod source;
 
 pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
-pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode};
+pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode, Universe};
 pub use crate::engine::{Engine, EngineError, Summary};
-pub use crate::event::{Event, EventSink, FaultKind, NullSink, Phase, VecSink};
+pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
+pub use crate::scanner::{Filters, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
 pub use crate::source::{BarSource, MemorySource, SourceError};

@@ -23,6 +23,12 @@ pub trait BarSource {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Bar>, SourceError>;
+
+    /// Every symbol the source has bars for at `interval`, sorted (a universe of "all").
+    ///
+    /// # Errors
+    /// [`SourceError`] when the source cannot be listed.
+    fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError>;
 }
 
 /// Bars held in memory, by series.
@@ -59,6 +65,15 @@ impl MemorySource {
 }
 
 impl BarSource for MemorySource {
+    fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {
+        Ok(self
+            .series
+            .keys()
+            .filter(|(_, i)| *i == interval)
+            .map(|(s, _)| *s)
+            .collect())
+    }
+
     fn bars(
         &mut self,
         symbol: Symbol,

@@ -4,13 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lifecycle;
+mod scanning;
 mod streaming;
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use openbell_calendar::Calendar;
-use openbell_engine::{EngineConfig, IndicatorSpec, MemorySource, Mode};
+use openbell_engine::{EngineConfig, IndicatorSpec, MemorySource, Mode, Universe};
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
 
 pub(crate) fn sym(s: &str) -> Symbol {
@@ -86,7 +87,8 @@ pub(crate) fn config(universe: &[&str], from: &str, to: &str) -> EngineConfig {
         end: date(to),
         base_interval: Interval::M1,
         derived: vec![Interval::M5, Interval::M15],
-        universe: universe.iter().map(|s| sym(s)).collect(),
+        universe: Universe::List(universe.iter().map(|s| sym(s)).collect()),
+        scanners: vec![],
         indicators: vec![
             spec("sma_20", "sma", Interval::M1, &[("period", 20.0)]),
             spec("ema_20", "ema", Interval::M1, &[("period", 20.0)]),

@@ -1,4 +1,6 @@
-use openbell_engine::{Engine, EngineConfig, Event, MemorySource, Mode, SimulatedClock, VecSink};
+use openbell_engine::{
+    Engine, EngineConfig, Event, MemorySource, Mode, SimulatedClock, Universe, VecSink,
+};
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity};
 use proptest::prelude::*;
 
@@ -34,7 +36,8 @@ proptest! {
             end: date("2024-07-03"),
             base_interval: Interval::M1,
             derived: vec![],
-            universe: names.iter().map(|n| sym(n)).collect(),
+            universe: Universe::List(names.iter().map(|n| sym(n)).collect()),
+            scanners: vec![],
             indicators: vec![],
             history_days: 0,
             mode: Mode::DataDriven,
