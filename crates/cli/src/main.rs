@@ -5,6 +5,8 @@ mod calendar_cmd;
 mod data_cmd;
 mod home;
 mod indicator_cmd;
+mod replay_cmd;
+mod store_source;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// An indicator over a stored series, printed as ts,value[,value2...].
     Indicator(indicator_cmd::IndicatorArgs),
+    /// Stored bars through the engine's trading-day lifecycle, without a strategy.
+    Replay(replay_cmd::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Calendar(cmd) => calendar_cmd::run(cmd, &mut out),
         Command::Data(args) => data_cmd::run(args, &mut out),
         Command::Indicator(args) => indicator_cmd::run(&args, &mut out),
+        Command::Replay(args) => replay_cmd::run(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

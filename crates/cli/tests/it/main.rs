@@ -6,6 +6,7 @@
 mod calendar;
 mod data;
 mod indicator;
+mod replay;
 
 use std::path::Path;
 use std::process::{Command, Output};

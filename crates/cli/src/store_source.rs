@@ -1,0 +1,100 @@
+//! The bar store as the engine's `BarSource`.
+//!
+//! The engine asks for one symbol-day at a time (history, then the day). Decoding a Parquet row
+//! group (a month) for every such request would decode each month twenty times over, so the
+//! source keeps the current month of each series decoded and serves days from it. Memory stays
+//! at one month per series however long the session.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use openbell_data::BarStore;
+use openbell_engine::{BarSource, SourceError};
+use openbell_model::{Bar, Interval, Symbol, Timestamp};
+
+/// A month of one series, `[start, end)`.
+struct Cached {
+    start: Timestamp,
+    end: Timestamp,
+    bars: Vec<Bar>,
+}
+
+pub(crate) struct StoreSource<'a> {
+    store: &'a BarStore,
+    cache: BTreeMap<(Symbol, Interval), Cached>,
+}
+
+impl<'a> StoreSource<'a> {
+    pub(crate) fn new(store: &'a BarStore) -> Self {
+        Self {
+            store,
+            cache: BTreeMap::new(),
+        }
+    }
+}
+
+/// The start of the UTC month containing `ts`, and of the month after `ts`'s month.
+fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
+    let dt = ts.to_utc();
+    let first = NaiveDate::from_ymd_opt(dt.year(), dt.month(), 1).unwrap_or_default();
+    let next = if dt.month() == 12 {
+        NaiveDate::from_ymd_opt(dt.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(dt.year(), dt.month() + 1, 1)
+    }
+    .unwrap_or_default();
+    let at = |d: NaiveDate| {
+        Timestamp::from_datetime(&Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)))
+            .unwrap_or(ts)
+    };
+    (at(first), at(next))
+}
+
+impl BarSource for StoreSource<'_> {
+    fn bars(
+        &mut self,
+        symbol: Symbol,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Bar>, SourceError> {
+        let key = (symbol, interval);
+        let covered = self
+            .cache
+            .get(&key)
+            .is_some_and(|c| c.start <= start && end <= c.end);
+        if !covered {
+            let (month_start, _) = month_bounds(start);
+            let (_, month_end) =
+                month_bounds(Timestamp::from_nanos(end.as_nanos().saturating_sub(1)));
+            let bars = self
+                .store
+                .read_vec(symbol, interval, month_start, month_end)
+                .map_err(|e| SourceError(e.to_string()))?;
+            self.cache.insert(
+                key,
+                Cached {
+                    start: month_start,
+                    end: month_end,
+                    bars,
+                },
+            );
+        }
+        let cached = &self.cache[&key];
+        let lo = cached.bars.partition_point(|b| b.ts_event() < start);
+        let hi = cached.bars.partition_point(|b| b.ts_event() < end);
+        Ok(cached.bars[lo..hi].to_vec())
+    }
+
+    fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {
+        let series = self
+            .store
+            .series()
+            .map_err(|e| SourceError(e.to_string()))?;
+        Ok(series
+            .into_iter()
+            .filter(|s| s.interval == interval)
+            .map(|s| s.symbol)
+            .collect())
+    }
+}
