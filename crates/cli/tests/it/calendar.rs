@@ -199,15 +199,7 @@ fn bad_arguments_give_one_line_naming_the_value() {
             "missing.toml",
         ),
     ];
-    for (args, needle) in cases {
-        let out = openbell(home.path(), args);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: "), "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err} lacks {needle}");
-    }
+    crate::assert_one_line_errors(home.path(), cases);
 }
 
 const TEST_EXCHANGE: &str = r#"

@@ -203,11 +203,5 @@ fn data_errors_are_one_line() {
         ),
         (&["data", "generate", "--days", "0"], "at least 1"),
     ];
-    for (args, needle) in cases {
-        let out = openbell(home.path(), args);
-        assert!(!out.status.success(), "{args:?}");
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-    }
+    crate::assert_one_line_errors(home.path(), cases);
 }

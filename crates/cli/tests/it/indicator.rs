@@ -152,11 +152,5 @@ fn indicator_errors_are_one_line() {
             "no SPY 1m bars",
         ),
     ];
-    for (args, needle) in cases {
-        let out = openbell(home.path(), args);
-        assert!(!out.status.success(), "{args:?}");
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-    }
+    crate::assert_one_line_errors(home.path(), cases);
 }

@@ -32,6 +32,20 @@ pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// Runs each failing command and checks its error: a non-zero exit, nothing on stdout, and one
+/// `error: ` line on stderr that contains the expected text.
+pub(crate) fn assert_one_line_errors(home: &Path, cases: &[(&[&str], &str)]) {
+    for (args, needle) in cases {
+        let out = openbell(home, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err} lacks {needle}");
+    }
+}
+
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }

@@ -74,7 +74,7 @@ fn replay_runs_stored_bars_through_the_engine() {
 #[test]
 fn replay_errors_are_one_line() {
     let home = tempfile::tempdir().unwrap();
-    for (args, needle) in [
+    let cases: &[(&[&str], &str)] = &[
         (
             &["replay", "--from", "2024-07-08", "--to", "2024-07-02"][..],
             "reversed range",
@@ -95,11 +95,6 @@ fn replay_errors_are_one_line() {
             ][..],
             "not key=value",
         ),
-    ] {
-        let out = openbell(home.path(), args);
-        assert!(!out.status.success(), "{args:?}");
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-    }
+    ];
+    crate::assert_one_line_errors(home.path(), cases);
 }
