@@ -72,6 +72,8 @@ pub struct Resampler {
     source: Interval,
     target: Interval,
     slots: Vec<BarSlot>,
+    /// The slot of the latest bar: bars arrive in time order, so the search only moves forward.
+    cursor: usize,
     current: Option<Window>,
     last_ts: Option<Timestamp>,
     skipped: u64,
@@ -102,6 +104,7 @@ impl Resampler {
             source,
             target,
             slots: day.bar_slots(target),
+            cursor: 0,
             current: None,
             last_ts: None,
             skipped: 0,
@@ -114,12 +117,13 @@ impl Resampler {
         self.skipped
     }
 
-    fn slot_of(&self, ts: Timestamp) -> Option<usize> {
-        let idx = self
-            .slots
-            .partition_point(|s| s.open <= ts)
-            .checked_sub(1)?;
-        (ts < self.slots[idx].close).then_some(idx)
+    /// The slot containing `ts`, moving the cursor forward (amortized O(1) for ordered bars).
+    fn slot_of(&mut self, ts: Timestamp) -> Option<usize> {
+        while self.slots.get(self.cursor).is_some_and(|s| s.close <= ts) {
+            self.cursor += 1;
+        }
+        let slot = self.slots.get(self.cursor)?;
+        (slot.open <= ts).then_some(self.cursor)
     }
 
     fn emit(&self, window: Window) -> Result<Bar, ResampleError> {

@@ -65,6 +65,8 @@ pub struct Engine<'a> {
     summary: Summary,
     reported: std::collections::BTreeSet<(Symbol, NaiveDate)>,
     observer: Option<&'a mut dyn Observer>,
+    /// Reused per delivery, so the hot path does not allocate.
+    scratch: Vec<(Interval, std::sync::Arc<str>, openbell_indicators::Output)>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -97,6 +99,7 @@ impl<'a> Engine<'a> {
             summary: Summary::default(),
             reported: std::collections::BTreeSet::new(),
             observer: None,
+            scratch: Vec::new(),
         })
     }
 
@@ -703,7 +706,7 @@ impl<'a> Engine<'a> {
         data.bars.entry(bar.interval()).or_default().push(bar);
         // Converted to floating point only when an indicator runs on this interval.
         let mut candle: Option<Candle> = None;
-        let mut outputs = Vec::new();
+        let mut outputs = std::mem::take(&mut self.scratch);
         for ind in data
             .indicators
             .iter_mut()
