@@ -3,12 +3,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::{NaiveDate, SecondsFormat};
 use clap::{Args, Subcommand, ValueEnum};
 use openbell_calendar::{BUILTIN_CODES, Calendar, TradingDay};
 use openbell_model::Timestamp;
 
+use crate::args::parse_date;
 use crate::home::calendars_dir;
 
 #[derive(Debug, Subcommand)]
@@ -146,11 +147,6 @@ fn user_calendars() -> Vec<(String, std::path::PathBuf)> {
         .collect();
     found.sort();
     found
-}
-
-fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
-    text.parse::<NaiveDate>()
-        .with_context(|| format!("invalid date {text:?} for {flag}: expected YYYY-MM-DD"))
 }
 
 fn list(out: &mut dyn Write) -> Result<()> {

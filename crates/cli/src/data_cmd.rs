@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use openbell_data::{
@@ -13,6 +13,7 @@ use openbell_data::{
 };
 use openbell_model::{Interval, Symbol, Timestamp};
 
+use crate::args::{date_range, local_midnight, parse, parse_date};
 use crate::calendar_cmd::{Format, resolve};
 use crate::home::data_dir;
 
@@ -160,36 +161,13 @@ struct GenerateArgs {
     interval: String,
 }
 
-fn parse<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse::<T>()
-        .map_err(|e| anyhow::anyhow!("invalid value {text:?} for {flag}: {e}"))
-}
-
-fn parse_date(text: &str, flag: &str) -> Result<NaiveDate> {
-    text.parse::<NaiveDate>()
-        .with_context(|| format!("invalid date {text:?} for {flag}: expected YYYY-MM-DD"))
-}
-
 /// A series and its optional inclusive date range, checked.
 fn parse_series(
     a: &SeriesArgs,
 ) -> Result<(Symbol, Interval, Option<NaiveDate>, Option<NaiveDate>)> {
     let symbol: Symbol = parse(&a.symbol, "--symbol")?;
     let interval: Interval = parse(&a.interval, "--interval")?;
-    let from = a
-        .from
-        .as_deref()
-        .map(|d| parse_date(d, "--from"))
-        .transpose()?;
-    let to = a.to.as_deref().map(|d| parse_date(d, "--to")).transpose()?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        bail!("reversed range: from {f} is after to {t}");
-    }
+    let (from, to) = date_range(a.from.as_deref(), a.to.as_deref())?;
     Ok((symbol, interval, from, to))
 }
 
@@ -213,15 +191,7 @@ fn series_range(
 ) -> Result<(Symbol, Interval, Timestamp, Timestamp)> {
     let (symbol, interval, from, to) = parse_series(a)?;
     let tz = series_calendar(store, symbol, interval)?.timezone();
-    let midnight = |d: NaiveDate| -> Result<Timestamp> {
-        let local = d
-            .and_time(chrono::NaiveTime::MIN)
-            .and_local_timezone(tz)
-            .earliest();
-        Ok(Timestamp::from_datetime(
-            &local.context("no local midnight")?,
-        )?)
-    };
+    let midnight = |d: NaiveDate| local_midnight(d, tz);
     let start = from.map(midnight).transpose()?.unwrap_or(Timestamp::MIN);
     let end = to
         .and_then(|d| d.succ_opt())

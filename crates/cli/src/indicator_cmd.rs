@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::Args;
 use openbell_calendar::TradingDay;
@@ -12,6 +12,7 @@ use openbell_data::BarStore;
 use openbell_indicators::{CATALOG, Candle, create};
 use openbell_model::{Interval, Symbol, Timestamp};
 
+use crate::args::{local_midnight, parse, required_range};
 use crate::calendar_cmd::{Format, resolve};
 use crate::home::data_dir;
 
@@ -43,11 +44,6 @@ pub(crate) struct IndicatorArgs {
     data: Option<PathBuf>,
 }
 
-fn date(text: &str, flag: &str) -> Result<NaiveDate> {
-    text.parse()
-        .with_context(|| format!("invalid date {text:?} for {flag}: expected YYYY-MM-DD"))
-}
-
 pub(crate) fn run(a: &IndicatorArgs, out: &mut dyn Write) -> Result<()> {
     let mut params = BTreeMap::new();
     for p in &a.params {
@@ -61,32 +57,16 @@ pub(crate) fn run(a: &IndicatorArgs, out: &mut dyn Write) -> Result<()> {
         params.insert(k.trim().to_owned(), value);
     }
     let mut indicator = create(&a.name, &params)?;
-    let symbol: Symbol = a
-        .symbol
-        .parse()
-        .map_err(|e| anyhow::anyhow!("invalid value {:?} for --symbol: {e}", a.symbol))?;
-    let interval: Interval = a
-        .interval
-        .parse()
-        .map_err(|e| anyhow::anyhow!("invalid value {:?} for --interval: {e}", a.interval))?;
-    let (from, to) = (date(&a.from, "--from")?, date(&a.to, "--to")?);
-    if from > to {
-        bail!("reversed range: from {from} is after to {to}");
-    }
+    let symbol: Symbol = parse(&a.symbol, "--symbol")?;
+    let interval: Interval = parse(&a.interval, "--interval")?;
+    let (from, to) = required_range(&a.from, &a.to)?;
     let store = BarStore::open(data_dir(a.data.as_deref()))?;
     let exchange = store
         .exchange(symbol, interval)?
         .with_context(|| format!("no {symbol} {interval} bars in {}", store.root().display()))?;
     let calendar = resolve(&exchange)?;
     let tz = calendar.timezone();
-    let midnight = |d: NaiveDate| -> Result<Timestamp> {
-        let local = d
-            .and_time(chrono::NaiveTime::MIN)
-            .and_local_timezone(tz)
-            .earliest()
-            .context("no local midnight")?;
-        Ok(Timestamp::from_datetime(&local)?)
-    };
+    let midnight = |d: NaiveDate| local_midnight(d, tz);
     let start = midnight(from)?;
     let end = midnight(to.succ_opt().context("date out of range")?)?;
 

@@ -1,6 +1,7 @@
 //! The `openbell` binary: parses the command line, runs a subcommand, and reports failures as
 //! one line on stderr with a non-zero exit code.
 
+mod args;
 mod calendar_cmd;
 mod data_cmd;
 mod home;

@@ -6,8 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use chrono::NaiveDate;
+use anyhow::{Context, Result};
 use clap::Args;
 use openbell_data::BarStore;
 use openbell_engine::{
@@ -15,6 +14,7 @@ use openbell_engine::{
 };
 use openbell_model::{Interval, Symbol};
 
+use crate::args::{parse, required_range};
 use crate::calendar_cmd::resolve;
 use crate::home::data_dir;
 use crate::store_source::StoreSource;
@@ -103,33 +103,18 @@ fn parse_indicator(text: &str, base: Interval, i: usize) -> Result<IndicatorSpec
 }
 
 pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
-    let date = |t: &str, flag: &str| {
-        t.parse::<NaiveDate>()
-            .with_context(|| format!("invalid date {t:?} for {flag}: expected YYYY-MM-DD"))
-    };
-    let (start, end) = (date(&a.from, "--from")?, date(&a.to, "--to")?);
-    if start > end {
-        bail!("reversed range: from {start} is after to {end}");
-    }
-    let base: Interval = a
-        .interval
-        .parse()
-        .map_err(|e| anyhow::anyhow!("invalid value {:?} for --interval: {e}", a.interval))?;
+    let (start, end) = required_range(&a.from, &a.to)?;
+    let base: Interval = parse(&a.interval, "--interval")?;
     let derived = a
         .derived
         .iter()
-        .map(|d| {
-            d.parse::<Interval>()
-                .map_err(|e| anyhow::anyhow!("invalid value {d:?} for --derived: {e}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|d| parse(d, "--derived"))
+        .collect::<Result<Vec<Interval>>>()?;
     let symbols = a
         .symbols
         .iter()
-        .map(|s| {
-            Symbol::parse(s).map_err(|e| anyhow::anyhow!("invalid value {s:?} for --symbols: {e}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|s| parse(s, "--symbols"))
+        .collect::<Result<Vec<Symbol>>>()?;
     let indicators = a
         .indicators
         .iter()
