@@ -19,6 +19,6 @@ pub use crate::import::{
     ImportOptions, ImportReport, ProgressFn, Reason, Rejection, SessionFilter, Stamp, import_files,
 };
 pub use crate::partition::SCHEMA_VERSION;
-pub use crate::quality::{DayCounts, DayQuality, day_coverage, ledger};
+pub use crate::quality::{DayCounts, DayQuality, ledger};
 pub use crate::resample::{ResampleReport, resample_series};
 pub use crate::store::{BarBatches, BarStore, Fingerprint, MergeStats, PlannedFile, SeriesInfo};

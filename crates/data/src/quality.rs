@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use openbell_calendar::{Calendar, TradingDay};
-use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use openbell_calendar::Calendar;
+use openbell_model::{Interval, Symbol, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::store::write_json;
+use crate::store::{read_json, write_json};
 use crate::{BarStore, DataError};
 
 /// Rows an import saw for one day without storing them as regular bars.
@@ -64,14 +64,7 @@ pub(crate) fn record_import(
 }
 
 fn read_log(path: &std::path::Path) -> Result<ImportLog, DataError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DataError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImportLog::default()),
-        Err(e) => Err(DataError::io("reading", path)(e)),
-    }
+    Ok(read_json(path)?.unwrap_or_default())
 }
 
 /// One ledger row.
@@ -108,16 +101,6 @@ impl DayQuality {
             f64::from(self.present) * 100.0 / f64::from(self.expected)
         }
     }
-}
-
-/// Compares one day's stored bars with the calendar's slots; see [`TradingDay::coverage`].
-#[must_use]
-pub fn day_coverage(
-    day: &TradingDay,
-    interval: Interval,
-    bars: &[Bar],
-) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
-    day.coverage(interval, bars)
 }
 
 /// The ledger of a series for `from..=to` (dates), or for the whole stored range when either
@@ -181,7 +164,7 @@ pub fn ledger(
         let start = cursor + bars[cursor..].partition_point(|b| b.ts_event() < day.open);
         let end = start + bars[start..].partition_point(|b| b.ts_event() < day.close);
         cursor = end;
-        let (expected, present, missing) = day_coverage(day, interval, &bars[start..end]);
+        let (expected, present, missing) = day.coverage(interval, &bars[start..end]);
         let c = counts.get(&day.date).copied().unwrap_or_default();
         out.push(DayQuality {
             date: day.date,
