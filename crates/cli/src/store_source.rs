@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use openbell_data::BarStore;
-use openbell_engine::{BarSource, SourceError};
+use openbell_engine::{BarSource, SourceError, bars_between};
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 
 /// A month of one series, `[start, end)`.
@@ -80,10 +80,7 @@ impl BarSource for StoreSource<'_> {
                 },
             );
         }
-        let cached = &self.cache[&key];
-        let lo = cached.bars.partition_point(|b| b.ts_event() < start);
-        let hi = cached.bars.partition_point(|b| b.ts_event() < end);
-        Ok(cached.bars[lo..hi].to_vec())
+        Ok(bars_between(&self.cache[&key].bars, start, end).to_vec())
     }
 
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {

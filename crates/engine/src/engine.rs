@@ -218,7 +218,7 @@ impl<'a> Engine<'a> {
 
         // Phase 2: register symbols with trailing history and warmed indicators.
         self.phase(date, Phase::Register);
-        let history_days = self.history_days(day)?;
+        let history_days = self.history_days(day);
         for symbol in symbols {
             let data = self.register(symbol, day, &history_days)?;
             let history_bars = data.history.len();
@@ -319,14 +319,18 @@ impl<'a> Engine<'a> {
     }
 
     /// The trading days of the trailing history, oldest first.
-    fn history_days(&self, day: &TradingDay) -> Result<Vec<TradingDay>, EngineError> {
-        let Some(start) = self.history_start(day)? else {
-            return Ok(Vec::new());
-        };
-        match self.config.calendar.previous_trading_day(day.date) {
-            Ok(last) => Ok(self.config.calendar.trading_days(start.date, last.date)?),
-            Err(_) => Ok(Vec::new()),
+    fn history_days(&self, day: &TradingDay) -> Vec<TradingDay> {
+        let mut days = Vec::new();
+        let mut date = day.date;
+        for _ in 0..self.config.history_days {
+            let Ok(prev) = self.config.calendar.previous_trading_day(date) else {
+                break;
+            };
+            date = prev.date;
+            days.push(prev);
         }
+        days.reverse();
+        days
     }
 
     /// Runs scanner `index` on data known at `cutoff`, emits its event, and returns its
@@ -486,22 +490,6 @@ impl<'a> Engine<'a> {
         self.close_windows(target)?;
         self.clock.advance_to(target);
         Ok(())
-    }
-
-    /// The first trading day of the trailing history, if any is configured.
-    fn history_start(&self, day: &TradingDay) -> Result<Option<TradingDay>, EngineError> {
-        let mut start: Option<TradingDay> = None;
-        let mut date = day.date;
-        for _ in 0..self.config.history_days {
-            match self.config.calendar.previous_trading_day(date) {
-                Ok(prev) => {
-                    date = prev.date;
-                    start = Some(prev);
-                }
-                Err(_) => break,
-            }
-        }
-        Ok(start)
     }
 
     /// Builds a symbol's data for the day: trailing history loaded day by day (one bad
@@ -674,11 +662,11 @@ impl<'a> Engine<'a> {
     /// Emits derived windows whose close is at or before `until`, in close order.
     fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
         let mut late: Vec<(Timestamp, Symbol, Interval, Bar)> = Vec::new();
-        let day = self.data.day.clone();
+        let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
         for (symbol, data) in &mut self.data.symbols {
             for r in &mut data.resamplers {
                 if let Some(bar) = r.close_until(until)? {
-                    let close = day.as_ref().map_or(until, |d| bar_close(&bar, d));
+                    let close = bar.ts_close_nominal().min(day_close);
                     late.push((close, *symbol, bar.interval(), bar));
                 }
             }
@@ -735,8 +723,5 @@ impl<'a> Engine<'a> {
 /// When a bar becomes known: its open plus the interval, but never after the day's close (the
 /// last bar of an early close, or of a day that does not divide evenly, is short).
 fn bar_close(bar: &Bar, day: &TradingDay) -> Timestamp {
-    if bar.interval().is_daily() {
-        return day.close;
-    }
     bar.ts_close_nominal().min(day.close)
 }

@@ -31,6 +31,14 @@ pub trait BarSource {
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError>;
 }
 
+/// The bars of a time-ordered slice with `start <= ts_event < end`.
+#[must_use]
+pub fn bars_between(bars: &[Bar], start: Timestamp, end: Timestamp) -> &[Bar] {
+    let lo = bars.partition_point(|b| b.ts_event() < start);
+    let hi = lo + bars[lo..].partition_point(|b| b.ts_event() < end);
+    &bars[lo..hi]
+}
+
 /// Bars held in memory, by series.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
@@ -93,8 +101,6 @@ impl BarSource for MemorySource {
         let Some(bars) = self.series.get(&(symbol, interval)) else {
             return Ok(Vec::new());
         };
-        let lo = bars.partition_point(|b| b.ts_event() < start);
-        let hi = bars.partition_point(|b| b.ts_event() < end);
-        Ok(bars[lo..hi].to_vec())
+        Ok(bars_between(bars, start, end).to_vec())
     }
 }
