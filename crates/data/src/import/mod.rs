@@ -280,19 +280,28 @@ impl Validator<'_> {
             .extended += 1;
     }
 
-    /// The regular-hours trading day containing `ts`, from the cache when possible.
-    fn regular_day(&mut self, ts: Timestamp) -> Result<Option<TradingDay>, DataError> {
-        if let Some(day) = &self.cached_day
-            && day.open <= ts
-            && ts < day.close
-        {
-            return Ok(Some(day.clone()));
+    /// Where the interval grid starts for a bar at `ts` in regular hours: the open, or the end
+    /// of the last break before `ts`. `None` outside regular hours. The trading day is cached,
+    /// so the bars of one day cost one calendar lookup.
+    fn grid_anchor(&mut self, ts: Timestamp) -> Result<Option<Timestamp>, DataError> {
+        let cached = self
+            .cached_day
+            .as_ref()
+            .is_some_and(|d| d.open <= ts && ts < d.close);
+        if !cached {
+            let Some(day) = self.opts.calendar.trading_day_at(ts)? else {
+                return Ok(None);
+            };
+            self.cached_day = Some(day);
         }
-        let day = self.opts.calendar.trading_day_at(ts)?;
-        if day.is_some() {
-            self.cached_day.clone_from(&day);
-        }
-        Ok(day)
+        Ok(self.cached_day.as_ref().map(|day| {
+            day.breaks
+                .iter()
+                .filter(|b| b.end <= ts)
+                .map(|b| b.end)
+                .max()
+                .unwrap_or(day.open)
+        }))
     }
 
     fn row(&mut self, row: RawRow) -> Result<(), DataError> {
@@ -458,14 +467,7 @@ impl Validator<'_> {
             t = t.checked_sub_nanos(self.interval.as_nanos())?;
         }
         let step = self.interval.as_nanos();
-        if let Some(day) = self.regular_day(t)? {
-            let segment_start = day
-                .breaks
-                .iter()
-                .filter(|b| b.end <= t)
-                .map(|b| b.end)
-                .max()
-                .unwrap_or(day.open);
+        if let Some(segment_start) = self.grid_anchor(t)? {
             if (t.as_nanos() - segment_start.as_nanos()).rem_euclid(step) != 0 {
                 let detail = format!(
                     "{t} is not on the {} grid from the open at {segment_start}",
