@@ -15,6 +15,8 @@
 //! window's close ([`Resampler::close_until`]), or at the end of the day
 //! ([`Resampler::finish`]).
 
+use std::sync::Arc;
+
 use openbell_model::{Bar, Interval, ModelError, Ohlcv, Price, Quantity, Symbol, Timestamp};
 
 use crate::trading_day::{BarSlot, TradingDay};
@@ -71,7 +73,7 @@ pub struct Resampler {
     symbol: Symbol,
     source: Interval,
     target: Interval,
-    slots: Vec<BarSlot>,
+    slots: Arc<[BarSlot]>,
     /// The slot of the latest bar: bars arrive in time order, so the search only moves forward.
     cursor: usize,
     current: Option<Window>,
@@ -91,6 +93,20 @@ impl Resampler {
         source: Interval,
         target: Interval,
     ) -> Result<Self, ResampleError> {
+        Self::with_slots(day.bar_slots(target).into(), symbol, source, target)
+    }
+
+    /// As [`Resampler::new`], with the day's `target` slots ([`TradingDay::bar_slots`])
+    /// already computed, so many symbols of one day can share them.
+    ///
+    /// # Errors
+    /// As [`Resampler::new`].
+    pub fn with_slots(
+        slots: Arc<[BarSlot]>,
+        symbol: Symbol,
+        source: Interval,
+        target: Interval,
+    ) -> Result<Self, ResampleError> {
         let compatible = target > source
             && (target.is_daily() || target.as_secs().is_multiple_of(source.as_secs()));
         if !compatible {
@@ -103,7 +119,7 @@ impl Resampler {
             symbol,
             source,
             target,
-            slots: day.bar_slots(target),
+            slots,
             cursor: 0,
             current: None,
             last_ts: None,
@@ -118,6 +134,7 @@ impl Resampler {
     }
 
     /// The slot containing `ts`, moving the cursor forward (amortized O(1) for ordered bars).
+    #[inline]
     fn slot_of(&mut self, ts: Timestamp) -> Option<usize> {
         while self.slots.get(self.cursor).is_some_and(|s| s.close <= ts) {
             self.cursor += 1;
@@ -126,6 +143,7 @@ impl Resampler {
         (slot.open <= ts).then_some(self.cursor)
     }
 
+    #[cold]
     fn emit(&self, window: Window) -> Result<Bar, ResampleError> {
         let slot = self.slots[window.slot];
         let ohlcv = Ohlcv {
@@ -138,27 +156,38 @@ impl Resampler {
         Ok(Bar::try_new(self.symbol, self.target, slot.open, ohlcv)?)
     }
 
+    #[cold]
+    fn wrong_series(&self, bar: &Bar) -> ResampleError {
+        ResampleError::WrongSeries {
+            expected: format!("{} {}", self.symbol, self.source),
+            got: format!("{} {}", bar.symbol(), bar.interval()),
+        }
+    }
+
+    #[cold]
+    const fn out_of_order(&self, ts: Timestamp, previous: Timestamp) -> ResampleError {
+        ResampleError::OutOfOrder {
+            symbol: self.symbol,
+            ts,
+            previous,
+        }
+    }
+
     /// Adds a source bar; completed derived bars are appended to `out` in time order.
     ///
     /// # Errors
     /// [`ResampleError::WrongSeries`] for a bar of another symbol or interval;
     /// [`ResampleError::OutOfOrder`] for a bar not later than the previous one.
+    #[inline]
     pub fn push(&mut self, bar: &Bar, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
         if bar.symbol() != self.symbol || bar.interval() != self.source {
-            return Err(ResampleError::WrongSeries {
-                expected: format!("{} {}", self.symbol, self.source),
-                got: format!("{} {}", bar.symbol(), bar.interval()),
-            });
+            return Err(self.wrong_series(bar));
         }
         let ts = bar.ts_event();
         if let Some(previous) = self.last_ts
             && ts <= previous
         {
-            return Err(ResampleError::OutOfOrder {
-                symbol: self.symbol,
-                ts,
-                previous,
-            });
+            return Err(self.out_of_order(ts, previous));
         }
         self.last_ts = Some(ts);
         let Some(slot) = self.slot_of(ts) else {
@@ -201,6 +230,7 @@ impl Resampler {
     ///
     /// # Errors
     /// Only if the derived bar cannot be built, which valid source bars never cause.
+    #[inline]
     pub fn close_until(&mut self, now: Timestamp) -> Result<Option<Bar>, ResampleError> {
         match self.current {
             Some(w) if self.slots[w.slot].close <= now => {

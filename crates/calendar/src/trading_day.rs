@@ -137,25 +137,40 @@ impl TradingDay {
         interval: Interval,
         bars: &[Bar],
     ) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
-        let slots = self.bar_slots(interval);
-        let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
-        stamps.sort_unstable();
-        let mut present = 0u32;
-        let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
-        for slot in &slots {
-            if stamps.binary_search(&slot.open).is_ok() {
-                present += 1;
-            } else {
-                match missing.last_mut() {
-                    Some(run) if run.1 == slot.open => run.1 = slot.close,
-                    _ => missing.push((slot.open, slot.close)),
-                }
+        coverage_of(&self.bar_slots(interval), bars)
+    }
+}
+
+/// [`TradingDay::coverage`] over slots already computed.
+#[must_use]
+pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+    let sorted: Vec<Timestamp>;
+    let stamps: &mut dyn Iterator<Item = Timestamp> = if bars.is_sorted_by_key(Bar::ts_event) {
+        &mut bars.iter().map(Bar::ts_event)
+    } else {
+        let mut all: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
+        all.sort_unstable();
+        sorted = all;
+        &mut sorted.iter().copied()
+    };
+    // Both run in time order: one pass over each.
+    let mut stamps = stamps.peekable();
+    let mut present = 0u32;
+    let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
+    for slot in slots {
+        while stamps.next_if(|ts| *ts < slot.open).is_some() {}
+        if stamps.next_if_eq(&slot.open).is_some() {
+            present += 1;
+        } else {
+            match missing.last_mut() {
+                Some(run) if run.1 == slot.open => run.1 = slot.close,
+                _ => missing.push((slot.open, slot.close)),
             }
         }
-        (
-            u32::try_from(slots.len()).unwrap_or(u32::MAX),
-            present,
-            missing,
-        )
     }
+    (
+        u32::try_from(slots.len()).unwrap_or(u32::MAX),
+        present,
+        missing,
+    )
 }

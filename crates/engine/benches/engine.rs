@@ -9,7 +9,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::Calendar;
 use openbell_engine::{
-    Engine, EngineConfig, IndicatorSpec, MemorySource, Mode, NullSink, SimulatedClock, Universe,
+    Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode, NullSink,
+    SimulatedClock, Universe,
 };
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
 
@@ -36,6 +37,15 @@ fn bars(symbols: &[Symbol], cal: &Calendar, from: &str, to: &str) -> Vec<Bar> {
         }
     }
     out
+}
+
+/// Takes every event, bars and indicator values included, and counts them.
+struct CountingSink(u64);
+
+impl EventSink for CountingSink {
+    fn emit(&mut self, event: &Event) {
+        self.0 += u64::from(matches!(event, Event::Bar { .. } | Event::Indicator { .. }));
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -77,11 +87,21 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut clock = SimulatedClock::default();
             let mut sink = NullSink;
-            let mut src = source.clone();
-            Engine::new(config.clone(), &mut src, &mut clock, &mut sink)
+            Engine::new(config.clone(), &mut source, &mut clock, &mut sink)
                 .unwrap()
                 .run()
                 .unwrap()
+        });
+    });
+    group.bench_function("same, with every bar and indicator event built", |b| {
+        b.iter(|| {
+            let mut clock = SimulatedClock::default();
+            let mut sink = CountingSink(0);
+            Engine::new(config.clone(), &mut source, &mut clock, &mut sink)
+                .unwrap()
+                .run()
+                .unwrap();
+            sink.0
         });
     });
     group.finish();

@@ -1,10 +1,11 @@
 //! The day loop (ARCHITECTURE.md, phases 0–6) and chronological streaming.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use openbell_calendar::{Resampler, TradingDay, resample_day};
+use openbell_calendar::{BarSlot, Resampler, TradingDay, coverage_of, resample_day};
 use openbell_indicators::Candle;
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 use tracing::{debug, info, info_span, warn};
@@ -13,7 +14,9 @@ use crate::clock::Clock;
 use crate::config::{EngineConfig, Mode, Universe};
 use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
 use crate::scanner::{ScanInput, ScannerKind, rank};
-use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
+use crate::session_data::{
+    DayBars, DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData,
+};
 use crate::source::{BarSource, SourceError};
 
 /// Why a session stopped.
@@ -46,12 +49,92 @@ pub struct Summary {
     pub faults: BTreeMap<String, u64>,
 }
 
-/// One bar waiting in a day queue, ordered by (close time, symbol).
+/// A heap entry: a symbol's next queued bar, ordered by its close time, then the symbol (by
+/// rank among today's symbols). Packed into one integer so the heap compares cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Queued {
-    close: Timestamp,
-    symbol: Symbol,
-    index: usize,
+struct Queued(u128);
+
+impl Queued {
+    fn new(close: Timestamp, rank: u32, slot: u32) -> Self {
+        // Flipping the sign bit maps i64 order onto u64 order.
+        #[allow(clippy::cast_sign_loss)]
+        let close = (close.as_nanos() as u64) ^ (1 << 63);
+        Self((u128::from(close) << 64) | (u128::from(rank) << 32) | u128::from(slot))
+    }
+
+    fn close(self) -> Timestamp {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+        let nanos = (((self.0 >> 64) as u64) ^ (1 << 63)) as i64;
+        Timestamp::from_nanos(nanos)
+    }
+
+    fn slot(self) -> usize {
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = self.0 as u32;
+        slot as usize
+    }
+}
+
+/// The day's queues: one heap entry per registered symbol with bars left, and each slot's
+/// next queued bar.
+#[derive(Debug, Default)]
+struct Queues {
+    heap: BinaryHeap<Reverse<Queued>>,
+    /// Per slot: the index of the next bar to queue.
+    next: Vec<usize>,
+    /// Per slot: its rank among today's symbols in symbol order.
+    ranks: Vec<u32>,
+}
+
+impl Queues {
+    /// Ranks every slot by symbol, then re-keys the heap (after an insertion).
+    fn rerank(&mut self, data: &SessionData) {
+        self.ranks = vec![0; data.symbols.len()];
+        for (rank, slot) in data.index.values().enumerate() {
+            self.ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        let ranks = &self.ranks;
+        self.heap = std::mem::take(&mut self.heap)
+            .into_iter()
+            .map(|Reverse(q)| Reverse(Queued::new(q.close(), ranks[q.slot()], slot_u32(q.slot()))))
+            .collect();
+        self.next.resize(data.symbols.len(), 0);
+    }
+
+    /// Queues slot's bar at `next[slot]`, if any.
+    fn queue(&mut self, data: &SessionData, slot: usize, day: &TradingDay) {
+        let index = self.next[slot];
+        if let Some(bar) = data.symbols[slot].day_bars.get(index) {
+            self.next[slot] = index + 1;
+            let close = bar_close(bar, day);
+            self.heap.push(Reverse(Queued::new(
+                close,
+                self.ranks[slot],
+                slot_u32(slot),
+            )));
+        }
+    }
+}
+
+fn slot_u32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+/// Where events go: the sink, then the observer with the session data of that moment.
+struct Outputs<'a> {
+    sink: &'a mut dyn EventSink,
+    observer: Option<&'a mut dyn Observer>,
+    /// Whether anyone takes bar and indicator events.
+    wants_bars: bool,
+}
+
+impl Outputs<'_> {
+    fn emit(&mut self, event: &Event, now: Timestamp, data: &SessionData) {
+        self.sink.emit(event);
+        if let Some(observer) = self.observer.as_mut() {
+            observer.observe(event, now, data);
+        }
+    }
 }
 
 /// A session engine: pure and synchronous; time comes from the clock, bars from the source,
@@ -60,13 +143,18 @@ pub struct Engine<'a> {
     config: EngineConfig,
     source: &'a mut dyn BarSource,
     clock: &'a mut dyn Clock,
-    sink: &'a mut dyn EventSink,
+    out: Outputs<'a>,
     data: SessionData,
     summary: Summary,
-    reported: std::collections::BTreeSet<(Symbol, NaiveDate)>,
-    observer: Option<&'a mut dyn Observer>,
+    reported: BTreeSet<(Symbol, NaiveDate)>,
+    /// Recent days' bars by symbol and date, kept for the trailing history of the days that
+    /// follow (never more than the history window).
+    recent: BTreeMap<(Symbol, NaiveDate), Arc<DayBars>>,
+    /// Today's bar slots: the base interval, then each derived interval.
+    slots: Vec<Arc<[BarSlot]>>,
     /// Reused per delivery, so the hot path does not allocate.
-    scratch: Vec<(Interval, std::sync::Arc<str>, openbell_indicators::Output)>,
+    derived_scratch: Vec<Bar>,
+    outputs_scratch: Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -94,28 +182,32 @@ impl<'a> Engine<'a> {
             config,
             source,
             clock,
-            sink,
+            out: Outputs {
+                wants_bars: sink.wants_bars(),
+                sink,
+                observer: None,
+            },
             data: SessionData::default(),
             summary: Summary::default(),
-            reported: std::collections::BTreeSet::new(),
-            observer: None,
-            scratch: Vec::new(),
+            reported: BTreeSet::new(),
+            recent: BTreeMap::new(),
+            slots: Vec::new(),
+            derived_scratch: Vec::new(),
+            outputs_scratch: Vec::new(),
         })
     }
 
     /// Adds an observer that sees every event with the session data of that moment.
     #[must_use]
     pub fn with_observer(mut self, observer: &'a mut dyn Observer) -> Self {
-        self.observer = Some(observer);
+        self.out.observer = Some(observer);
+        self.out.wants_bars = true;
         self
     }
 
     /// Sends an event to the sink, then shows it to the observer.
     fn emit(&mut self, event: &Event) {
-        self.sink.emit(event);
-        if let Some(observer) = self.observer.as_mut() {
-            observer.observe(event, self.clock.now(), &self.data);
-        }
+        self.out.emit(event, self.clock.now(), &self.data);
     }
 
     /// The session data: today's while running, the last day's after the run.
@@ -136,9 +228,9 @@ impl<'a> Engine<'a> {
             .config
             .calendar
             .trading_days(self.config.start, self.config.end)?;
-        for (n, day) in days.iter().enumerate() {
+        for day in &days {
             let _day = info_span!("trading_day", date = %day.date).entered();
-            self.run_day(day, n > 0)?;
+            self.run_day(day)?;
             self.summary.days += 1;
         }
         let ts = self.clock.now();
@@ -177,12 +269,37 @@ impl<'a> Engine<'a> {
         });
     }
 
-    fn run_day(&mut self, day: &TradingDay, clear: bool) -> Result<(), EngineError> {
-        let date = day.date;
-        // Phase 0: clear and move to the open.
-        if clear {
-            self.data = SessionData::default();
+    /// Phase 0: yesterday's session data is dropped; its bars move (uncopied) to the recent
+    /// days kept for trailing history, and days older than today's window are forgotten.
+    fn reset(&mut self, history_days: &[TradingDay]) {
+        let old = std::mem::take(&mut self.data);
+        let Some(first) = history_days.first().map(|d| d.date) else {
+            self.recent.clear();
+            return;
+        };
+        if let Some(date) = old.date() {
+            for s in old.symbols {
+                if s.delivered == s.day_bars.len() && !s.day_bars.is_empty() {
+                    let bars = DayBars {
+                        base: s.day_bars,
+                        derived: s.derived,
+                    };
+                    self.recent.insert((s.symbol, date), Arc::new(bars));
+                }
+            }
         }
+        self.recent.retain(|(_, date), _| *date >= first);
+    }
+
+    fn run_day(&mut self, day: &TradingDay) -> Result<(), EngineError> {
+        let date = day.date;
+        let history_days = self.history_days(day);
+        // Phase 0: clear and move to the open.
+        self.reset(&history_days);
+        self.slots = std::iter::once(self.config.base_interval)
+            .chain(self.config.derived.iter().copied())
+            .map(|iv| day.bar_slots(iv).into())
+            .collect();
         self.clock.advance_to(day.open);
         self.data.day = Some(day.clone());
         self.emit(&Event::DayStarted {
@@ -218,11 +335,13 @@ impl<'a> Engine<'a> {
 
         // Phase 2: register symbols with trailing history and warmed indicators.
         self.phase(date, Phase::Register);
-        let history_days = self.history_days(day);
         for symbol in symbols {
-            let data = self.register(symbol, day, &history_days)?;
-            let history_bars = data.history.len();
-            self.data.symbols.insert(symbol, data);
+            if self.data.contains(symbol) {
+                continue;
+            }
+            let data = self.register(symbol, &history_days)?;
+            let history_bars = data.history_len();
+            self.data.add(data);
             self.emit(&Event::SymbolAdded {
                 symbol,
                 history_bars,
@@ -233,12 +352,9 @@ impl<'a> Engine<'a> {
 
         // Phase 3: load the day's queues.
         self.phase(date, Phase::Load);
-        let mut queues: BTreeMap<Symbol, Vec<Bar>> = BTreeMap::new();
-        let registered: Vec<Symbol> = self.data.symbols.keys().copied().collect();
+        let registered: Vec<Symbol> = self.data.symbols.iter().map(|s| s.symbol).collect();
         for symbol in registered {
-            if let Some(bars) = self.load_day(symbol, day) {
-                queues.insert(symbol, bars);
-            }
+            self.load_day(symbol, day);
         }
 
         // Phase 4: activate.
@@ -246,21 +362,18 @@ impl<'a> Engine<'a> {
 
         // Phase 5: stream, pausing for mid-session scans and insertions.
         self.phase(date, Phase::Stream);
-        let delivered = self.stream(day, queues, &universe, &history_days)?;
+        let delivered = self.stream(day, &universe, &history_days)?;
 
         // Phase 6: end of day.
         self.clock.advance_to(day.close);
         self.phase(date, Phase::EndOfDay);
-        let symbols: Vec<Symbol> = self.data.symbols.keys().copied().collect();
-        for symbol in symbols {
+        for slot in 0..self.data.symbols.len() {
             let mut late = Vec::new();
-            if let Some(data) = self.data.symbols.get_mut(&symbol) {
-                for r in &mut data.resamplers {
-                    late.extend(r.finish()?);
-                }
+            for r in &mut self.data.symbols[slot].resamplers {
+                late.extend(r.finish()?);
             }
             for bar in late {
-                self.deliver(bar, true, day.close);
+                self.deliver_derived(slot, bar, day.close);
             }
         }
         self.emit(&Event::DayEnded {
@@ -283,39 +396,48 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Loads a registered symbol's bars for the day and scores their quality. `None` (with a
-    /// fault event, and the symbol dropped for the day) when the source fails.
-    fn load_day(&mut self, symbol: Symbol, day: &TradingDay) -> Option<Vec<Bar>> {
+    /// Loads a registered symbol's bars for the day into its session data and scores their
+    /// quality. When the source fails, the fault is reported, the symbol is dropped for the
+    /// day, and the answer is false.
+    fn load_day(&mut self, symbol: Symbol, day: &TradingDay) -> bool {
         let date = day.date;
-        match self
-            .source
-            .bars(symbol, self.config.base_interval, day.open, day.close)
-        {
+        let base = self.config.base_interval;
+        match self.source.bars(symbol, base, day.open, day.close) {
             Ok(bars) => {
                 if bars.is_empty() {
-                    let reason = format!(
-                        "no {} bars for {symbol} on {date}",
-                        self.config.base_interval
-                    );
+                    let reason = format!("no {base} bars for {symbol} on {date}");
                     self.fault(symbol, date, FaultKind::NoData, reason);
                 }
-                if let Some(data) = self.data.symbols.get_mut(&symbol) {
-                    let (expected, present, missing) =
-                        day.coverage(self.config.base_interval, &bars);
+                let (expected, present, missing) = coverage_of(&self.slots[0], &bars);
+                if let Some(&slot) = self.data.index.get(&symbol) {
+                    let data = &mut self.data.symbols[slot];
                     data.quality = DayQuality {
                         expected,
                         present,
                         missing,
                     };
+                    data.day_bars = bars;
+                    data.delivered = 0;
                 }
-                Some(bars)
+                true
             }
             Err(e) => {
                 self.fault(symbol, date, FaultKind::SourceFailed, e.0);
-                self.data.symbols.remove(&symbol);
-                None
+                self.data.remove(symbol);
+                false
             }
         }
+    }
+
+    /// Today's slots at `interval` (the base interval or a derived one).
+    fn slots_of(&self, interval: Interval) -> &Arc<[BarSlot]> {
+        let k = self
+            .config
+            .derived
+            .iter()
+            .position(|iv| *iv == interval)
+            .map_or(0, |k| k + 1);
+        &self.slots[k]
     }
 
     /// The trading days of the trailing history, oldest first.
@@ -422,39 +544,31 @@ impl<'a> Engine<'a> {
         symbol: Symbol,
         day: &TradingDay,
         history_days: &[TradingDay],
-        queues: &mut BTreeMap<Symbol, Vec<Bar>>,
-        heap: &mut BinaryHeap<Reverse<Queued>>,
+        queues: &mut Queues,
     ) -> Result<(), EngineError> {
-        let data = self.register(symbol, day, history_days)?;
-        let history_bars = data.history.len();
-        self.data.symbols.insert(symbol, data);
-        let Some(bars) = self.load_day(symbol, day) else {
+        let data = self.register(symbol, history_days)?;
+        let history_bars = data.history_len();
+        self.data.add(data);
+        if !self.load_day(symbol, day) {
+            return Ok(());
+        }
+        let Some(&slot) = self.data.index.get(&symbol) else {
             return Ok(());
         };
         let now = self.clock.now();
-        let split = bars.partition_point(|b| bar_close(b, day) <= now);
-        for bar in &bars[..split] {
-            let mut derived = Vec::new();
-            if let Some(data) = self.data.symbols.get_mut(&symbol) {
-                for r in &mut data.resamplers {
-                    r.push(bar, &mut derived)?;
-                }
-            }
-            self.deliver(*bar, false, now);
-            derived.sort_by_key(Bar::interval);
-            for d in derived {
-                self.deliver(d, true, now);
-            }
+        let split = self.data.symbols[slot]
+            .day_bars
+            .partition_point(|b| bar_close(b, day) <= now);
+        for _ in 0..split {
+            self.deliver_base(slot, now)?;
         }
         // Windows whose time is already up.
         let mut late = Vec::new();
-        if let Some(data) = self.data.symbols.get_mut(&symbol) {
-            for r in &mut data.resamplers {
-                late.extend(r.close_until(now)?);
-            }
+        for r in &mut self.data.symbols[slot].resamplers {
+            late.extend(r.close_until(now)?);
         }
         for bar in late {
-            self.deliver(bar, true, now);
+            self.deliver_derived(slot, bar, now);
         }
         // Added and ready: history, warmed indicators and today's bars up to the clock.
         self.emit(&Event::SymbolAdded {
@@ -463,15 +577,9 @@ impl<'a> Engine<'a> {
             caught_up: split,
             ts: now,
         });
-        let rest = bars[split..].to_vec();
-        if let Some(first) = rest.first() {
-            heap.push(Reverse(Queued {
-                close: bar_close(first, day),
-                symbol,
-                index: 0,
-            }));
-        }
-        queues.insert(symbol, rest);
+        queues.rerank(&self.data);
+        queues.next[slot] = split;
+        queues.queue(&self.data, slot, day);
         Ok(())
     }
 
@@ -492,61 +600,89 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Builds a symbol's data for the day: trailing history loaded day by day (one bad
-    /// symbol-day costs only that day), indicators warmed on it.
-    fn register(
+    /// The recent days' bars of `symbol` for `history_days`: kept from earlier days when this
+    /// session streamed them, else read from the source (and kept). A day the source cannot
+    /// read is reported and left out.
+    fn history(
         &mut self,
         symbol: Symbol,
-        day: &TradingDay,
         history_days: &[TradingDay],
-    ) -> Result<SymbolData, EngineError> {
-        let mut history = Vec::new();
-        for hday in history_days {
-            match self
-                .source
-                .bars(symbol, self.config.base_interval, hday.open, hday.close)
-            {
-                Ok(bars) => history.extend(bars),
+    ) -> Result<Vec<(usize, Arc<DayBars>)>, EngineError> {
+        let base = self.config.base_interval;
+        let mut history = Vec::with_capacity(history_days.len());
+        for (h, hday) in history_days.iter().enumerate() {
+            if let Some(bars) = self.recent.get(&(symbol, hday.date)) {
+                history.push((h, Arc::clone(bars)));
+                continue;
+            }
+            match self.source.bars(symbol, base, hday.open, hday.close) {
+                Ok(bars) => {
+                    let derived = self
+                        .config
+                        .derived
+                        .iter()
+                        .map(|d| resample_day(hday, symbol, base, *d, &bars))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let bars = Arc::new(DayBars {
+                        base: bars,
+                        derived,
+                    });
+                    self.recent.insert((symbol, hday.date), Arc::clone(&bars));
+                    history.push((h, bars));
+                }
                 Err(e) => self.fault(symbol, hday.date, FaultKind::SourceFailed, e.0),
             }
         }
+        Ok(history)
+    }
+
+    /// Builds a symbol's data for the day: trailing history (one bad symbol-day costs only
+    /// that day) and indicators warmed on it, day by day, so derived bars and session resets
+    /// match a continuous run.
+    fn register(
+        &mut self,
+        symbol: Symbol,
+        history_days: &[TradingDay],
+    ) -> Result<SymbolData, EngineError> {
+        let history = self.history(symbol, history_days)?;
         let base = self.config.base_interval;
         let mut indicators: Vec<RegisteredIndicator> = self
             .config
             .build_indicators()
             .into_iter()
-            .map(|(i, indicator)| RegisteredIndicator {
-                label: self.config.indicators[i].label.as_str().into(),
-                interval: self.config.indicators[i].interval,
-                indicator,
-                values: Vec::new(),
+            .map(|(i, indicator)| {
+                let interval = self.config.indicators[i].interval;
+                RegisteredIndicator {
+                    label: self.config.indicators[i].label.as_str().into(),
+                    interval,
+                    indicator,
+                    values: Vec::with_capacity(self.slots_of(interval).len()),
+                }
             })
             .collect();
-        // Warm up day by day, so derived bars and session resets match a continuous run.
-        let mut cursor = 0;
-        for hday in history_days {
-            let lo = cursor + history[cursor..].partition_point(|b| b.ts_event() < hday.open);
-            let hi = lo + history[lo..].partition_point(|b| b.ts_event() < hday.close);
-            cursor = hi;
-            let bars = &history[lo..hi];
-            if bars.is_empty() {
-                continue;
-            }
-            let mut by_interval: BTreeMap<Interval, Vec<Bar>> = BTreeMap::new();
-            by_interval.insert(base, bars.to_vec());
-            for d in &self.config.derived {
-                by_interval.insert(*d, resample_day(hday, symbol, base, *d, bars)?);
-            }
-            // Feed in delivery order: by close time, then interval.
-            let mut feed: Vec<(Timestamp, Interval, Bar)> = by_interval
-                .iter()
-                .flat_map(|(iv, bars)| bars.iter().map(|b| (bar_close(b, hday), *iv, *b)))
-                .collect();
-            feed.sort_by_key(|(close, iv, _)| (*close, *iv));
-            for (_, iv, bar) in &feed {
-                let candle = Candle::from_bar(bar, hday.open);
-                for ind in indicators.iter_mut().filter(|ind| ind.interval == *iv) {
-                    ind.indicator.update(&candle);
+        // Each indicator sees only its own interval, so each interval is fed on its own.
+        let intervals: Vec<Interval> = std::iter::once(base)
+            .chain(self.config.derived.iter().copied())
+            .collect();
+        for (h, bars) in &history {
+            let session = history_days[*h].open;
+            for (k, interval) in intervals.iter().enumerate() {
+                if !indicators.iter().any(|ind| ind.interval == *interval) {
+                    continue;
+                }
+                let series = if k == 0 {
+                    &bars.base
+                } else {
+                    &bars.derived[k - 1]
+                };
+                for bar in series {
+                    let candle = Candle::from_bar(bar, session);
+                    for ind in indicators
+                        .iter_mut()
+                        .filter(|ind| ind.interval == *interval)
+                    {
+                        ind.indicator.update(&candle);
+                    }
                 }
             }
         }
@@ -554,14 +690,22 @@ impl<'a> Engine<'a> {
             .config
             .derived
             .iter()
-            .map(|d| Resampler::new(day, symbol, base, *d))
+            .map(|d| Resampler::with_slots(Arc::clone(self.slots_of(*d)), symbol, base, *d))
             .collect::<Result<Vec<_>, _>>()?;
-        for ind in &mut indicators {
-            ind.values.clear();
-        }
+        let slots = |iv: Interval| self.slots_of(iv).len();
         Ok(SymbolData {
-            history,
-            bars: BTreeMap::new(),
+            symbol,
+            base_interval: base,
+            history: history.into_iter().map(|(_, bars)| bars).collect(),
+            day_bars: Vec::new(),
+            delivered: 0,
+            derived_intervals: self.config.derived.clone(),
+            derived: self
+                .config
+                .derived
+                .iter()
+                .map(|iv| Vec::with_capacity(slots(*iv)))
+                .collect(),
             indicators,
             metrics: Metrics::default(),
             quality: DayQuality::default(),
@@ -574,19 +718,13 @@ impl<'a> Engine<'a> {
     fn stream(
         &mut self,
         day: &TradingDay,
-        mut queues: BTreeMap<Symbol, Vec<Bar>>,
         universe: &[Symbol],
         history_days: &[TradingDay],
     ) -> Result<u64, EngineError> {
-        let mut heap: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
-        for (symbol, bars) in &queues {
-            if let Some(first) = bars.first() {
-                heap.push(Reverse(Queued {
-                    close: bar_close(first, day),
-                    symbol: *symbol,
-                    index: 0,
-                }));
-            }
+        let mut queues = Queues::default();
+        queues.rerank(&self.data);
+        for slot in 0..self.data.symbols.len() {
+            queues.queue(&self.data, slot, day);
         }
         let mut scans: Vec<(Timestamp, usize)> = self
             .config
@@ -599,7 +737,7 @@ impl<'a> Engine<'a> {
         let mut next_scan = 0;
         let mut delivered = 0;
         loop {
-            let next_close = heap.peek().map(|Reverse(q)| q.close);
+            let next_close = queues.heap.peek().map(|Reverse(q)| q.close());
             // One pause mechanism: scans (and the insertions they cause) run between groups,
             // after every bar closing at or before their time.
             while let Some(&(t, i)) = scans.get(next_scan) {
@@ -609,49 +747,29 @@ impl<'a> Engine<'a> {
                 next_scan += 1;
                 self.advance_clock(t)?;
                 for symbol in self.scan(i, day, t, universe) {
-                    if !self.data.symbols.contains_key(&symbol) {
-                        self.insert(symbol, day, history_days, &mut queues, &mut heap)?;
+                    if !self.data.contains(symbol) {
+                        self.insert(symbol, day, history_days, &mut queues)?;
                     }
                 }
             }
-            let Some(Reverse(next)) = heap.peek().copied() else {
+            let Some(&Reverse(next)) = queues.heap.peek() else {
                 break;
             };
-            let group_close = next.close;
+            let group_close = next.close();
             // Windows that ended strictly before this group without their last bar; a window
             // ending exactly now still gets this group's bar.
             self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
             self.clock.advance_to(group_close);
-            // Every base bar closing now, by symbol, then the derived bars they complete.
-            let mut group: Vec<(Symbol, Bar)> = Vec::new();
-            while let Some(Reverse(q)) = heap.peek().copied() {
-                if q.close != group_close {
+            // Every base bar closing now, by symbol, each with the derived bars it completes.
+            while let Some(&Reverse(q)) = queues.heap.peek() {
+                if q.close() != group_close {
                     break;
                 }
-                heap.pop();
-                let bars = &queues[&q.symbol];
-                group.push((q.symbol, bars[q.index]));
-                if let Some(next_bar) = bars.get(q.index + 1) {
-                    heap.push(Reverse(Queued {
-                        close: bar_close(next_bar, day),
-                        symbol: q.symbol,
-                        index: q.index + 1,
-                    }));
-                }
-            }
-            for (symbol, bar) in group {
-                let mut derived = Vec::new();
-                if let Some(data) = self.data.symbols.get_mut(&symbol) {
-                    for r in &mut data.resamplers {
-                        r.push(&bar, &mut derived)?;
-                    }
-                }
-                self.deliver(bar, false, group_close);
+                queues.heap.pop();
+                let slot = q.slot();
+                queues.queue(&self.data, slot, day);
+                self.deliver_base(slot, group_close)?;
                 delivered += 1;
-                derived.sort_by_key(Bar::interval);
-                for d in derived {
-                    self.deliver(d, true, group_close);
-                }
             }
         }
         // The clock never passes the close.
@@ -661,62 +779,116 @@ impl<'a> Engine<'a> {
 
     /// Emits derived windows whose close is at or before `until`, in close order.
     fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
-        let mut late: Vec<(Timestamp, Symbol, Interval, Bar)> = Vec::new();
+        let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
-        for (symbol, data) in &mut self.data.symbols {
+        for (slot, data) in self.data.symbols.iter_mut().enumerate() {
             for r in &mut data.resamplers {
                 if let Some(bar) = r.close_until(until)? {
                     let close = bar.ts_close_nominal().min(day_close);
-                    late.push((close, *symbol, bar.interval(), bar));
+                    late.push((close, data.symbol, bar.interval(), slot, bar));
                 }
             }
         }
-        late.sort_by_key(|(close, symbol, interval, _)| (*close, *symbol, *interval));
-        for (close, _, _, bar) in late {
+        late.sort_by_key(|(close, symbol, interval, _, _)| (*close, *symbol, *interval));
+        for (close, _, _, slot, bar) in late {
             self.clock.advance_to(close);
-            self.deliver(bar, true, close);
+            self.deliver_derived(slot, bar, close);
         }
         Ok(())
     }
 
-    fn deliver(&mut self, bar: Bar, derived: bool, ts: Timestamp) {
-        let symbol = bar.symbol();
+    /// Delivers the next base bar of `slot` at clock `ts`, then the derived bars it completes.
+    #[inline]
+    fn deliver_base(&mut self, slot: usize, ts: Timestamp) -> Result<(), EngineError> {
         let session = self.data.day.as_ref().map_or(ts, |d| d.open);
-        let Some(data) = self.data.symbols.get_mut(&symbol) else {
+        let events = self.out.wants_bars;
+        let data = &mut self.data.symbols[slot];
+        let Some(bar) = data.day_bars.get(data.delivered) else {
+            return Ok(());
+        };
+        let candle = Candle::from_bar(bar, session);
+        data.metrics.update(bar, &candle);
+        let mut derived = std::mem::take(&mut self.derived_scratch);
+        for r in &mut data.resamplers {
+            r.push(bar, &mut derived)?;
+        }
+        let interval = bar.interval();
+        for ind in &mut data.indicators {
+            if ind.interval == interval
+                && let Some(output) = ind.indicator.update(&candle)
+            {
+                ind.values.push((ts, output));
+                if events {
+                    self.outputs_scratch
+                        .push((interval, Arc::clone(&ind.label), output));
+                }
+            }
+        }
+        let bar = events.then_some(*bar);
+        data.delivered += 1;
+        self.summary.base_bars += 1;
+        // Events go out once the session data holds the bar and its values.
+        if let Some(bar) = bar {
+            self.emit_bar(bar, false, ts);
+        }
+        if !derived.is_empty() {
+            derived.sort_by_key(Bar::interval);
+            for d in derived.drain(..) {
+                self.deliver_derived(slot, d, ts);
+            }
+        }
+        self.derived_scratch = derived;
+        Ok(())
+    }
+
+    /// Delivers a derived bar of `slot` at clock `ts`.
+    fn deliver_derived(&mut self, slot: usize, bar: Bar, ts: Timestamp) {
+        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
+        let events = self.out.wants_bars;
+        let data = &mut self.data.symbols[slot];
+        let interval = bar.interval();
+        let Some(k) = data.derived_intervals.iter().position(|iv| *iv == interval) else {
             return;
         };
-        if derived {
-            self.summary.derived_bars += 1;
-        } else {
-            self.summary.base_bars += 1;
-            data.metrics.update(&bar);
-        }
-        data.bars.entry(bar.interval()).or_default().push(bar);
-        // Converted to floating point only when an indicator runs on this interval.
+        self.summary.derived_bars += 1;
         let mut candle: Option<Candle> = None;
-        let mut outputs = std::mem::take(&mut self.scratch);
-        for ind in data
-            .indicators
-            .iter_mut()
-            .filter(|i| i.interval == bar.interval())
-        {
+        for ind in &mut data.indicators {
+            if ind.interval != interval {
+                continue;
+            }
             let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
             if let Some(output) = ind.indicator.update(candle) {
                 ind.values.push((ts, output));
-                outputs.push((ind.interval, ind.label.clone(), output));
+                if events {
+                    self.outputs_scratch
+                        .push((interval, Arc::clone(&ind.label), output));
+                }
             }
         }
-        // Events go out once the session data holds the bar and its values.
-        self.emit(&Event::Bar { bar, derived, ts });
-        for (interval, label, output) in outputs {
-            self.emit(&Event::Indicator {
+        data.derived[k].push(bar);
+        if events {
+            self.emit_bar(bar, true, ts);
+        }
+    }
+
+    /// Emits a delivered bar's event, then the events of the indicator values it produced.
+    fn emit_bar(&mut self, bar: Bar, derived: bool, ts: Timestamp) {
+        let symbol = bar.symbol();
+        let now = self.clock.now();
+        self.out
+            .emit(&Event::Bar { bar, derived, ts }, now, &self.data);
+        let mut outputs = std::mem::take(&mut self.outputs_scratch);
+        for (interval, label, output) in outputs.drain(..) {
+            let event = Event::Indicator {
                 symbol,
                 interval,
                 label,
                 output,
                 ts,
-            });
+            };
+            self.out.emit(&event, now, &self.data);
         }
+        self.outputs_scratch = outputs;
     }
 }
 

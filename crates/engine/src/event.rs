@@ -164,6 +164,13 @@ impl Event {
 pub trait EventSink {
     /// Receives one event, in order.
     fn emit(&mut self, event: &Event);
+
+    /// Whether it takes [`Event::Bar`] and [`Event::Indicator`], one per delivered bar and
+    /// value. A sink that keeps only the session's record (phases, scans, faults, trading)
+    /// says no, and the engine then does not build them. Every other event always comes.
+    fn wants_bars(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps every event (tests, small runs).
@@ -176,12 +183,16 @@ impl EventSink for VecSink {
     }
 }
 
-/// Drops every event (benchmarks).
+/// Drops every event (benchmarks); it asks for no bar events, so the engine builds none.
 #[derive(Debug, Default)]
 pub struct NullSink;
 
 impl EventSink for NullSink {
     fn emit(&mut self, _: &Event) {}
+
+    fn wants_bars(&self) -> bool {
+        false
+    }
 }
 
 /// Sees every event together with the session data as it stands at that moment: the read-only

@@ -1,12 +1,16 @@
 //! Per-day session data: what a strategy or scanner can see. It is rebuilt from nothing every
-//! day (phase 0) and only ever holds bars the engine has delivered, so nothing in it lies
+//! day (phase 0) and only ever shows bars the engine has delivered, so nothing in it lies
 //! beyond the clock.
+//!
+//! A symbol's base bars for the day are loaded once (phase 3) and never copied: the session
+//! data shows the prefix the engine has delivered so far, and the rest stays out of reach.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use openbell_calendar::{Resampler, TradingDay};
-use openbell_indicators::{Indicator, Output};
+use openbell_indicators::{Candle, Indicator, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
 /// Running session metrics of one symbol, over today's delivered base bars.
@@ -22,8 +26,6 @@ pub struct Metrics {
     pub last: Option<Price>,
     /// Total volume.
     pub volume: Quantity,
-    /// Volume-weighted average of the typical price `(high + low + close) / 3`.
-    pub vwap: Option<f64>,
     /// Bars delivered.
     pub bars: u64,
     price_volume: f64,
@@ -31,7 +33,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn update(&mut self, bar: &Bar) {
+    /// Adds a delivered base bar; `candle` is the same bar in floating point.
+    #[inline]
+    pub(crate) fn update(&mut self, bar: &Bar, candle: &Candle) {
         self.open.get_or_insert(bar.open());
         self.high = Some(self.high.map_or(bar.high(), |h| h.max(bar.high())));
         self.low = Some(self.low.map_or(bar.low(), |l| l.min(bar.low())));
@@ -41,13 +45,16 @@ impl Metrics {
             .checked_add(bar.volume())
             .unwrap_or(Quantity::MAX);
         self.bars += 1;
-        let volume = bar.volume().to_f64();
-        let typical = (bar.high().to_f64() + bar.low().to_f64() + bar.close().to_f64()) / 3.0;
-        self.price_volume += typical * volume;
-        self.volume_f64 += volume;
-        if self.volume_f64 > 0.0 {
-            self.vwap = Some(self.price_volume / self.volume_f64);
-        }
+        let typical = (candle.high + candle.low + candle.close) / 3.0;
+        self.price_volume += typical * candle.volume;
+        self.volume_f64 += candle.volume;
+    }
+
+    /// Volume-weighted average of the typical price `(high + low + close) / 3`; none before
+    /// any volume.
+    #[must_use]
+    pub fn vwap(&self) -> Option<f64> {
+        (self.volume_f64 > 0.0).then(|| self.price_volume / self.volume_f64)
     }
 }
 
@@ -66,7 +73,7 @@ pub struct DayQuality {
 #[derive(Debug)]
 pub struct RegisteredIndicator {
     /// The label from the config.
-    pub label: std::sync::Arc<str>,
+    pub label: Arc<str>,
     /// The interval it runs on.
     pub interval: Interval,
     pub(crate) indicator: Box<dyn Indicator>,
@@ -82,13 +89,28 @@ impl RegisteredIndicator {
     }
 }
 
+/// One symbol's bars of one trading day: the base interval and each derived interval. Kept
+/// (shared, not copied) as trailing history for the days that follow.
+#[derive(Debug)]
+pub(crate) struct DayBars {
+    pub(crate) base: Vec<Bar>,
+    /// Parallel to the configured derived intervals; empty when not built.
+    pub(crate) derived: Vec<Vec<Bar>>,
+}
+
 /// Everything the day holds for one symbol.
 #[derive(Debug)]
 pub struct SymbolData {
-    /// Trailing history of base bars before today (indicator warm-up, scans).
-    pub history: Vec<Bar>,
-    /// Today's delivered bars by interval (base and derived), in delivery order.
-    pub bars: BTreeMap<Interval, Vec<Bar>>,
+    pub(crate) symbol: Symbol,
+    pub(crate) base_interval: Interval,
+    /// Trailing history, oldest day first.
+    pub(crate) history: Vec<Arc<DayBars>>,
+    /// Today's base bars as loaded; only `[..delivered]` has been delivered.
+    pub(crate) day_bars: Vec<Bar>,
+    pub(crate) delivered: usize,
+    /// Today's delivered derived bars, parallel to `derived_intervals`.
+    pub(crate) derived_intervals: Vec<Interval>,
+    pub(crate) derived: Vec<Vec<Bar>>,
     /// Indicators registered today, warmed on the history.
     pub indicators: Vec<RegisteredIndicator>,
     /// Running session metrics.
@@ -98,11 +120,52 @@ pub struct SymbolData {
     pub(crate) resamplers: Vec<Resampler>,
 }
 
+impl SymbolData {
+    /// The symbol.
+    #[must_use]
+    pub const fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// Today's delivered bars at `interval` (base or derived), in delivery order; empty for an
+    /// interval the session does not build.
+    #[must_use]
+    pub fn bars(&self, interval: Interval) -> &[Bar] {
+        if interval == self.base_interval {
+            return &self.day_bars[..self.delivered];
+        }
+        self.derived_intervals
+            .iter()
+            .position(|iv| *iv == interval)
+            .map_or(&[], |k| self.derived[k].as_slice())
+    }
+
+    /// Today's delivered bars of every interval, base first, then derived in configured order.
+    pub fn intervals(&self) -> impl Iterator<Item = (Interval, &[Bar])> {
+        std::iter::once(self.base_interval)
+            .chain(self.derived_intervals.iter().copied())
+            .map(|iv| (iv, self.bars(iv)))
+    }
+
+    /// Trailing history of base bars before today, oldest first (indicator warm-up, scans).
+    pub fn history(&self) -> impl Iterator<Item = &Bar> {
+        self.history.iter().flat_map(|d| d.base.iter())
+    }
+
+    /// How many history bars [`Self::history`] yields.
+    #[must_use]
+    pub fn history_len(&self) -> usize {
+        self.history.iter().map(|d| d.base.len()).sum()
+    }
+}
+
 /// The session data of the current (or, after the run, the last) trading day.
 #[derive(Debug, Default)]
 pub struct SessionData {
     pub(crate) day: Option<TradingDay>,
-    pub(crate) symbols: BTreeMap<Symbol, SymbolData>,
+    /// In registration order; the engine addresses symbols by their position here.
+    pub(crate) symbols: Vec<SymbolData>,
+    pub(crate) index: BTreeMap<Symbol, usize>,
 }
 
 impl SessionData {
@@ -118,23 +181,45 @@ impl SessionData {
         self.day.as_ref().map(|d| d.date)
     }
 
-    /// The symbols registered today.
+    /// The symbols registered today, sorted.
     pub fn symbols(&self) -> impl Iterator<Item = Symbol> + '_ {
-        self.symbols.keys().copied()
+        self.index.keys().copied()
     }
 
     /// A symbol's data.
     #[must_use]
     pub fn symbol(&self, symbol: Symbol) -> Option<&SymbolData> {
-        self.symbols.get(&symbol)
+        self.index.get(&symbol).map(|&slot| &self.symbols[slot])
     }
 
     /// Today's delivered bars of a symbol at an interval (empty if none).
     #[must_use]
     pub fn bars(&self, symbol: Symbol, interval: Interval) -> &[Bar] {
-        self.symbols
-            .get(&symbol)
-            .and_then(|s| s.bars.get(&interval))
-            .map_or(&[], Vec::as_slice)
+        self.symbol(symbol).map_or(&[], |s| s.bars(interval))
+    }
+
+    /// Whether a symbol is registered today.
+    pub(crate) fn contains(&self, symbol: Symbol) -> bool {
+        self.index.contains_key(&symbol)
+    }
+
+    /// Registers a symbol; returns its slot.
+    pub(crate) fn add(&mut self, data: SymbolData) -> usize {
+        let slot = self.symbols.len();
+        self.index.insert(data.symbol, slot);
+        self.symbols.push(data);
+        slot
+    }
+
+    /// Drops a symbol for the day (its source failed before it streamed anything).
+    pub(crate) fn remove(&mut self, symbol: Symbol) {
+        if let Some(slot) = self.index.remove(&symbol) {
+            self.symbols.remove(slot);
+            for s in self.index.values_mut() {
+                if *s > slot {
+                    *s -= 1;
+                }
+            }
+        }
     }
 }

@@ -67,6 +67,7 @@ pub struct Candle {
 impl Candle {
     /// Converts a bar: the one place fixed-point prices become `f64`.
     #[must_use]
+    #[inline]
     pub fn from_bar(bar: &Bar, session: Timestamp) -> Self {
         Self {
             ts_event: bar.ts_event(),

@@ -122,7 +122,7 @@ fn each_day_starts_from_nothing_and_the_last_day_stays_readable() {
         assert_eq!(data.symbols().count(), 3);
         for symbol in data.symbols() {
             let s = data.symbol(symbol).unwrap();
-            for (interval, bars) in &s.bars {
+            for (interval, bars) in s.intervals() {
                 assert!(!bars.is_empty(), "{symbol} {interval}");
                 assert!(
                     bars.iter()
@@ -140,10 +140,10 @@ fn each_day_starts_from_nothing_and_the_last_day_stays_readable() {
                     ind.label
                 );
             }
-            assert!(s.history.iter().all(|b| b.ts_event() < day.open));
-            assert_eq!(s.metrics.bars as usize, s.bars[&Interval::M1].len());
+            assert!(s.history().all(|b| b.ts_event() < day.open));
+            assert_eq!(s.metrics.bars as usize, s.bars(Interval::M1).len());
             assert_eq!(s.quality.expected, if day.early_close { 210 } else { 390 });
-            assert_eq!(s.quality.present as usize, s.bars[&Interval::M1].len());
+            assert_eq!(s.quality.present as usize, s.bars(Interval::M1).len());
         }
     }
 }

@@ -123,7 +123,7 @@ impl Observer for LookAheadProbe {
         let Some(day) = data.day() else { return };
         for symbol in data.symbols() {
             let s = data.symbol(symbol).unwrap();
-            for (interval, bars) in &s.bars {
+            for (interval, bars) in s.intervals() {
                 for bar in bars {
                     let known_at = bar.ts_close_nominal().min(day.close);
                     assert!(
@@ -139,7 +139,7 @@ impl Observer for LookAheadProbe {
                     ind.label
                 );
             }
-            assert!(s.history.iter().all(|b| b.ts_event() < day.open));
+            assert!(s.history().all(|b| b.ts_event() < day.open));
             self.checks += 1;
         }
         if let Event::SymbolAdded {
