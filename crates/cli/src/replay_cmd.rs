@@ -53,7 +53,6 @@ pub(crate) struct ReplayArgs {
 /// Counts events instead of keeping them.
 #[derive(Default)]
 struct Counts {
-    indicator_values: u64,
     scans: u64,
     faults: Vec<String>,
 }
@@ -61,7 +60,6 @@ struct Counts {
 impl EventSink for Counts {
     fn emit(&mut self, event: &Event) {
         match event {
-            Event::Indicator { .. } => self.indicator_values += 1,
             Event::ScanCompleted { .. } => self.scans += 1,
             Event::Fault {
                 symbol,
@@ -71,6 +69,10 @@ impl EventSink for Counts {
             } => self.faults.push(format!("{date} {symbol}: {reason}")),
             _ => {}
         }
+    }
+
+    fn wants_bars(&self) -> bool {
+        false
     }
 }
 
@@ -164,7 +166,7 @@ pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
         summary.days,
         summary.base_bars,
         summary.derived_bars,
-        counts.indicator_values,
+        summary.indicator_values,
         counts.faults.len(),
         summary.base_bars as f64 / secs.max(1e-9) / 1e6
     )?;

@@ -45,6 +45,8 @@ pub struct Summary {
     pub base_bars: u64,
     /// Derived bars delivered.
     pub derived_bars: u64,
+    /// Indicator values produced in session (warm-up not counted).
+    pub indicator_values: u64,
     /// Faults by kind: symbol-days skipped because the source failed or had no data.
     pub faults: BTreeMap<String, u64>,
 }
@@ -818,6 +820,7 @@ impl<'a> Engine<'a> {
                 && let Some(output) = ind.indicator.update(&candle)
             {
                 ind.values.push((ts, output));
+                self.summary.indicator_values += 1;
                 if events {
                     self.outputs_scratch
                         .push((interval, Arc::clone(&ind.label), output));
@@ -859,6 +862,7 @@ impl<'a> Engine<'a> {
             let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
             if let Some(output) = ind.indicator.update(candle) {
                 ind.values.push((ts, output));
+                self.summary.indicator_values += 1;
                 if events {
                     self.outputs_scratch
                         .push((interval, Arc::clone(&ind.label), output));

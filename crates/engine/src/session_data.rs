@@ -28,6 +28,7 @@ pub struct Metrics {
     pub volume: Quantity,
     /// Bars delivered.
     pub bars: u64,
+    /// Σ (high + low + close) × volume.
     price_volume: f64,
     volume_f64: f64,
 }
@@ -45,8 +46,8 @@ impl Metrics {
             .checked_add(bar.volume())
             .unwrap_or(Quantity::MAX);
         self.bars += 1;
-        let typical = (candle.high + candle.low + candle.close) / 3.0;
-        self.price_volume += typical * candle.volume;
+        // Three times the typical price; the division by three waits for `vwap()`.
+        self.price_volume += (candle.high + candle.low + candle.close) * candle.volume;
         self.volume_f64 += candle.volume;
     }
 
@@ -54,7 +55,7 @@ impl Metrics {
     /// any volume.
     #[must_use]
     pub fn vwap(&self) -> Option<f64> {
-        (self.volume_f64 > 0.0).then(|| self.price_volume / self.volume_f64)
+        (self.volume_f64 > 0.0).then(|| self.price_volume / (3.0 * self.volume_f64))
     }
 }
 
@@ -221,5 +222,43 @@ impl SessionData {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openbell_model::Ohlcv;
+
+    use super::*;
+
+    fn bar(minute: i64, open: i128, high: i128, low: i128, close: i128, volume: i128) -> Bar {
+        let ts = Timestamp::from_nanos(1_704_205_800_000_000_000 + minute * 60_000_000_000);
+        let p = |units: i128| Price::from_units(units).unwrap();
+        let ohlcv = Ohlcv {
+            open: p(open),
+            high: p(high),
+            low: p(low),
+            close: p(close),
+            volume: Quantity::from_units(volume).unwrap(),
+        };
+        Bar::try_new(Symbol::parse("SPY").unwrap(), Interval::M1, ts, ohlcv).unwrap()
+    }
+
+    #[test]
+    fn metrics_follow_the_delivered_bars() {
+        let mut m = Metrics::default();
+        assert_eq!(m.vwap(), None);
+        // Typical prices 10 and 11 on volumes 100 and 300: VWAP 4300 / 400 = 10.75.
+        for b in [bar(0, 10, 11, 9, 10, 100), bar(1, 10, 12, 10, 11, 300)] {
+            let candle = Candle::from_bar(&b, Timestamp::from_nanos(0));
+            m.update(&b, &candle);
+        }
+        assert_eq!(m.open, Some(Price::from_units(10).unwrap()));
+        assert_eq!(m.high, Some(Price::from_units(12).unwrap()));
+        assert_eq!(m.low, Some(Price::from_units(9).unwrap()));
+        assert_eq!(m.last, Some(Price::from_units(11).unwrap()));
+        assert_eq!(m.volume, Quantity::from_units(400).unwrap());
+        assert_eq!(m.bars, 2);
+        assert!((m.vwap().unwrap() - 10.75).abs() < 1e-12);
     }
 }

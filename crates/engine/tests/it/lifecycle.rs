@@ -105,6 +105,15 @@ fn every_day_runs_its_phases_in_order_and_the_clock_stays_inside_it() {
         .sum();
     assert!(expected_bars > 0);
     assert_eq!(summary.base_bars as usize, expected_bars);
+    // The summary's counts agree with the events.
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count() as u64;
+    assert_eq!(
+        summary.derived_bars,
+        count(|e| matches!(e, Event::Bar { derived: true, .. }))
+    );
+    let values = count(|e| matches!(e, Event::Indicator { .. }));
+    assert!(values > 0);
+    assert_eq!(summary.indicator_values, values);
 }
 
 #[test]
