@@ -13,7 +13,7 @@ use tracing::{debug, info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, Mode, Universe};
 use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
-use crate::scanner::{ScanInput, ScannerKind, rank};
+use crate::scanner::{ScanInput, ScanView, Scanner, ScannerKind, ScannerSpec, rank};
 use crate::session_data::{
     DayBars, DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData,
 };
@@ -152,6 +152,8 @@ pub struct Engine<'a> {
     /// Recent days' bars by symbol and date, kept for the trailing history of the days that
     /// follow (never more than the history window).
     recent: BTreeMap<(Symbol, NaiveDate), Arc<DayBars>>,
+    /// Scanners written in Rust, by the name their config uses.
+    scanners: BTreeMap<String, &'a mut dyn Scanner>,
     /// Today's bar slots: the base interval, then each derived interval.
     slots: Vec<Arc<[BarSlot]>>,
     /// Reused per delivery, so the hot path does not allocate.
@@ -193,6 +195,7 @@ impl<'a> Engine<'a> {
             summary: Summary::default(),
             reported: BTreeSet::new(),
             recent: BTreeMap::new(),
+            scanners: BTreeMap::new(),
             slots: Vec::new(),
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
@@ -204,6 +207,14 @@ impl<'a> Engine<'a> {
     pub fn with_observer(mut self, observer: &'a mut dyn Observer) -> Self {
         self.out.observer = Some(observer);
         self.out.wants_bars = true;
+        self
+    }
+
+    /// Attaches a scanner written in Rust, used by scanners configured as
+    /// [`ScannerKind::Custom`] with this name.
+    #[must_use]
+    pub fn with_scanner(mut self, name: &str, scanner: &'a mut dyn Scanner) -> Self {
+        self.scanners.insert(name.to_owned(), scanner);
         self
     }
 
@@ -224,6 +235,16 @@ impl<'a> Engine<'a> {
     /// Calendar and resampling errors stop the session; data faults are reported as events
     /// and skipped.
     pub fn run(&mut self) -> Result<Summary, EngineError> {
+        for (i, spec) in self.config.scanners.iter().enumerate() {
+            if let ScannerKind::Custom(name) = &spec.kind
+                && !self.scanners.contains_key(name)
+            {
+                return Err(EngineError::Config(crate::ConfigError {
+                    key: format!("scanner[{i}].kind"),
+                    message: format!("no scanner named {name:?} is attached to the engine"),
+                }));
+            }
+        }
         let _session =
             info_span!("session", start = %self.config.start, end = %self.config.end).entered();
         let days = self
@@ -260,6 +281,7 @@ impl<'a> Engine<'a> {
         let key = match kind {
             FaultKind::SourceFailed => "source_failed",
             FaultKind::NoData => "no_data",
+            FaultKind::UnknownSymbol => "unknown_symbol",
         };
         *self.summary.faults.entry(key.to_owned()).or_default() += 1;
         self.emit(&Event::Fault {
@@ -467,6 +489,68 @@ impl<'a> Engine<'a> {
         universe: &[Symbol],
     ) -> Vec<Symbol> {
         let spec = self.config.scanners[index].clone();
+        let scored = if let ScannerKind::Custom(name) = &spec.kind {
+            self.custom_scores(name, &spec.label, day, cutoff, universe)
+        } else {
+            self.builtin_scores(&spec, day, cutoff, universe)
+        };
+        let candidates = rank(scored);
+        let chosen: Vec<Symbol> = candidates.iter().take(spec.top).map(|(s, _)| *s).collect();
+        let ts = self.clock.now();
+        info!(clock = %ts, scanner = %spec.label, chosen = chosen.len(), "scan");
+        self.emit(&Event::ScanCompleted {
+            scanner: spec.label,
+            as_of: cutoff,
+            candidates,
+            chosen: chosen.clone(),
+            ts,
+        });
+        chosen
+    }
+
+    /// A custom scanner's scores; symbols outside the universe are reported and left out,
+    /// and a symbol returned twice keeps its first score.
+    fn custom_scores(
+        &mut self,
+        name: &str,
+        label: &str,
+        day: &TradingDay,
+        cutoff: Timestamp,
+        universe: &[Symbol],
+    ) -> Vec<(Symbol, f64)> {
+        let Some(scanner) = self.scanners.get_mut(name) else {
+            return Vec::new();
+        };
+        let mut view = ScanView {
+            source: &mut *self.source,
+            interval: self.config.base_interval,
+            as_of: cutoff,
+            day,
+            universe,
+        };
+        let returned = scanner.scan(&mut view);
+        let mut scored: Vec<(Symbol, f64)> = Vec::with_capacity(returned.len());
+        for (symbol, score) in returned {
+            if !universe.contains(&symbol) {
+                let reason =
+                    format!("scanner {label} returned {symbol}, which is not in the universe");
+                self.fault(symbol, day.date, FaultKind::UnknownSymbol, reason);
+            } else if !scored.iter().any(|(s, _)| *s == symbol) {
+                scored.push((symbol, score));
+            }
+        }
+        scored
+    }
+
+    /// A built-in scanner's scores. Candidates whose data cannot be read are reported and left
+    /// out.
+    fn builtin_scores(
+        &mut self,
+        spec: &ScannerSpec,
+        day: &TradingDay,
+        cutoff: Timestamp,
+        universe: &[Symbol],
+    ) -> Vec<(Symbol, f64)> {
         let base = self.config.base_interval;
         let previous = self.config.calendar.previous_trading_day(day.date).ok();
         let mut trailing: Vec<TradingDay> = Vec::new();
@@ -525,18 +609,7 @@ impl<'a> Engine<'a> {
                 scored.push((*symbol, score));
             }
         }
-        let candidates = rank(scored);
-        let chosen: Vec<Symbol> = candidates.iter().take(spec.top).map(|(s, _)| *s).collect();
-        let ts = self.clock.now();
-        info!(clock = %ts, scanner = %spec.label, chosen = chosen.len(), "scan");
-        self.emit(&Event::ScanCompleted {
-            scanner: spec.label,
-            as_of: cutoff,
-            candidates,
-            chosen: chosen.clone(),
-            ts,
-        });
-        chosen
+        scored
     }
 
     /// Inserts a symbol mid-session: history and warmed indicators, then today's bars up to

@@ -44,6 +44,8 @@ pub enum FaultKind {
     SourceFailed,
     /// A symbol with no bars for the day.
     NoData,
+    /// A scanner returned a symbol outside the universe.
+    UnknownSymbol,
 }
 
 /// An engine event.

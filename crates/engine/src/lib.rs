@@ -24,6 +24,6 @@ pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
 pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode, Universe};
 pub use crate::engine::{Engine, EngineError, Summary};
 pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
-pub use crate::scanner::{Filters, ScannerKind, ScannerSpec, Schedule};
+pub use crate::scanner::{Filters, ScanView, Scanner, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
 pub use crate::source::{BarSource, MemorySource, SourceError, bars_between};

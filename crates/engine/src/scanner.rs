@@ -5,10 +5,13 @@
 
 use chrono::NaiveTime;
 use openbell_calendar::TradingDay;
-use openbell_model::{Bar, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, Symbol, Timestamp};
 
-/// The built-in scanners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::source::{BarSource, SourceError};
+
+/// The built-in scanners, or one written in Rust and attached with
+/// [`crate::Engine::with_scanner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScannerKind {
     /// The previous day's dollar volume, `Σ close × volume`.
     TopVolume,
@@ -19,6 +22,8 @@ pub enum ScannerKind {
     /// Today's volume up to the cutoff against the average volume over the same part of the
     /// day on the trailing days.
     RelativeVolume,
+    /// A [`Scanner`] attached to the engine under this name.
+    Custom(String),
 }
 
 impl ScannerKind {
@@ -158,7 +163,8 @@ impl ScannerSpec {
             return None;
         }
         let pct = |from: f64, to: f64| (from != 0.0).then(|| (to - from) / from * 100.0);
-        match self.kind {
+        match &self.kind {
+            ScannerKind::Custom(_) => None,
             ScannerKind::TopVolume => (!input.previous.is_empty()).then(|| {
                 input
                     .previous
@@ -191,4 +197,70 @@ impl ScannerSpec {
 pub(crate) fn rank(mut scored: Vec<(Symbol, f64)>) -> Vec<(Symbol, f64)> {
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored
+}
+
+/// A scanner written in Rust. It ranks candidates from data known at the scan's cutoff; the
+/// engine reports (and leaves out) any symbol it returns that is not in the universe.
+pub trait Scanner {
+    /// Scores candidates, higher first; the engine ranks them and keeps the configured top.
+    fn scan(&mut self, view: &mut ScanView<'_>) -> Vec<(Symbol, f64)>;
+}
+
+/// What a [`Scanner`] can see: the universe and bars closing at or before the cutoff, never
+/// later ones.
+pub struct ScanView<'a> {
+    pub(crate) source: &'a mut dyn BarSource,
+    pub(crate) interval: Interval,
+    pub(crate) as_of: Timestamp,
+    pub(crate) day: &'a TradingDay,
+    pub(crate) universe: &'a [Symbol],
+}
+
+impl std::fmt::Debug for ScanView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanView")
+            .field("as_of", &self.as_of)
+            .field("day", &self.day.date)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScanView<'_> {
+    /// The cutoff: only bars closing at or before it are visible.
+    #[must_use]
+    pub const fn as_of(&self) -> Timestamp {
+        self.as_of
+    }
+
+    /// The trading day the scan runs for.
+    #[must_use]
+    pub const fn day(&self) -> &TradingDay {
+        self.day
+    }
+
+    /// The candidates.
+    #[must_use]
+    pub const fn universe(&self) -> &[Symbol] {
+        self.universe
+    }
+
+    /// Base-interval bars of `symbol` with `start <= ts_event < end` that close at or before
+    /// the cutoff; an `end` past the cutoff is cut back to it.
+    ///
+    /// # Errors
+    /// [`SourceError`] when the source cannot read the range.
+    pub fn bars(
+        &mut self,
+        symbol: Symbol,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Bar>, SourceError> {
+        let end = end.min(self.as_of);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let mut bars = self.source.bars(symbol, self.interval, start, end)?;
+        bars.retain(|b| b.ts_close_nominal() <= self.as_of);
+        Ok(bars)
+    }
 }
