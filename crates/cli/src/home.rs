@@ -22,11 +22,20 @@ pub(crate) fn calendars_dir() -> PathBuf {
 
 /// The bar store folder: `--data`, else `$OPENBELL_DATA`, else `<home>/data`.
 pub(crate) fn data_dir(flag: Option<&std::path::Path>) -> PathBuf {
+    data_dir_or(flag, None)
+}
+
+/// The bar store folder: `--data`, else `$OPENBELL_DATA`, else the config file's `data.dir`,
+/// else `<home>/data`.
+pub(crate) fn data_dir_or(
+    flag: Option<&std::path::Path>,
+    file: Option<&std::path::Path>,
+) -> PathBuf {
     if let Some(dir) = flag {
         return dir.to_owned();
     }
     if let Some(dir) = std::env::var_os("OPENBELL_DATA").filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
-    openbell_home().join("data")
+    file.map_or_else(|| openbell_home().join("data"), std::path::Path::to_owned)
 }

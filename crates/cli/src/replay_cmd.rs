@@ -16,7 +16,7 @@ use openbell_model::{Interval, Symbol};
 
 use crate::args::{parse, required_range};
 use crate::calendar_cmd::resolve;
-use crate::home::data_dir;
+use crate::home::{data_dir, data_dir_or};
 use crate::store_source::StoreSource;
 
 #[derive(Debug, Args)]
@@ -24,12 +24,16 @@ pub(crate) struct ReplayArgs {
     /// Symbols, comma separated (default: every symbol stored at --interval).
     #[arg(long, value_delimiter = ',')]
     symbols: Vec<String>,
+    /// A session config file (TOML: [session], [data], [universe], [[scanner]],
+    /// [[indicator]]); it replaces every other flag except --data.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["symbols", "from", "to", "derived", "indicators", "exchange"])]
+    config: Option<PathBuf>,
     /// First date, YYYY-MM-DD.
-    #[arg(long)]
-    from: String,
+    #[arg(long, required_unless_present = "config")]
+    from: Option<String>,
     /// Last date, YYYY-MM-DD (inclusive).
-    #[arg(long)]
-    to: String,
+    #[arg(long, required_unless_present = "config")]
+    to: Option<String>,
     /// The base interval read from the store.
     #[arg(long, default_value = "1m")]
     interval: String,
@@ -104,8 +108,31 @@ fn parse_indicator(text: &str, base: Interval, i: usize) -> Result<IndicatorSpec
     })
 }
 
+/// Reads and validates a session config file.
+pub(crate) fn load_config(path: &std::path::Path) -> Result<openbell_config::SessionConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    let calendar = |code: &str| resolve(code).map_err(|e| e.to_string());
+    let resolver = openbell_config::Resolver {
+        calendar: &calendar,
+        custom_scanners: &[],
+    };
+    Ok(openbell_config::parse(
+        &text,
+        &path.display().to_string(),
+        &resolver,
+    )?)
+}
+
 pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
-    let (start, end) = required_range(&a.from, &a.to)?;
+    if let Some(path) = &a.config {
+        let cfg = load_config(path)?;
+        let store = BarStore::open(data_dir_or(a.data.as_deref(), cfg.data_dir.as_deref()))?;
+        return replay(&store, cfg.engine, out);
+    }
+    let from = a.from.clone().unwrap_or_default();
+    let to = a.to.clone().unwrap_or_default();
+    let (start, end) = required_range(&from, &to)?;
     let base: Interval = parse(&a.interval, "--interval")?;
     let derived = a
         .derived
@@ -151,7 +178,12 @@ pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {
         history_days: a.history_days,
         mode: Mode::DataDriven,
     };
-    let mut source = StoreSource::new(&store);
+    replay(&store, config, out)
+}
+
+/// Runs `config` over the store and prints the summary.
+fn replay(store: &BarStore, config: EngineConfig, out: &mut dyn Write) -> Result<()> {
+    let mut source = StoreSource::new(store);
     let mut clock = SimulatedClock::default();
     let mut counts = Counts::default();
     let started = Instant::now();
