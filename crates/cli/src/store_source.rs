@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use openbell_data::BarStore;
-use openbell_engine::{BarSource, SourceError, bars_between};
-use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use openbell_engine::{BarSlice, BarSource, SourceError};
+use openbell_model::{Interval, Symbol, Timestamp};
 
 /// A month of one series, `[start, end)`.
 struct Cached {
     start: Timestamp,
     end: Timestamp,
-    bars: Vec<Bar>,
+    bars: BarSlice,
 }
 
 pub(crate) struct StoreSource<'a> {
@@ -57,7 +57,7 @@ impl BarSource for StoreSource<'_> {
         interval: Interval,
         start: Timestamp,
         end: Timestamp,
-    ) -> Result<Vec<Bar>, SourceError> {
+    ) -> Result<BarSlice, SourceError> {
         let key = (symbol, interval);
         let covered = self
             .cache
@@ -76,11 +76,11 @@ impl BarSource for StoreSource<'_> {
                 Cached {
                     start: month_start,
                     end: month_end,
-                    bars,
+                    bars: bars.into(),
                 },
             );
         }
-        Ok(bars_between(&self.cache[&key].bars, start, end).to_vec())
+        Ok(self.cache[&key].bars.between(start, end))
     }
 
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {

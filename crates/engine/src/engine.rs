@@ -17,7 +17,7 @@ use crate::scanner::{ScanInput, ScanView, Scanner, ScannerKind, ScannerSpec, ran
 use crate::session_data::{
     DayBars, DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData,
 };
-use crate::source::{BarSource, SourceError};
+use crate::source::{BarSlice, BarSource, SourceError};
 
 /// Why a session stopped.
 #[derive(Debug, thiserror::Error)]
@@ -569,9 +569,10 @@ impl<'a> Engine<'a> {
         let mut scored = Vec::new();
         for symbol in universe {
             let mut input = ScanInput::default();
-            let known = |bars: Vec<Bar>, until: Timestamp, d: &TradingDay| -> Vec<Bar> {
-                bars.into_iter()
+            let known = |bars: BarSlice, until: Timestamp, d: &TradingDay| -> Vec<Bar> {
+                bars.iter()
                     .filter(|b| bar_close(b, d) <= until)
+                    .copied()
                     .collect()
             };
             let read = |source: &mut dyn BarSource, from: Timestamp, to: Timestamp| {
@@ -579,7 +580,7 @@ impl<'a> Engine<'a> {
             };
             let result = (|| -> Result<(), SourceError> {
                 if let Some(p) = &previous {
-                    input.previous = read(&mut *self.source, p.open, p.close)?;
+                    input.previous = read(&mut *self.source, p.open, p.close)?.to_vec();
                     let (expected, present, _) = p.coverage(base, &input.previous);
                     input.previous_quality =
                         (expected > 0).then(|| f64::from(present) * 100.0 / f64::from(expected));
@@ -745,7 +746,7 @@ impl<'a> Engine<'a> {
                 if !indicators.iter().any(|ind| ind.interval == *interval) {
                     continue;
                 }
-                let series = if k == 0 {
+                let series: &[Bar] = if k == 0 {
                     &bars.base
                 } else {
                     &bars.derived[k - 1]
@@ -772,7 +773,7 @@ impl<'a> Engine<'a> {
             symbol,
             base_interval: base,
             history: history.into_iter().map(|(_, bars)| bars).collect(),
-            day_bars: Vec::new(),
+            day_bars: BarSlice::default(),
             delivered: 0,
             derived_intervals: self.config.derived.clone(),
             derived: self

@@ -26,4 +26,4 @@ pub use crate::engine::{Engine, EngineError, Summary};
 pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
 pub use crate::scanner::{Filters, ScanView, Scanner, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
-pub use crate::source::{BarSource, MemorySource, SourceError, bars_between};
+pub use crate::source::{BarSlice, BarSource, MemorySource, SourceError};

@@ -259,8 +259,11 @@ impl ScanView<'_> {
         if start >= end {
             return Ok(Vec::new());
         }
-        let mut bars = self.source.bars(symbol, self.interval, start, end)?;
-        bars.retain(|b| b.ts_close_nominal() <= self.as_of);
-        Ok(bars)
+        let bars = self.source.bars(symbol, self.interval, start, end)?;
+        Ok(bars
+            .iter()
+            .filter(|b| b.ts_close_nominal() <= self.as_of)
+            .copied()
+            .collect())
     }
 }

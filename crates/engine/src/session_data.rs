@@ -13,6 +13,8 @@ use openbell_calendar::{Resampler, TradingDay};
 use openbell_indicators::{Candle, Indicator, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
+use crate::source::BarSlice;
+
 /// Running session metrics of one symbol, over today's delivered base bars.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Metrics {
@@ -94,7 +96,7 @@ impl RegisteredIndicator {
 /// (shared, not copied) as trailing history for the days that follow.
 #[derive(Debug)]
 pub(crate) struct DayBars {
-    pub(crate) base: Vec<Bar>,
+    pub(crate) base: BarSlice,
     /// Parallel to the configured derived intervals; empty when not built.
     pub(crate) derived: Vec<Vec<Bar>>,
 }
@@ -107,7 +109,7 @@ pub struct SymbolData {
     /// Trailing history, oldest day first.
     pub(crate) history: Vec<Arc<DayBars>>,
     /// Today's base bars as loaded; only `[..delivered]` has been delivered.
-    pub(crate) day_bars: Vec<Bar>,
+    pub(crate) day_bars: BarSlice,
     pub(crate) delivered: usize,
     /// Today's delivered derived bars, parallel to `derived_intervals`.
     pub(crate) derived_intervals: Vec<Interval>,

@@ -1,8 +1,67 @@
 //! Where bars come from: the data store in production, memory in tests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
+
+/// Bars shared with the source that read them: cloning or narrowing one copies no bar.
+#[derive(Clone, Default)]
+pub struct BarSlice {
+    bars: Arc<[Bar]>,
+    start: usize,
+    end: usize,
+}
+
+impl BarSlice {
+    /// All of `bars`.
+    #[must_use]
+    pub fn new(bars: Arc<[Bar]>) -> Self {
+        let end = bars.len();
+        Self {
+            bars,
+            start: 0,
+            end,
+        }
+    }
+
+    /// The bars with `start <= ts_event < end` (time-ordered bars), sharing the same storage.
+    #[must_use]
+    pub fn between(&self, start: Timestamp, end: Timestamp) -> Self {
+        let all: &[Bar] = self;
+        let lo = all.partition_point(|b| b.ts_event() < start);
+        let hi = lo + all[lo..].partition_point(|b| b.ts_event() < end);
+        Self {
+            bars: Arc::clone(&self.bars),
+            start: self.start + lo,
+            end: self.start + hi,
+        }
+    }
+}
+
+impl std::ops::Deref for BarSlice {
+    type Target = [Bar];
+
+    fn deref(&self) -> &[Bar] {
+        &self.bars[self.start..self.end]
+    }
+}
+
+impl From<Vec<Bar>> for BarSlice {
+    fn from(bars: Vec<Bar>) -> Self {
+        Self::new(bars.into())
+    }
+}
+
+impl std::fmt::Debug for BarSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BarSlice")
+            .field("len", &self.len())
+            .field("first", &self.first().map(Bar::ts_event))
+            .field("last", &self.last().map(Bar::ts_event))
+            .finish()
+    }
+}
 
 /// A failure to read one series range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,7 +70,8 @@ pub struct SourceError(pub String);
 
 /// A source of bars.
 pub trait BarSource {
-    /// The bars of `symbol` at `interval` with `start <= ts_event < end`, in time order.
+    /// The bars of `symbol` at `interval` with `start <= ts_event < end`, in time order,
+    /// shared rather than copied where the source can.
     ///
     /// # Errors
     /// [`SourceError`] when the range cannot be read (a corrupt or missing file); the engine
@@ -22,7 +82,7 @@ pub trait BarSource {
         interval: Interval,
         start: Timestamp,
         end: Timestamp,
-    ) -> Result<Vec<Bar>, SourceError>;
+    ) -> Result<BarSlice, SourceError>;
 
     /// Every symbol the source has bars for at `interval`, sorted (a universe of "all").
     ///
@@ -31,18 +91,10 @@ pub trait BarSource {
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError>;
 }
 
-/// The bars of a time-ordered slice with `start <= ts_event < end`.
-#[must_use]
-pub fn bars_between(bars: &[Bar], start: Timestamp, end: Timestamp) -> &[Bar] {
-    let lo = bars.partition_point(|b| b.ts_event() < start);
-    let hi = lo + bars[lo..].partition_point(|b| b.ts_event() < end);
-    &bars[lo..hi]
-}
-
 /// Bars held in memory, by series.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
-    series: BTreeMap<(Symbol, Interval), Vec<Bar>>,
+    series: BTreeMap<(Symbol, Interval), BarSlice>,
     failing: Vec<(Symbol, Timestamp, Timestamp)>,
 }
 
@@ -55,14 +107,19 @@ impl MemorySource {
 
     /// Adds bars (each series kept sorted).
     pub fn add(&mut self, bars: impl IntoIterator<Item = Bar>) {
+        let mut added: BTreeMap<(Symbol, Interval), Vec<Bar>> = BTreeMap::new();
         for bar in bars {
-            self.series
+            added
                 .entry((bar.symbol(), bar.interval()))
                 .or_default()
                 .push(bar);
         }
-        for bars in self.series.values_mut() {
+        for (key, mut bars) in added {
+            if let Some(held) = self.series.get(&key) {
+                bars.extend_from_slice(held);
+            }
             bars.sort_by_key(Bar::ts_event);
+            self.series.insert(key, bars.into());
         }
     }
 
@@ -88,7 +145,7 @@ impl BarSource for MemorySource {
         interval: Interval,
         start: Timestamp,
         end: Timestamp,
-    ) -> Result<Vec<Bar>, SourceError> {
+    ) -> Result<BarSlice, SourceError> {
         if self
             .failing
             .iter()
@@ -99,8 +156,8 @@ impl BarSource for MemorySource {
             )));
         }
         let Some(bars) = self.series.get(&(symbol, interval)) else {
-            return Ok(Vec::new());
+            return Ok(BarSlice::default());
         };
-        Ok(bars_between(bars, start, end).to_vec())
+        Ok(bars.between(start, end))
     }
 }
