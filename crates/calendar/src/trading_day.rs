@@ -144,23 +144,31 @@ impl TradingDay {
 /// [`TradingDay::coverage`] over slots already computed.
 #[must_use]
 pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
-    let sorted: Vec<Timestamp>;
-    let stamps: &mut dyn Iterator<Item = Timestamp> = if bars.is_sorted_by_key(Bar::ts_event) {
-        &mut bars.iter().map(Bar::ts_event)
+    if bars.is_sorted_by_key(Bar::ts_event) {
+        coverage_sorted(slots, bars.len(), |i| bars[i].ts_event())
     } else {
-        let mut all: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
-        all.sort_unstable();
-        sorted = all;
-        &mut sorted.iter().copied()
-    };
-    // Both run in time order: one pass over each.
-    let mut stamps = stamps.peekable();
+        let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
+        stamps.sort_unstable();
+        coverage_sorted(slots, stamps.len(), |i| stamps[i])
+    }
+}
+
+/// Coverage of `slots` by `n` time-ordered stamps: one pass over each.
+fn coverage_sorted(
+    slots: &[BarSlot],
+    n: usize,
+    stamp: impl Fn(usize) -> Timestamp,
+) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+    let mut next = 0;
     let mut present = 0u32;
     let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
     for slot in slots {
-        while stamps.next_if(|ts| *ts < slot.open).is_some() {}
-        if stamps.next_if_eq(&slot.open).is_some() {
+        while next < n && stamp(next) < slot.open {
+            next += 1;
+        }
+        if next < n && stamp(next) == slot.open {
             present += 1;
+            next += 1;
         } else {
             match missing.last_mut() {
                 Some(run) if run.1 == slot.open => run.1 = slot.close,
