@@ -22,7 +22,11 @@ impl Window {
         let evicted = (self.len == cap).then(|| self.buf[self.head]);
         self.buf[self.head] = v;
         // A compare instead of a remainder: no division on the hot path.
-        self.head = if self.head + 1 == cap { 0 } else { self.head + 1 };
+        self.head = if self.head + 1 == cap {
+            0
+        } else {
+            self.head + 1
+        };
         self.len = (self.len + 1).min(cap);
         evicted
     }
