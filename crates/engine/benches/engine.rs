@@ -93,6 +93,40 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         });
     });
+    // The same run with parts left out, to show what each part costs.
+    let parts = [
+        (
+            "parts: streaming only (no derived bars, indicators or history)",
+            vec![],
+            false,
+            0,
+        ),
+        (
+            "parts: + 5m and 15m derived bars",
+            config.derived.clone(),
+            false,
+            0,
+        ),
+        ("parts: + three indicators", config.derived.clone(), true, 0),
+    ];
+    for (name, derived, indicators, history_days) in parts {
+        let mut cfg = config.clone();
+        cfg.derived = derived;
+        if !indicators {
+            cfg.indicators.clear();
+        }
+        cfg.history_days = history_days;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut clock = SimulatedClock::default();
+                let mut sink = NullSink;
+                Engine::new(cfg.clone(), &mut source, &mut clock, &mut sink)
+                    .unwrap()
+                    .run()
+                    .unwrap()
+            });
+        });
+    }
     group.bench_function("same, with every bar and indicator event built", |b| {
         b.iter(|| {
             let mut clock = SimulatedClock::default();
