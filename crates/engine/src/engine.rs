@@ -10,14 +10,20 @@ use openbell_indicators::Candle;
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 use tracing::{debug, info, info_span, warn};
 
+use openbell_model::{Fill, ModelError, Money, OrderId, Signal};
+
+use crate::broker::{Broker, BrokerConfig, BrokerEvent, OrderRecord, RiskConfig};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, Mode, Universe};
 use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
+use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
+use crate::portfolio::Portfolio;
 use crate::scanner::{ScanInput, ScanView, Scanner, ScannerKind, ScannerSpec, rank};
 use crate::session_data::{
     DayBars, DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData,
 };
 use crate::source::{BarSlice, BarSource, SourceError};
+use crate::strategy::{Command, Context, Strategy};
 
 /// Why a session stopped.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,9 @@ pub enum EngineError {
     /// The universe could not be listed.
     #[error("listing the universe: {0}")]
     Source(SourceError),
+    /// Booking a trade left a value's range.
+    #[error("trading: {0}")]
+    Trading(#[from] ModelError),
 }
 
 /// Totals of a run.
@@ -122,6 +131,40 @@ fn slot_u32(slot: usize) -> u32 {
     u32::try_from(slot).unwrap_or(u32::MAX)
 }
 
+/// A strategy with its broker and portfolio, and the record of what they did.
+struct Trading<'a> {
+    strategy: &'a mut dyn Strategy,
+    /// Intervals whose bars the strategy receives.
+    intervals: Vec<Interval>,
+    broker: Broker,
+    portfolio: Portfolio,
+    trades: TradeBook,
+    /// Equity at every delivery time, with whether a position was open.
+    equity: Vec<(Timestamp, Money, bool)>,
+    /// Closing equity of every trading day.
+    daily: Vec<(NaiveDate, Money)>,
+    commands: Vec<Command>,
+    next_order: u64,
+    next_signal: u64,
+}
+
+/// What a trading session did: its orders, round trips, equity, portfolio and metrics.
+#[derive(Debug)]
+pub struct TradingReport<'r> {
+    /// Every order with how it ended.
+    pub orders: Vec<&'r OrderRecord>,
+    /// Closed round trips.
+    pub trades: &'r [Trade],
+    /// Equity at every delivery time, with whether a position was open.
+    pub equity: &'r [(Timestamp, Money, bool)],
+    /// Closing equity of every trading day.
+    pub daily: &'r [(NaiveDate, Money)],
+    /// The portfolio at the end.
+    pub portfolio: &'r Portfolio,
+    /// Performance metrics.
+    pub metrics: Performance,
+}
+
 /// Where events go: the sink, then the observer with the session data of that moment.
 struct Outputs<'a> {
     sink: &'a mut dyn EventSink,
@@ -152,6 +195,10 @@ pub struct Engine<'a> {
     /// Recent days' bars by symbol and date, kept for the trailing history of the days that
     /// follow (never more than the history window).
     recent: BTreeMap<(Symbol, NaiveDate), Arc<DayBars>>,
+    /// The strategy, broker and portfolio of a trading session.
+    trading: Option<Trading<'a>>,
+    /// True while an inserted symbol catches up: the strategy does not see those bars.
+    catching_up: bool,
     /// Scanners written in Rust, by the name their config uses.
     scanners: BTreeMap<String, &'a mut dyn Scanner>,
     /// Today's bar slots: the base interval, then each derived interval.
@@ -195,6 +242,8 @@ impl<'a> Engine<'a> {
             summary: Summary::default(),
             reported: BTreeSet::new(),
             recent: BTreeMap::new(),
+            trading: None,
+            catching_up: false,
             scanners: BTreeMap::new(),
             slots: Vec::new(),
             derived_scratch: Vec::new(),
@@ -216,6 +265,231 @@ impl<'a> Engine<'a> {
     pub fn with_scanner(mut self, name: &str, scanner: &'a mut dyn Scanner) -> Self {
         self.scanners.insert(name.to_owned(), scanner);
         self
+    }
+
+    /// Trades `strategy` through a simulated broker with `broker` and `risk` settings.
+    #[must_use]
+    pub fn with_strategy(
+        mut self,
+        strategy: &'a mut dyn Strategy,
+        broker: BrokerConfig,
+        risk: RiskConfig,
+    ) -> Self {
+        let mut intervals = strategy.intervals();
+        if intervals.is_empty() {
+            intervals.push(self.config.base_interval);
+        }
+        let portfolio = Portfolio::new(broker.initial_cash, broker.lots);
+        self.trading = Some(Trading {
+            strategy,
+            intervals,
+            broker: Broker::new(broker, risk),
+            portfolio,
+            trades: TradeBook::default(),
+            equity: Vec::new(),
+            daily: Vec::new(),
+            commands: Vec::new(),
+            next_order: 0,
+            next_signal: 0,
+        });
+        self
+    }
+
+    /// What the strategy did, once a trading session has run.
+    #[must_use]
+    pub fn report(&self) -> Option<TradingReport<'_>> {
+        let t = self.trading.as_ref()?;
+        let daily: Vec<Money> = t.daily.iter().map(|(_, m)| *m).collect();
+        let metrics = performance(&MetricInputs {
+            initial: t.portfolio.initial_cash(),
+            equity: &t.equity,
+            daily: &daily,
+            trades: t.trades.closed(),
+            traded: t.portfolio.traded_notional(),
+            commissions: t.portfolio.commissions(),
+        });
+        Some(TradingReport {
+            orders: t.broker.records().collect(),
+            trades: t.trades.closed(),
+            equity: &t.equity,
+            daily: &t.daily,
+            portfolio: &t.portfolio,
+            metrics,
+        })
+    }
+
+    /// Calls a strategy hook with a context at the clock, then carries out what it asked.
+    fn hook(
+        &mut self,
+        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
+    ) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let mut ctx = Context {
+            now: self.clock.now(),
+            data: &self.data,
+            portfolio: &t.portfolio,
+            broker: &t.broker,
+            commands: &mut t.commands,
+            next_order: &mut t.next_order,
+            next_signal: &mut t.next_signal,
+        };
+        f(&mut *t.strategy, &mut ctx);
+        self.apply_commands()
+    }
+
+    /// Carries out the strategy's signals, orders and cancels, in the order it made them.
+    fn apply_commands(&mut self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let commands = std::mem::take(&mut t.commands);
+        let mut events = Vec::new();
+        for command in commands {
+            match command {
+                Command::Signal {
+                    id,
+                    symbol,
+                    side,
+                    strength,
+                    reason,
+                } => match Signal::try_new(id, symbol, side, strength, reason, now) {
+                    Ok(signal) => events.push(Event::Signal { signal, ts: now }),
+                    Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
+                },
+                Command::Submit(id, request) => {
+                    let last = self
+                        .data
+                        .symbol(request.symbol)
+                        .and_then(|s| s.metrics.last)
+                        .or_else(|| {
+                            t.portfolio
+                                .holding(request.symbol)
+                                .and_then(|h| h.last_price())
+                        });
+                    let event = t.broker.submit(id, &request, now, last, &t.portfolio)?;
+                    events.push(broker_event(event, now));
+                }
+                Command::Cancel(id) => {
+                    if let Some(event) = t.broker.cancel(id, "cancelled by the strategy")? {
+                        events.push(broker_event(event, now));
+                    }
+                }
+            }
+        }
+        for event in &events {
+            self.emit(event);
+        }
+        Ok(())
+    }
+
+    /// Reports what the broker did: fills move positions and reach the strategy.
+    fn broker_events(&mut self, events: Vec<BrokerEvent>) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut fills: Vec<Fill> = Vec::new();
+        for event in events {
+            if let BrokerEvent::Filled(fill, before, realized) = &event
+                && let Some(t) = self.trading.as_mut()
+            {
+                t.trades.record(fill, *before, *realized);
+                let quantity = t.portfolio.position(fill.symbol());
+                let filled = broker_event(event.clone(), now);
+                self.emit(&filled);
+                self.emit(&Event::PositionChanged {
+                    symbol: fill.symbol(),
+                    quantity,
+                    realized: *realized,
+                    ts: now,
+                });
+                fills.push(*fill);
+                continue;
+            }
+            let event = broker_event(event, now);
+            self.emit(&event);
+        }
+        for fill in fills {
+            self.hook(|s, ctx| s.on_fill(ctx, &fill))?;
+        }
+        Ok(())
+    }
+
+    /// A base bar reached the session data: the broker matches it, positions are marked at its
+    /// close, and the strategy sees it.
+    fn trade_base_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let events = t.broker.on_bar(&bar, &mut t.portfolio)?;
+        t.portfolio.mark(bar.symbol(), bar.close());
+        if !events.is_empty() {
+            self.broker_events(events)?;
+        }
+        self.trade_bar(bar)
+    }
+
+    /// The strategy sees a bar of an interval it subscribed to.
+    fn trade_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+        let subscribed = self
+            .trading
+            .as_ref()
+            .is_some_and(|t| t.intervals.contains(&bar.interval()));
+        if subscribed && !self.catching_up {
+            self.hook(|s, ctx| s.on_bar(ctx, &bar))?;
+        }
+        Ok(())
+    }
+
+    /// Records the equity after a delivery time.
+    fn record_equity(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let equity = t.portfolio.equity()?;
+        let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
+        let cash = t.portfolio.cash();
+        t.equity.push((ts, equity, open));
+        self.emit(&Event::Equity { equity, cash, ts });
+        Ok(())
+    }
+
+    /// The close: optional flattening, day orders expire, the strategy's day-end hook, and
+    /// the day's closing equity.
+    fn trade_day_end(&mut self, day: &TradingDay) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let mut events = Vec::new();
+        if t.broker.config().flatten_at_close {
+            let open: Vec<(Symbol, Option<openbell_model::Price>)> = t
+                .portfolio
+                .holdings()
+                .filter(|h| !h.quantity().is_zero())
+                .map(|h| (h.symbol(), h.last_price()))
+                .collect();
+            for (symbol, last) in open {
+                let price = self
+                    .data
+                    .symbol(symbol)
+                    .and_then(|s| s.metrics.last)
+                    .or(last);
+                if let Some(price) = price {
+                    t.next_order += 1;
+                    let id = OrderId(t.next_order);
+                    events.extend(t.broker.flatten(id, symbol, price, now, &mut t.portfolio)?);
+                }
+            }
+        }
+        events.extend(t.broker.end_day(day.close)?);
+        self.broker_events(events)?;
+        self.hook(|s, ctx| s.on_day_end(ctx))?;
+        if let Some(t) = self.trading.as_mut() {
+            let equity = t.portfolio.equity()?;
+            t.daily.push((day.date, equity));
+        }
+        self.record_equity(now)
     }
 
     /// Sends an event to the sink, then shows it to the observer.
@@ -383,6 +657,11 @@ impl<'a> Engine<'a> {
 
         // Phase 4: activate.
         self.phase(date, Phase::Activate);
+        if let Some(t) = self.trading.as_mut() {
+            let equity = t.portfolio.equity()?;
+            t.broker.start_day(equity);
+        }
+        self.hook(|s, ctx| s.on_day_start(ctx))?;
 
         // Phase 5: stream, pausing for mid-session scans and insertions.
         self.phase(date, Phase::Stream);
@@ -397,9 +676,10 @@ impl<'a> Engine<'a> {
                 late.extend(r.finish()?);
             }
             for bar in late {
-                self.deliver_derived(slot, bar, day.close);
+                self.deliver_derived(slot, bar, day.close)?;
             }
         }
+        self.trade_day_end(day)?;
         self.emit(&Event::DayEnded {
             date,
             bars: delivered,
@@ -433,6 +713,14 @@ impl<'a> Engine<'a> {
                     self.fault(symbol, date, FaultKind::NoData, reason);
                 }
                 let (expected, present, missing) = coverage_of(&self.slots[0], &bars);
+                self.emit(&Event::Quality {
+                    symbol,
+                    date,
+                    expected,
+                    present,
+                    missing: missing.clone(),
+                    ts: self.clock.now(),
+                });
                 if let Some(&slot) = self.data.index.get(&symbol) {
                     let data = &mut self.data.symbols[slot];
                     data.quality = DayQuality {
@@ -635,6 +923,7 @@ impl<'a> Engine<'a> {
         let split = self.data.symbols[slot]
             .day_bars
             .partition_point(|b| bar_close(b, day) <= now);
+        self.catching_up = true;
         for _ in 0..split {
             self.deliver_base(slot, now)?;
         }
@@ -644,8 +933,9 @@ impl<'a> Engine<'a> {
             late.extend(r.close_until(now)?);
         }
         for bar in late {
-            self.deliver_derived(slot, bar, now);
+            self.deliver_derived(slot, bar, now)?;
         }
+        self.catching_up = false;
         // Added and ready: history, warmed indicators and today's bars up to the clock.
         self.emit(&Event::SymbolAdded {
             symbol,
@@ -653,6 +943,7 @@ impl<'a> Engine<'a> {
             caught_up: split,
             ts: now,
         });
+        self.hook(|s, ctx| s.on_symbol_added(ctx, symbol))?;
         queues.rerank(&self.data);
         queues.next[slot] = split;
         queues.queue(&self.data, slot, day);
@@ -847,6 +1138,9 @@ impl<'a> Engine<'a> {
                 self.deliver_base(slot, group_close)?;
                 delivered += 1;
             }
+            if self.trading.is_some() {
+                self.record_equity(group_close)?;
+            }
         }
         // The clock never passes the close.
         self.close_windows(day.close)?;
@@ -868,7 +1162,7 @@ impl<'a> Engine<'a> {
         late.sort_by_key(|(close, symbol, interval, _, _)| (*close, *symbol, *interval));
         for (close, _, _, slot, bar) in late {
             self.clock.advance_to(close);
-            self.deliver_derived(slot, bar, close);
+            self.deliver_derived(slot, bar, close)?;
         }
         Ok(())
     }
@@ -901,17 +1195,20 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let bar = events.then_some(*bar);
+        let bar = (events || self.trading.is_some()).then_some(*bar);
         data.delivered += 1;
         self.summary.base_bars += 1;
         // Events go out once the session data holds the bar and its values.
         if let Some(bar) = bar {
-            self.emit_bar(bar, false, ts);
+            if events {
+                self.emit_bar(bar, false, ts);
+            }
+            self.trade_base_bar(bar)?;
         }
         if !derived.is_empty() {
             derived.sort_by_key(Bar::interval);
             for d in derived.drain(..) {
-                self.deliver_derived(slot, d, ts);
+                self.deliver_derived(slot, d, ts)?;
             }
         }
         self.derived_scratch = derived;
@@ -919,13 +1216,13 @@ impl<'a> Engine<'a> {
     }
 
     /// Delivers a derived bar of `slot` at clock `ts`.
-    fn deliver_derived(&mut self, slot: usize, bar: Bar, ts: Timestamp) {
+    fn deliver_derived(&mut self, slot: usize, bar: Bar, ts: Timestamp) -> Result<(), EngineError> {
         let session = self.data.day.as_ref().map_or(ts, |d| d.open);
         let events = self.out.wants_bars;
         let data = &mut self.data.symbols[slot];
         let interval = bar.interval();
         let Some(k) = data.derived_intervals.iter().position(|iv| *iv == interval) else {
-            return;
+            return Ok(());
         };
         self.summary.derived_bars += 1;
         let mut candle: Option<Candle> = None;
@@ -947,6 +1244,7 @@ impl<'a> Engine<'a> {
         if events {
             self.emit_bar(bar, true, ts);
         }
+        self.trade_bar(bar)
     }
 
     /// Emits a delivered bar's event, then the events of the indicator values it produced.
@@ -967,6 +1265,16 @@ impl<'a> Engine<'a> {
             self.out.emit(&event, now, &self.data);
         }
         self.outputs_scratch = outputs;
+    }
+}
+
+/// The event for what the broker did.
+fn broker_event(event: BrokerEvent, ts: Timestamp) -> Event {
+    match event {
+        BrokerEvent::Accepted(order) => Event::OrderAccepted { order, ts },
+        BrokerEvent::Rejected(order, reason) => Event::OrderRejected { order, reason, ts },
+        BrokerEvent::Filled(fill, _, _) => Event::OrderFilled { fill, ts },
+        BrokerEvent::Closed(order, reason) => Event::OrderClosed { order, reason, ts },
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use openbell_indicators::Output;
-use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use openbell_model::{Bar, Fill, Interval, Money, Order, Quantity, Signal, Symbol, Timestamp};
 
 /// The phases of a trading day, in the order they run (ARCHITECTURE.md, "The trading-day
 /// lifecycle").
@@ -126,6 +126,80 @@ pub enum Event {
         /// The clock.
         ts: Timestamp,
     },
+    /// A symbol-day's bars were loaded and scored against the calendar.
+    Quality {
+        /// The symbol.
+        symbol: Symbol,
+        /// The session date.
+        date: NaiveDate,
+        /// Bars the calendar expects.
+        expected: u32,
+        /// Bars present.
+        present: u32,
+        /// Runs of missing bars, `[start, end)`.
+        missing: Vec<(Timestamp, Timestamp)>,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// The strategy emitted a signal.
+    Signal {
+        /// The signal.
+        signal: Signal,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// The broker accepted an order.
+    OrderAccepted {
+        /// The order.
+        order: Order,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// The broker or a risk rule rejected an order.
+    OrderRejected {
+        /// The order.
+        order: Order,
+        /// Why.
+        reason: String,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// An order filled, in part or whole.
+    OrderFilled {
+        /// The fill.
+        fill: Fill,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A working order was cancelled or expired.
+    OrderClosed {
+        /// The order, in its final status.
+        order: Order,
+        /// Why.
+        reason: String,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A position changed after a fill.
+    PositionChanged {
+        /// The symbol.
+        symbol: Symbol,
+        /// The signed quantity now held.
+        quantity: Quantity,
+        /// Profit the fill realized.
+        realized: Money,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// The portfolio's value after a delivery time (trading sessions).
+    Equity {
+        /// Cash plus positions at their last prices.
+        equity: Money,
+        /// Cash.
+        cash: Money,
+        /// The clock.
+        ts: Timestamp,
+    },
     /// A trading day ended.
     DayEnded {
         /// The session date.
@@ -156,6 +230,14 @@ impl Event {
             | Self::Indicator { ts, .. }
             | Self::Fault { ts, .. }
             | Self::ScanCompleted { ts, .. }
+            | Self::Quality { ts, .. }
+            | Self::Signal { ts, .. }
+            | Self::OrderAccepted { ts, .. }
+            | Self::OrderRejected { ts, .. }
+            | Self::OrderFilled { ts, .. }
+            | Self::OrderClosed { ts, .. }
+            | Self::PositionChanged { ts, .. }
+            | Self::Equity { ts, .. }
             | Self::DayEnded { ts, .. }
             | Self::SessionEnded { ts, .. } => *ts,
         }

@@ -12,18 +12,33 @@
 //! Session data is rebuilt from nothing every day and holds only delivered bars, so nothing in
 //! it lies beyond the clock.
 
+mod broker;
 mod clock;
 mod config;
 mod engine;
 mod event;
+mod performance;
+mod portfolio;
 mod scanner;
 mod session_data;
 mod source;
+mod strategies;
+mod strategy;
 
+pub use crate::broker::{
+    Broker, BrokerConfig, Commission, OrderRecord, OrderRequest, RiskConfig, Slippage,
+};
 pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
 pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode, Universe};
-pub use crate::engine::{Engine, EngineError, Summary};
+pub use crate::engine::{Engine, EngineError, Summary, TradingReport};
 pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
+pub use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
+pub use crate::portfolio::{Holding, LotMethod, Portfolio};
 pub use crate::scanner::{Filters, ScanView, Scanner, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
 pub use crate::source::{BarSlice, BarSource, MemorySource, SourceError};
+pub use crate::strategies::{
+    BuyAndHold, Factory, OpeningRangeBreakout, Param, Params, RsiReversion, SmaCross,
+    StrategyRegistry, VwapReversion,
+};
+pub use crate::strategy::{Context, Strategy};

@@ -1,0 +1,399 @@
+//! The portfolio: cash, positions held as lots, realized and unrealized profit, equity.
+//!
+//! Every amount is fixed-point and exact. Positions are lots of `(quantity, cost)`; reducing a
+//! position takes lots first-in-first-out, last-in-first-out, or from one averaged lot, and
+//! the profit realized follows that method.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use openbell_model::{Fill, ModelError, Money, Price, Quantity, Symbol};
+
+/// Which lots a reducing fill closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LotMethod {
+    /// The oldest lot first.
+    #[default]
+    Fifo,
+    /// The newest lot first.
+    Lifo,
+    /// One lot at the average cost.
+    Average,
+}
+
+impl LotMethod {
+    /// Parses `fifo`, `lifo` or `average`.
+    ///
+    /// # Errors
+    /// The accepted names.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "fifo" => Ok(Self::Fifo),
+            "lifo" => Ok(Self::Lifo),
+            "average" => Ok(Self::Average),
+            _ => Err(format!("{name:?} is not fifo, lifo or average")),
+        }
+    }
+}
+
+/// Part of a position: a signed quantity and what it cost (signed like the quantity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lot {
+    quantity: Quantity,
+    cost: Money,
+}
+
+/// One symbol's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    symbol: Symbol,
+    quantity: Quantity,
+    lots: VecDeque<Lot>,
+    realized: Money,
+    last: Option<Price>,
+}
+
+impl Holding {
+    fn new(symbol: Symbol) -> Self {
+        Self {
+            symbol,
+            quantity: Quantity::ZERO,
+            lots: VecDeque::new(),
+            realized: Money::ZERO,
+            last: None,
+        }
+    }
+
+    /// The symbol.
+    #[must_use]
+    pub const fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// The signed quantity held (negative is short).
+    #[must_use]
+    pub const fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+
+    /// Profit realized on this symbol so far.
+    #[must_use]
+    pub const fn realized_pnl(&self) -> Money {
+        self.realized
+    }
+
+    /// The latest price it was marked at.
+    #[must_use]
+    pub const fn last_price(&self) -> Option<Price> {
+        self.last
+    }
+
+    /// What the open lots cost (signed like the quantity).
+    #[must_use]
+    pub fn cost_basis(&self) -> Money {
+        Money::from_raw(self.lots.iter().map(|l| l.cost.raw()).sum())
+    }
+
+    /// The position's value at the last price (zero before any price).
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when the value leaves its range.
+    pub fn market_value(&self) -> Result<Money, ModelError> {
+        self.last
+            .map_or(Ok(Money::ZERO), |p| p.checked_mul_qty(self.quantity))
+    }
+
+    /// Unrealized profit at the last price.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn unrealized_pnl(&self) -> Result<Money, ModelError> {
+        if self.last.is_none() {
+            return Ok(Money::ZERO);
+        }
+        self.market_value()?.checked_sub(self.cost_basis())
+    }
+}
+
+/// Cash and holdings.
+#[derive(Debug, Clone)]
+pub struct Portfolio {
+    initial: Money,
+    cash: Money,
+    holdings: BTreeMap<Symbol, Holding>,
+    method: LotMethod,
+    realized: Money,
+    commissions: Money,
+    /// Σ |quantity × price| over every fill.
+    traded: Money,
+}
+
+impl Portfolio {
+    /// A portfolio holding `initial` cash.
+    #[must_use]
+    pub const fn new(initial: Money, method: LotMethod) -> Self {
+        Self {
+            initial,
+            cash: initial,
+            holdings: BTreeMap::new(),
+            method,
+            realized: Money::ZERO,
+            commissions: Money::ZERO,
+            traded: Money::ZERO,
+        }
+    }
+
+    /// The starting cash.
+    #[must_use]
+    pub const fn initial_cash(&self) -> Money {
+        self.initial
+    }
+
+    /// Cash now.
+    #[must_use]
+    pub const fn cash(&self) -> Money {
+        self.cash
+    }
+
+    /// The signed quantity held of `symbol`.
+    #[must_use]
+    pub fn position(&self, symbol: Symbol) -> Quantity {
+        self.holdings
+            .get(&symbol)
+            .map_or(Quantity::ZERO, |h| h.quantity)
+    }
+
+    /// A symbol's holding, if it ever traded.
+    #[must_use]
+    pub fn holding(&self, symbol: Symbol) -> Option<&Holding> {
+        self.holdings.get(&symbol)
+    }
+
+    /// Every symbol that has traded, flat or not.
+    pub fn holdings(&self) -> impl Iterator<Item = &Holding> {
+        self.holdings.values()
+    }
+
+    /// Profit realized so far, before commissions.
+    #[must_use]
+    pub const fn realized_pnl(&self) -> Money {
+        self.realized
+    }
+
+    /// Commissions paid so far.
+    #[must_use]
+    pub const fn commissions(&self) -> Money {
+        self.commissions
+    }
+
+    /// Σ |quantity × price| over every fill so far.
+    #[must_use]
+    pub const fn traded_notional(&self) -> Money {
+        self.traded
+    }
+
+    /// Cash plus the value of every position at its last price.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn equity(&self) -> Result<Money, ModelError> {
+        let mut equity = self.cash;
+        for h in self.holdings.values() {
+            if !h.quantity.is_zero() {
+                equity = equity.checked_add(h.market_value()?)?;
+            }
+        }
+        Ok(equity)
+    }
+
+    /// Σ |value| of every position at its last price.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn gross_exposure(&self) -> Result<Money, ModelError> {
+        let mut gross = Money::ZERO;
+        for h in self.holdings.values() {
+            gross = gross.checked_add(h.market_value()?.checked_abs()?)?;
+        }
+        Ok(gross)
+    }
+
+    /// Unrealized profit over every position.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn unrealized_pnl(&self) -> Result<Money, ModelError> {
+        let mut total = Money::ZERO;
+        for h in self.holdings.values() {
+            total = total.checked_add(h.unrealized_pnl()?)?;
+        }
+        Ok(total)
+    }
+
+    /// Marks `symbol` at `price` (a position's value follows its last price).
+    pub fn mark(&mut self, symbol: Symbol, price: Price) {
+        if let Some(h) = self.holdings.get_mut(&symbol) {
+            h.last = Some(price);
+        }
+    }
+
+    /// Books a fill: cash moves by the notional and the commission, lots open or close by the
+    /// lot method, and the profit it realized is returned. Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn apply_fill(&mut self, fill: &Fill) -> Result<Money, ModelError> {
+        let delta = fill.signed_quantity();
+        let price = fill.price();
+        let notional = price.checked_mul_qty(delta)?;
+        let cash = self
+            .cash
+            .checked_sub(notional)?
+            .checked_sub(fill.commission())?;
+        let mut holding = self
+            .holdings
+            .get(&fill.symbol())
+            .cloned()
+            .unwrap_or_else(|| Holding::new(fill.symbol()));
+        let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
+        holding.quantity = holding.quantity.checked_add(delta)?;
+        holding.realized = holding.realized.checked_add(realized)?;
+        holding.last = Some(price);
+        let total_realized = self.realized.checked_add(realized)?;
+        let commissions = self.commissions.checked_add(fill.commission())?;
+        let traded = self.traded.checked_add(notional.checked_abs()?)?;
+        self.cash = cash;
+        self.holdings.insert(fill.symbol(), holding);
+        self.realized = total_realized;
+        self.commissions = commissions;
+        self.traded = traded;
+        Ok(realized)
+    }
+}
+
+/// Closes lots against `delta` (when it opposes the position), opens a lot with what is left,
+/// and returns the profit realized.
+fn reduce_and_open(
+    holding: &mut Holding,
+    delta: Quantity,
+    price: Price,
+    method: LotMethod,
+) -> Result<Money, ModelError> {
+    let mut remaining = delta;
+    let mut realized = Money::ZERO;
+    let opposes = |q: Quantity, d: Quantity| q.raw().signum() * d.raw().signum() < 0;
+    let mut running = holding.quantity;
+    while !remaining.is_zero() && opposes(running, remaining) {
+        let lot = match method {
+            LotMethod::Lifo => holding.lots.back_mut(),
+            LotMethod::Fifo | LotMethod::Average => holding.lots.front_mut(),
+        };
+        let Some(lot) = lot else { break };
+        let held = lot.quantity.checked_abs()?;
+        let take = remaining.checked_abs()?.min(held);
+        let closed_signed = Quantity::from_raw(remaining.raw().signum() * take.raw());
+        let removed = if take == held {
+            lot.cost
+        } else {
+            lot.cost.checked_mul_ratio(take, held)?
+        };
+        let proceeds = price.checked_mul_qty(closed_signed)?.checked_neg()?;
+        realized = realized.checked_add(proceeds.checked_sub(removed)?)?;
+        lot.quantity = lot.quantity.checked_add(closed_signed)?;
+        lot.cost = lot.cost.checked_sub(removed)?;
+        if lot.quantity.is_zero() {
+            match method {
+                LotMethod::Lifo => holding.lots.pop_back(),
+                LotMethod::Fifo | LotMethod::Average => holding.lots.pop_front(),
+            };
+        }
+        running = running.checked_add(closed_signed)?;
+        remaining = remaining.checked_sub(closed_signed)?;
+    }
+    if !remaining.is_zero() {
+        let cost = price.checked_mul_qty(remaining)?;
+        match (method, holding.lots.front_mut()) {
+            (LotMethod::Average, Some(lot)) => {
+                lot.quantity = lot.quantity.checked_add(remaining)?;
+                lot.cost = lot.cost.checked_add(cost)?;
+            }
+            _ => holding.lots.push_back(Lot {
+                quantity: remaining,
+                cost,
+            }),
+        }
+    }
+    Ok(realized)
+}
+
+#[cfg(test)]
+mod tests {
+    use openbell_model::{OrderId, Side, Timestamp};
+
+    use super::*;
+
+    fn spy() -> Symbol {
+        Symbol::parse("SPY").unwrap()
+    }
+
+    fn fill(side: Side, qty: i128, price: i128, commission: i128) -> Fill {
+        Fill::try_new(
+            OrderId(1),
+            spy(),
+            side,
+            Quantity::from_units(qty).unwrap(),
+            Price::from_units(price).unwrap(),
+            Money::from_units(commission).unwrap(),
+            Timestamp::from_nanos(0),
+        )
+        .unwrap()
+    }
+
+    fn money(units: i128) -> Money {
+        Money::from_units(units).unwrap()
+    }
+
+    /// Buy 10 @ 100, buy 10 @ 110, sell 15 @ 120.
+    fn realized_by(method: LotMethod) -> (Money, Money) {
+        let mut p = Portfolio::new(money(10_000), method);
+        p.apply_fill(&fill(Side::Buy, 10, 100, 1)).unwrap();
+        p.apply_fill(&fill(Side::Buy, 10, 110, 1)).unwrap();
+        let realized = p.apply_fill(&fill(Side::Sell, 15, 120, 1)).unwrap();
+        (realized, p.holding(spy()).unwrap().cost_basis())
+    }
+
+    #[test]
+    fn realized_profit_follows_the_lot_method() {
+        // FIFO: 10 @ 100 and 5 @ 110 close: (120-100)*10 + (120-110)*5 = 250; 5 @ 110 left.
+        assert_eq!(realized_by(LotMethod::Fifo), (money(250), money(550)));
+        // LIFO: 10 @ 110 and 5 @ 100 close: 100 + 100 = 200; 5 @ 100 left.
+        assert_eq!(realized_by(LotMethod::Lifo), (money(200), money(500)));
+        // Average 105: 15 * 15 = 225; 5 @ 105 left.
+        assert_eq!(realized_by(LotMethod::Average), (money(225), money(525)));
+    }
+
+    #[test]
+    fn cash_equity_and_flips_are_exact() {
+        let mut p = Portfolio::new(money(10_000), LotMethod::Fifo);
+        p.apply_fill(&fill(Side::Buy, 10, 100, 2)).unwrap();
+        assert_eq!(p.cash(), money(10_000 - 1_000 - 2));
+        p.mark(spy(), Price::from_units(105).unwrap());
+        assert_eq!(p.equity().unwrap(), money(10_000 - 1_002 + 1_050));
+        assert_eq!(p.unrealized_pnl().unwrap(), money(50));
+        // Sell 15 @ 90: closes 10 (realized -100) and opens 5 short @ 90.
+        let realized = p.apply_fill(&fill(Side::Sell, 15, 90, 3)).unwrap();
+        assert_eq!(realized, money(-100));
+        assert_eq!(p.position(spy()), Quantity::from_units(-5).unwrap());
+        assert_eq!(p.holding(spy()).unwrap().cost_basis(), money(-450));
+        assert_eq!(p.cash(), money(10_000 - 1_002 + 1_350 - 3));
+        // Cover 5 @ 80: +50.
+        let realized = p.apply_fill(&fill(Side::Buy, 5, 80, 0)).unwrap();
+        assert_eq!(realized, money(50));
+        assert!(p.position(spy()).is_zero());
+        assert_eq!(p.realized_pnl(), money(-50));
+        assert_eq!(p.commissions(), money(5));
+        // Flat: equity is cash, and cash = start + realized - commissions.
+        assert_eq!(p.equity().unwrap(), p.cash());
+        assert_eq!(p.cash(), money(10_000 - 50 - 5));
+        assert_eq!(p.traded_notional(), money(1_000 + 1_350 + 400));
+    }
+}

@@ -1,0 +1,173 @@
+//! The strategy API: hooks the engine calls, and the context a strategy reads and acts through.
+//!
+//! A strategy reads the session data (only what has been delivered, so nothing beyond the
+//! clock) and the portfolio, and acts by emitting signals and submitting or cancelling orders.
+//! Its actions are carried out when the hook returns, in the order it made them.
+
+use openbell_model::{
+    Bar, Fill, Interval, Money, Order, OrderId, OrderType, Quantity, Side, SignalId, Symbol,
+    TimeInForce, Timestamp,
+};
+
+use crate::broker::{Broker, OrderRequest};
+use crate::portfolio::Portfolio;
+use crate::session_data::{RegisteredIndicator, SessionData};
+
+/// What a strategy asked for during a hook.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Command {
+    Signal {
+        id: SignalId,
+        symbol: Symbol,
+        side: Side,
+        strength: f64,
+        reason: String,
+    },
+    Submit(OrderId, OrderRequest),
+    Cancel(OrderId),
+}
+
+/// A strategy's view of the session and its way to act.
+pub struct Context<'c> {
+    pub(crate) now: Timestamp,
+    pub(crate) data: &'c SessionData,
+    pub(crate) portfolio: &'c Portfolio,
+    pub(crate) broker: &'c Broker,
+    pub(crate) commands: &'c mut Vec<Command>,
+    pub(crate) next_order: &'c mut u64,
+    pub(crate) next_signal: &'c mut u64,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context<'_> {
+    /// The clock.
+    #[must_use]
+    pub const fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The session data: today's delivered bars, indicators and metrics.
+    #[must_use]
+    pub const fn data(&self) -> &SessionData {
+        self.data
+    }
+
+    /// Today's delivered bars of `symbol` at `interval`.
+    #[must_use]
+    pub fn bars(&self, symbol: Symbol, interval: Interval) -> &[Bar] {
+        self.data.bars(symbol, interval)
+    }
+
+    /// The indicator registered on `symbol` under `label`.
+    #[must_use]
+    pub fn indicator(&self, symbol: Symbol, label: &str) -> Option<&RegisteredIndicator> {
+        self.data
+            .symbol(symbol)
+            .and_then(|s| s.indicators.iter().find(|i| &*i.label == label))
+    }
+
+    /// The portfolio: cash, positions, profit.
+    #[must_use]
+    pub const fn portfolio(&self) -> &Portfolio {
+        self.portfolio
+    }
+
+    /// Cash now.
+    #[must_use]
+    pub const fn cash(&self) -> Money {
+        self.portfolio.cash()
+    }
+
+    /// The signed quantity held of `symbol`.
+    #[must_use]
+    pub fn position(&self, symbol: Symbol) -> Quantity {
+        self.portfolio.position(symbol)
+    }
+
+    /// Orders still working (submitted earlier; this hook's orders are not placed yet).
+    pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
+        self.broker.open_orders()
+    }
+
+    /// Emits a signal: a view on `symbol` with a strength in `[0, 1]` and a reason.
+    pub fn signal(
+        &mut self,
+        symbol: Symbol,
+        side: Side,
+        strength: f64,
+        reason: impl Into<String>,
+    ) -> SignalId {
+        *self.next_signal += 1;
+        let id = SignalId(*self.next_signal);
+        self.commands.push(Command::Signal {
+            id,
+            symbol,
+            side,
+            strength,
+            reason: reason.into(),
+        });
+        id
+    }
+
+    /// Submits an order; the broker checks it when the hook returns (a rejection is an event
+    /// with its reason).
+    pub fn submit(&mut self, request: OrderRequest) -> OrderId {
+        *self.next_order += 1;
+        let id = OrderId(*self.next_order);
+        self.commands.push(Command::Submit(id, request));
+        id
+    }
+
+    /// A day market order for `quantity` of `symbol`, optionally acting on a signal.
+    pub fn market(
+        &mut self,
+        symbol: Symbol,
+        side: Side,
+        quantity: Quantity,
+        signal: Option<SignalId>,
+    ) -> OrderId {
+        self.submit(OrderRequest {
+            symbol,
+            side,
+            quantity,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Day,
+            signal,
+        })
+    }
+
+    /// Cancels a working order.
+    pub fn cancel(&mut self, id: OrderId) {
+        self.commands.push(Command::Cancel(id));
+    }
+}
+
+/// A trading strategy. Every hook has a default that does nothing.
+pub trait Strategy {
+    /// The intervals whose bars [`Strategy::on_bar`] receives; empty means the base interval.
+    fn intervals(&self) -> Vec<Interval> {
+        Vec::new()
+    }
+
+    /// A trading day is about to stream (its symbols are registered and warmed).
+    fn on_day_start(&mut self, _ctx: &mut Context<'_>) {}
+
+    /// A bar of a subscribed interval was delivered (after the broker matched it).
+    fn on_bar(&mut self, _ctx: &mut Context<'_>, _bar: &Bar) {}
+
+    /// One of its orders filled (in part or whole).
+    fn on_fill(&mut self, _ctx: &mut Context<'_>, _fill: &Fill) {}
+
+    /// A symbol was inserted mid-session, with its history and today's bars up to the clock.
+    fn on_symbol_added(&mut self, _ctx: &mut Context<'_>, _symbol: Symbol) {}
+
+    /// The trading day closed (day orders have expired).
+    fn on_day_end(&mut self, _ctx: &mut Context<'_>) {}
+}
