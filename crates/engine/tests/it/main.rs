@@ -7,6 +7,7 @@ mod custom_scanner;
 mod lifecycle;
 mod scanning;
 mod streaming;
+mod trading;
 
 use std::collections::BTreeMap;
 

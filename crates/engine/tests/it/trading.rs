@@ -1,0 +1,563 @@
+//! The simulated broker's fill rules, time in force, costs, cash and risk checks, through the
+//! engine with a scripted strategy on hand-made bars.
+
+use openbell_engine::{
+    BrokerConfig, Commission, Context, Engine, Event, MemorySource, OrderRequest, RiskConfig,
+    SimulatedClock, Slippage, Strategy, VecSink,
+};
+use openbell_model::{
+    Bar, Fill, Interval, Money, Ohlcv, OrderStatus, OrderType, Price, Quantity, Side, TimeInForce,
+    Timestamp,
+};
+
+use crate::{config, date, sym, xnys};
+
+const DAY1: &str = "2024-07-08";
+const DAY2: &str = "2024-07-09";
+
+fn px(s: &str) -> Price {
+    s.parse().unwrap()
+}
+
+/// Flat 1m bars for AAA on both days (open 100, high 100.5, low 99.5, close 100, volume 100),
+/// with `edit(day, index)` returning replacement `(open, high, low, close)`.
+fn bars(
+    edit: impl Fn(usize, usize) -> Option<(&'static str, &'static str, &'static str, &'static str)>,
+) -> MemorySource {
+    let mut out = Vec::new();
+    for (d, day) in xnys()
+        .trading_days(date(DAY1), date(DAY2))
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        for (i, open) in day.bar_opens(Interval::M1).into_iter().enumerate() {
+            let (o, h, l, c) = edit(d, i).unwrap_or(("100", "100.5", "99.5", "100"));
+            let ohlcv = Ohlcv {
+                open: px(o),
+                high: px(h),
+                low: px(l),
+                close: px(c),
+                volume: Quantity::from_units(100).unwrap(),
+            };
+            out.push(Bar::try_new(sym("AAA"), Interval::M1, open, ohlcv).unwrap());
+        }
+    }
+    let mut src = MemorySource::new();
+    src.add(out);
+    src
+}
+
+/// Submits `orders[k]` right after the `at[k]`-th base bar (0-based, counted over the run).
+struct Script {
+    orders: Vec<(usize, OrderRequest)>,
+    seen: usize,
+    fills: Vec<Fill>,
+}
+
+impl Strategy for Script {
+    fn on_bar(&mut self, ctx: &mut Context<'_>, _bar: &Bar) {
+        for (at, request) in &self.orders {
+            if *at == self.seen {
+                ctx.submit(*request);
+            }
+        }
+        self.seen += 1;
+    }
+
+    fn on_fill(&mut self, _ctx: &mut Context<'_>, fill: &Fill) {
+        self.fills.push(*fill);
+    }
+}
+
+fn order(side: Side, qty: i128, order_type: OrderType, tif: TimeInForce) -> OrderRequest {
+    OrderRequest {
+        symbol: sym("AAA"),
+        side,
+        quantity: Quantity::from_units(qty).unwrap(),
+        order_type,
+        time_in_force: tif,
+        signal: None,
+    }
+}
+
+fn market(side: Side, qty: i128) -> OrderRequest {
+    order(side, qty, OrderType::Market, TimeInForce::Day)
+}
+
+struct Run {
+    events: Vec<Event>,
+    fills: Vec<Fill>,
+}
+
+fn run(
+    src: &mut MemorySource,
+    orders: Vec<(usize, OrderRequest)>,
+    broker: BrokerConfig,
+    risk: RiskConfig,
+) -> Run {
+    let mut cfg = config(&["AAA"], DAY1, DAY2);
+    cfg.derived.clear();
+    cfg.indicators.clear();
+    let mut script = Script {
+        orders,
+        seen: 0,
+        fills: Vec::new(),
+    };
+    let mut clock = SimulatedClock::default();
+    let mut sink = VecSink::default();
+    Engine::new(cfg, src, &mut clock, &mut sink)
+        .unwrap()
+        .with_strategy(&mut script, broker, risk)
+        .run()
+        .unwrap();
+    Run {
+        events: sink.0,
+        fills: script.fills,
+    }
+}
+
+fn open_of(day: &str, index: i64) -> Timestamp {
+    let d = xnys().trading_day(date(day)).unwrap().unwrap();
+    Timestamp::from_nanos(d.open.as_nanos() + index * 60_000_000_000)
+}
+
+fn rejections(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderRejected { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(events: &[Event]) -> Vec<(OrderStatus, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderClosed { order, reason, .. } => Some((order.status(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn market_orders_fill_at_the_next_bars_open_never_on_the_known_bar() {
+    let mut src = bars(|d, i| (d == 0 && i == 11).then_some(("100.25", "100.5", "99.5", "100")));
+    let r = run(
+        &mut src,
+        vec![(10, market(Side::Buy, 10))],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    assert_eq!(r.fills.len(), 1);
+    assert_eq!(r.fills[0].price(), px("100.25"));
+    assert_eq!(r.fills[0].ts_event(), open_of(DAY1, 11));
+    // The fill event comes at the clock of bar 11's close, after the order was accepted.
+    let accepted = r
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::OrderAccepted { .. }))
+        .unwrap();
+    let filled = r
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::OrderFilled { .. }))
+        .unwrap();
+    assert!(accepted < filled);
+    assert_eq!(r.events[accepted].ts(), open_of(DAY1, 11));
+    assert_eq!(r.events[filled].ts(), open_of(DAY1, 12));
+}
+
+#[test]
+fn limit_orders_fill_when_traded_through_at_the_better_of_open_and_limit() {
+    let mut src = bars(|d, i| match (d, i) {
+        (0, 11) => Some(("100", "100.5", "99.8", "100")),
+        (0, 12) => Some(("99", "99.6", "98.9", "99.5")),
+        (0, 21) => Some(("100.2", "101.6", "100", "101")),
+        _ => None,
+    });
+    let r = run(
+        &mut src,
+        vec![
+            (
+                10,
+                order(
+                    Side::Buy,
+                    10,
+                    OrderType::Limit { limit: px("99.5") },
+                    TimeInForce::Gtc,
+                ),
+            ),
+            (
+                20,
+                order(
+                    Side::Sell,
+                    10,
+                    OrderType::Limit { limit: px("101.5") },
+                    TimeInForce::Gtc,
+                ),
+            ),
+        ],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    let got: Vec<(Price, Timestamp)> = r.fills.iter().map(|f| (f.price(), f.ts_event())).collect();
+    // Bar 11's low 99.8 does not reach 99.5; bar 12 gaps to 99: filled at the open.
+    // The sell limit fills inside bar 21 at the limit.
+    assert_eq!(
+        got,
+        [
+            (px("99"), open_of(DAY1, 12)),
+            (px("101.5"), open_of(DAY1, 21))
+        ]
+    );
+}
+
+#[test]
+fn stop_orders_fill_at_the_worse_of_open_and_stop_and_stop_limits_respect_the_limit() {
+    let mut src = bars(|d, i| match (d, i) {
+        (0, 12) => Some(("100.1", "100.9", "100", "100.5")),
+        (0, 31) => Some(("99", "99.2", "98.8", "99")),
+        (0, 41) => Some(("100.9", "101", "100.88", "100.95")),
+        (0, 42) => Some(("100.9", "101", "100.8", "100.9")),
+        _ => None,
+    });
+    let r = run(
+        &mut src,
+        vec![
+            (
+                10,
+                order(
+                    Side::Buy,
+                    10,
+                    OrderType::Stop { stop: px("100.8") },
+                    TimeInForce::Gtc,
+                ),
+            ),
+            (
+                30,
+                order(
+                    Side::Sell,
+                    10,
+                    OrderType::Stop { stop: px("99.5") },
+                    TimeInForce::Gtc,
+                ),
+            ),
+            (
+                40,
+                order(
+                    Side::Buy,
+                    5,
+                    OrderType::StopLimit {
+                        stop: px("100.8"),
+                        limit: px("100.85"),
+                    },
+                    TimeInForce::Gtc,
+                ),
+            ),
+        ],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    let got: Vec<(Price, Timestamp)> = r.fills.iter().map(|f| (f.price(), f.ts_event())).collect();
+    assert_eq!(
+        got,
+        [
+            // Bar 11's high 100.5 misses the stop; bar 12 reaches it: filled at the stop.
+            (px("100.8"), open_of(DAY1, 12)),
+            // Bar 31 gaps below the sell stop: filled at the open, not the stop.
+            (px("99"), open_of(DAY1, 31)),
+            // The stop-limit triggers on bar 41's gap to 100.9, above its limit: no fill there;
+            // bar 42 trades down to 100.8: filled at the limit.
+            (px("100.85"), open_of(DAY1, 42)),
+        ]
+    );
+    let triggered = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::OrderFilled { .. }))
+        .count();
+    assert_eq!(triggered, 3);
+}
+
+#[test]
+fn an_order_at_the_close_waits_for_the_next_open_and_day_orders_expire() {
+    let last = 389; // the 390th bar of DAY1 closes at the close
+    let mut src = bars(|d, i| (d == 1 && i == 0).then_some(("101", "101.5", "100.5", "101")));
+    let r = run(
+        &mut src,
+        vec![
+            (
+                5,
+                order(
+                    Side::Buy,
+                    10,
+                    OrderType::Limit { limit: px("90") },
+                    TimeInForce::Day,
+                ),
+            ),
+            (
+                5,
+                order(
+                    Side::Buy,
+                    10,
+                    OrderType::Limit { limit: px("90") },
+                    TimeInForce::Gtc,
+                ),
+            ),
+            (last, market(Side::Buy, 10)),
+        ],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    assert_eq!(r.fills.len(), 1);
+    assert_eq!(r.fills[0].price(), px("101"));
+    assert_eq!(r.fills[0].ts_event(), open_of(DAY2, 0));
+    let closed = closes(&r.events);
+    // The day limit expires at DAY1's close; the GTC one lives on (and expires never).
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].0, OrderStatus::Expired);
+    assert!(closed[0].1.contains("expired at the close"));
+}
+
+#[test]
+fn ioc_cancels_what_the_first_bar_cannot_fill_and_participation_splits_fills() {
+    let mut src = bars(|_, _| None);
+    let broker = BrokerConfig {
+        participation: Some(0.1),
+        ..BrokerConfig::default()
+    };
+    let r = run(
+        &mut src,
+        vec![
+            (
+                10,
+                order(
+                    Side::Buy,
+                    10,
+                    OrderType::Limit { limit: px("90") },
+                    TimeInForce::Ioc,
+                ),
+            ),
+            (20, market(Side::Buy, 25)),
+            (
+                40,
+                order(Side::Sell, 25, OrderType::Market, TimeInForce::Ioc),
+            ),
+        ],
+        broker,
+        RiskConfig::default(),
+    );
+    let closed = closes(&r.events);
+    assert_eq!(closed[0].0, OrderStatus::Cancelled);
+    assert!(closed[0].1.contains("ioc"), "{closed:?}");
+    // 10% of a 100-share bar: 10, 10, then the last 5.
+    let buys: Vec<(i128, Timestamp)> = r
+        .fills
+        .iter()
+        .filter(|f| f.side() == Side::Buy)
+        .map(|f| (f.quantity().raw() / 1_000_000_000, f.ts_event()))
+        .collect();
+    assert_eq!(
+        buys,
+        [
+            (10, open_of(DAY1, 21)),
+            (10, open_of(DAY1, 22)),
+            (5, open_of(DAY1, 23))
+        ]
+    );
+    // The IOC sell takes 10 on its first bar and cancels the rest.
+    let sells: Vec<i128> = r
+        .fills
+        .iter()
+        .filter(|f| f.side() == Side::Sell)
+        .map(|f| f.quantity().raw() / 1_000_000_000)
+        .collect();
+    assert_eq!(sells, [10]);
+    assert!(
+        closed
+            .iter()
+            .any(|(s, why)| *s == OrderStatus::Cancelled && why.contains("remainder"))
+    );
+}
+
+#[test]
+fn commissions_and_slippage_follow_their_models() {
+    let money = |s: &str| s.parse::<Money>().unwrap();
+    let cases: Vec<(BrokerConfig, Price, Money)> = vec![
+        (
+            BrokerConfig {
+                commission: Commission::PerShare {
+                    rate: px("0.005"),
+                    min: money("1"),
+                    max: None,
+                },
+                ..BrokerConfig::default()
+            },
+            px("100"),
+            money("1"), // 10 × 0.005 = 0.05, raised to the minimum
+        ),
+        (
+            BrokerConfig {
+                commission: Commission::PerShare {
+                    rate: px("0.5"),
+                    min: money("1"),
+                    max: Some(money("3")),
+                },
+                ..BrokerConfig::default()
+            },
+            px("100"),
+            money("3"), // 10 × 0.5 = 5, capped
+        ),
+        (
+            BrokerConfig {
+                commission: Commission::CentiBps(1_000), // 10 bps of 1000
+                ..BrokerConfig::default()
+            },
+            px("100"),
+            money("1"),
+        ),
+        (
+            BrokerConfig {
+                commission: Commission::PerOrder(money("2.5")),
+                slippage: Slippage::CentiBps(1_000), // 10 bps
+                ..BrokerConfig::default()
+            },
+            px("100.1"),
+            money("2.5"),
+        ),
+        (
+            BrokerConfig {
+                slippage: Slippage::Ticks {
+                    ticks: 2,
+                    tick: px("0.01"),
+                },
+                ..BrokerConfig::default()
+            },
+            px("100.02"),
+            Money::ZERO,
+        ),
+    ];
+    for (broker, price, commission) in cases {
+        let mut src = bars(|_, _| None);
+        let r = run(
+            &mut src,
+            vec![(10, market(Side::Buy, 10))],
+            broker.clone(),
+            RiskConfig::default(),
+        );
+        assert_eq!(r.fills.len(), 1, "{broker:?}");
+        assert_eq!(
+            (r.fills[0].price(), r.fills[0].commission()),
+            (price, commission),
+            "{broker:?}"
+        );
+    }
+}
+
+#[test]
+fn cash_short_and_risk_rules_reject_with_a_reason() {
+    let mut src = bars(|_, _| None);
+    let r = run(
+        &mut src,
+        vec![(10, market(Side::Buy, 2_000)), (11, market(Side::Sell, 5))],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    let why = rejections(&r.events);
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[0].contains("insufficient buying power"), "{}", why[0]);
+    assert!(why[1].contains("short selling is off"), "{}", why[1]);
+    assert!(r.fills.is_empty());
+
+    let risk = RiskConfig {
+        max_position: Some(Quantity::from_units(15).unwrap()),
+        max_orders_per_day: Some(3),
+        ..RiskConfig::default()
+    };
+    let r = run(
+        &mut src,
+        vec![
+            (10, market(Side::Buy, 10)),
+            (11, market(Side::Buy, 10)),
+            (12, market(Side::Sell, 5)),
+            (13, market(Side::Buy, 1)),
+            (14, market(Side::Buy, 1)),
+            (400, market(Side::Buy, 1)),
+        ],
+        BrokerConfig::default(),
+        risk,
+    );
+    let why = rejections(&r.events);
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[0].contains("max_position"), "{}", why[0]);
+    assert!(why[1].contains("max_orders_per_day"), "{}", why[1]);
+    // The next day the count starts again.
+    assert_eq!(r.fills.len(), 4);
+}
+
+#[test]
+fn max_daily_loss_blocks_new_entries_for_the_rest_of_the_day() {
+    // The price falls from 100 to 90 at bar 21 of day one.
+    let mut src = bars(|d, i| (d == 0 && i > 20).then_some(("90", "90.5", "89.5", "90")));
+    let risk = RiskConfig {
+        max_daily_loss: Some("50".parse().unwrap()),
+        ..RiskConfig::default()
+    };
+    let r = run(
+        &mut src,
+        vec![
+            (10, market(Side::Buy, 10)),
+            (30, market(Side::Buy, 10)),
+            (31, market(Side::Sell, 5)),
+            (400, market(Side::Buy, 1)),
+        ],
+        BrokerConfig::default(),
+        risk,
+    );
+    let why = rejections(&r.events);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].contains("max_daily_loss"));
+    // The exit is allowed; the next day entries are allowed again.
+    assert_eq!(r.fills.len(), 3);
+}
+
+#[test]
+fn flatten_at_close_closes_every_position_at_the_last_price() {
+    let mut src = bars(|d, i| (d == 0 && i == 389).then_some(("100", "100.5", "99.5", "100.4")));
+    let broker = BrokerConfig {
+        flatten_at_close: true,
+        ..BrokerConfig::default()
+    };
+    let r = run(
+        &mut src,
+        vec![(10, market(Side::Buy, 10))],
+        broker,
+        RiskConfig::default(),
+    );
+    let fills: Vec<Fill> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderFilled { fill, .. } => Some(*fill),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fills.len(), 2);
+    assert_eq!(fills[1].side(), Side::Sell);
+    assert_eq!(fills[1].price(), px("100.4"));
+    let close = xnys().trading_day(date(DAY1)).unwrap().unwrap().close;
+    assert_eq!(fills[1].ts_event(), close);
+    let equity: Vec<Money> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Equity { equity, .. } => Some(*equity),
+            _ => None,
+        })
+        .collect();
+    // Bought 10 at 100, sold at 100.4: +4 on 100,000.
+    assert_eq!(*equity.last().unwrap(), "100004".parse().unwrap());
+}
