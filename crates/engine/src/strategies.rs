@@ -395,7 +395,7 @@ impl VwapReversion {
     fn build(params: &Params, _base: Interval) -> Result<Box<dyn Strategy>, String> {
         let r = Reader::new(params, &["threshold_bps", "qty"])?;
         let bps = r.number("threshold_bps", 50.0)?;
-        if !(bps > 0.0) {
+        if bps.is_nan() || bps <= 0.0 {
             return Err(format!("threshold_bps must be positive, not {bps}"));
         }
         Ok(Box::new(Self {

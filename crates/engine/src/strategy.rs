@@ -125,7 +125,9 @@ impl Context<'_> {
         id
     }
 
-    /// A day market order for `quantity` of `symbol`, optionally acting on a signal.
+    /// A market order for `quantity` of `symbol`, optionally acting on a signal. It fills at
+    /// the open of the symbol's next bar, whenever that comes (good till cancelled), so a
+    /// signal on a day's last bar fills at the next open the symbol trades.
     pub fn market(
         &mut self,
         symbol: Symbol,
@@ -138,7 +140,7 @@ impl Context<'_> {
             side,
             quantity,
             order_type: OrderType::Market,
-            time_in_force: TimeInForce::Day,
+            time_in_force: TimeInForce::Gtc,
             signal,
         })
     }

@@ -5,6 +5,7 @@
 
 mod custom_scanner;
 mod lifecycle;
+mod real_sma_cross;
 mod scanning;
 mod streaming;
 mod trading;
