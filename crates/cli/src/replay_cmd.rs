@@ -113,9 +113,11 @@ pub(crate) fn load_config(path: &std::path::Path) -> Result<openbell_config::Ses
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     let calendar = |code: &str| resolve(code).map_err(|e| e.to_string());
+    let strategies = openbell_engine::StrategyRegistry::default();
     let resolver = openbell_config::Resolver {
         calendar: &calendar,
         custom_scanners: &[],
+        strategies: &strategies,
     };
     Ok(openbell_config::parse(
         &text,

@@ -12,9 +12,10 @@ use std::str::FromStr;
 use chrono::{NaiveDate, NaiveTime};
 use openbell_calendar::Calendar;
 use openbell_engine::{
-    EngineConfig, Filters, IndicatorSpec, Mode, ScannerKind, ScannerSpec, Schedule, Universe,
+    BrokerConfig, Commission, EngineConfig, Filters, IndicatorSpec, LotMethod, Mode, Param, Params,
+    RiskConfig, ScannerKind, ScannerSpec, Schedule, Slippage, StrategyRegistry, Universe,
 };
-use openbell_model::{Interval, Symbol};
+use openbell_model::{Interval, Money, Price, Quantity, Symbol};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -54,8 +55,23 @@ pub struct SessionConfig {
     pub data_dir: Option<PathBuf>,
     /// What the engine runs.
     pub engine: EngineConfig,
+    /// `[strategy]`: its name and parameters, checked against the registry.
+    pub strategy: Option<StrategyConfig>,
+    /// `[broker]`.
+    pub broker: BrokerConfig,
+    /// `[risk]`.
+    pub risk: RiskConfig,
     /// The text as given, kept with the session so it can be re-run.
     pub text: String,
+}
+
+/// The `[strategy]` table: a registered name and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyConfig {
+    /// The registered name, e.g. `sma_cross`.
+    pub name: String,
+    /// Every other key of the table.
+    pub params: Params,
 }
 
 /// How names in a config are resolved.
@@ -65,6 +81,8 @@ pub struct Resolver<'a> {
     /// Names of scanners written in Rust that the caller attaches to the engine; a
     /// `[[scanner]]` whose `kind` is one of them becomes [`ScannerKind::Custom`].
     pub custom_scanners: &'a [&'a str],
+    /// The strategies `[strategy] name` may choose from.
+    pub strategies: &'a StrategyRegistry,
 }
 
 impl std::fmt::Debug for Resolver<'_> {
@@ -86,6 +104,38 @@ struct File {
     scanner: Vec<Spanned<ScannerTable>>,
     #[serde(default)]
     indicator: Vec<Spanned<IndicatorTable>>,
+    strategy: Option<Spanned<toml::Table>>,
+    broker: Option<Spanned<BrokerTable>>,
+    risk: Option<Spanned<RiskTable>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrokerTable {
+    initial_cash: Option<Spanned<f64>>,
+    slippage_bps: Option<Spanned<f64>>,
+    slippage_ticks: Option<Spanned<i64>>,
+    tick_size: Option<Spanned<f64>>,
+    commission: Option<Spanned<String>>,
+    commission_rate: Option<Spanned<f64>>,
+    commission_min: Option<Spanned<f64>>,
+    commission_max: Option<Spanned<f64>>,
+    commission_bps: Option<Spanned<f64>>,
+    commission_per_order: Option<Spanned<f64>>,
+    participation: Option<Spanned<f64>>,
+    margin: Option<Spanned<f64>>,
+    allow_short: Option<bool>,
+    lots: Option<Spanned<String>>,
+    flatten_at_close: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RiskTable {
+    max_position: Option<Spanned<f64>>,
+    max_gross_exposure: Option<Spanned<f64>>,
+    max_orders_per_day: Option<u32>,
+    max_daily_loss: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +357,19 @@ pub fn parse(
         });
     }
 
+    let strategy = match &file.strategy {
+        Some(table) => Some(strategy(table, &report, resolver, base_interval)?),
+        None => None,
+    };
+    let broker = match &file.broker {
+        Some(table) => broker(table.get_ref(), &report)?,
+        None => BrokerConfig::default(),
+    };
+    let risk = match &file.risk {
+        Some(table) => risk(table.get_ref(), &report)?,
+        None => RiskConfig::default(),
+    };
+
     let engine = EngineConfig {
         calendar,
         start,
@@ -326,6 +389,9 @@ pub fn parse(
         name: session.name.clone(),
         data_dir,
         engine,
+        strategy,
+        broker,
+        risk,
         text: text.to_owned(),
     })
 }
@@ -444,5 +510,221 @@ fn scanner(
             min_quality: t.min_quality,
         },
         lookback_days: t.lookback_days.as_ref().map_or(5, |v| *v.get_ref()),
+    })
+}
+
+fn strategy(
+    table: &Spanned<toml::Table>,
+    report: &Reporter<'_>,
+    resolver: &Resolver<'_>,
+    base: Interval,
+) -> Result<StrategyConfig, ConfigFileError> {
+    let t = table.get_ref();
+    let name = match t.get("name") {
+        Some(toml::Value::String(name)) => name.clone(),
+        Some(_) => return Err(report.at(table, "strategy.name", "must be a text")),
+        None => return Err(report.at(table, "strategy.name", "is required")),
+    };
+    let mut params = Params::new();
+    for (key, value) in t.iter().filter(|(k, _)| k.as_str() != "name") {
+        let param = match value {
+            toml::Value::Integer(i) =>
+            {
+                #[allow(clippy::cast_precision_loss)]
+                Param::Number(*i as f64)
+            }
+            toml::Value::Float(f) => Param::Number(*f),
+            toml::Value::String(s) => Param::Text(s.clone()),
+            _ => {
+                return Err(report.at(
+                    table,
+                    format!("strategy.{key}"),
+                    "must be a number or a text",
+                ));
+            }
+        };
+        params.insert(key.clone(), param);
+    }
+    resolver
+        .strategies
+        .create(&name, &params, base)
+        .map_err(|e| {
+            let key = if e.starts_with("unknown strategy") {
+                "strategy.name".to_owned()
+            } else {
+                "strategy".to_owned()
+            };
+            report.at(table, key, e)
+        })?;
+    Ok(StrategyConfig { name, params })
+}
+
+fn money(report: &Reporter<'_>, value: &Spanned<f64>, key: &str) -> Result<Money, ConfigFileError> {
+    Money::from_f64(*value.get_ref()).map_err(|e| report.at(value, key, e.to_string()))
+}
+
+fn non_negative(
+    report: &Reporter<'_>,
+    value: &Spanned<f64>,
+    key: &str,
+) -> Result<f64, ConfigFileError> {
+    let v = *value.get_ref();
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(report.at(value, key, format!("{v} must be zero or more")))
+    }
+}
+
+/// Basis points as whole hundredths of a basis point.
+fn centi_bps(
+    report: &Reporter<'_>,
+    value: &Spanned<f64>,
+    key: &str,
+) -> Result<i64, ConfigFileError> {
+    let v = non_negative(report, value, key)?;
+    #[allow(clippy::cast_possible_truncation)]
+    let c = (v * 100.0).round() as i64;
+    Ok(c)
+}
+
+fn broker(t: &BrokerTable, report: &Reporter<'_>) -> Result<BrokerConfig, ConfigFileError> {
+    let mut b = BrokerConfig::default();
+    if let Some(v) = &t.initial_cash {
+        b.initial_cash = money(report, v, "broker.initial_cash")?;
+        if !b.initial_cash.is_positive() {
+            return Err(report.at(v, "broker.initial_cash", "must be positive"));
+        }
+    }
+    b.slippage = match (&t.slippage_bps, &t.slippage_ticks) {
+        (Some(_), Some(v)) => {
+            return Err(report.at(
+                v,
+                "broker.slippage_ticks",
+                "give slippage_bps or slippage_ticks, not both",
+            ));
+        }
+        (Some(v), None) => Slippage::CentiBps(centi_bps(report, v, "broker.slippage_bps")?),
+        (None, Some(v)) => {
+            let Some(tick) = &t.tick_size else {
+                return Err(report.at(v, "broker.tick_size", "slippage_ticks needs tick_size"));
+            };
+            let tick_price = Price::from_f64(non_negative(report, tick, "broker.tick_size")?)
+                .map_err(|e| report.at(tick, "broker.tick_size", e.to_string()))?;
+            if *v.get_ref() < 0 {
+                return Err(report.at(v, "broker.slippage_ticks", "must be zero or more"));
+            }
+            Slippage::Ticks {
+                ticks: *v.get_ref(),
+                tick: tick_price,
+            }
+        }
+        (None, None) => Slippage::None,
+    };
+    let model = t
+        .commission
+        .as_ref()
+        .map_or("none", |c| c.get_ref().as_str());
+    let need = |v: &Option<Spanned<f64>>, key: &str| -> Result<Spanned<f64>, ConfigFileError> {
+        v.clone().ok_or_else(|| {
+            let at = t
+                .commission
+                .as_ref()
+                .map_or_else(|| Spanned::new(0..0, String::new()), Clone::clone);
+            report.at(&at, key, format!("commission = {model:?} needs {key}"))
+        })
+    };
+    b.commission = match model {
+        "none" => Commission::None,
+        "per_share" => {
+            let rate = need(&t.commission_rate, "broker.commission_rate")?;
+            Commission::PerShare {
+                rate: Price::from_f64(non_negative(report, &rate, "broker.commission_rate")?)
+                    .map_err(|e| report.at(&rate, "broker.commission_rate", e.to_string()))?,
+                min: match &t.commission_min {
+                    Some(v) => money(report, v, "broker.commission_min")?,
+                    None => Money::ZERO,
+                },
+                max: match &t.commission_max {
+                    Some(v) => Some(money(report, v, "broker.commission_max")?),
+                    None => None,
+                },
+            }
+        }
+        "bps" => {
+            let v = need(&t.commission_bps, "broker.commission_bps")?;
+            Commission::CentiBps(centi_bps(report, &v, "broker.commission_bps")?)
+        }
+        "per_order" => {
+            let v = need(&t.commission_per_order, "broker.commission_per_order")?;
+            non_negative(report, &v, "broker.commission_per_order")?;
+            Commission::PerOrder(money(report, &v, "broker.commission_per_order")?)
+        }
+        other => {
+            let at = t
+                .commission
+                .as_ref()
+                .map_or_else(|| Spanned::new(0..0, String::new()), Clone::clone);
+            return Err(report.at(
+                &at,
+                "broker.commission",
+                format!("{other:?} is not none, per_share, bps or per_order"),
+            ));
+        }
+    };
+    if let Some(v) = &t.participation {
+        let p = *v.get_ref();
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(report.at(v, "broker.participation", format!("{p} is not in (0, 1]")));
+        }
+        b.participation = Some(p);
+    }
+    if let Some(v) = &t.margin {
+        let m = *v.get_ref();
+        if !(1.0..=100.0).contains(&m) {
+            return Err(report.at(v, "broker.margin", format!("{m} is not in [1, 100]")));
+        }
+        b.margin = m;
+    }
+    b.allow_short = t.allow_short.unwrap_or(false);
+    if let Some(v) = &t.lots {
+        b.lots = LotMethod::parse(v.get_ref()).map_err(|e| report.at(v, "broker.lots", e))?;
+    }
+    b.flatten_at_close = t.flatten_at_close.unwrap_or(false);
+    Ok(b)
+}
+
+fn risk(t: &RiskTable, report: &Reporter<'_>) -> Result<RiskConfig, ConfigFileError> {
+    let positive_money = |v: &Spanned<f64>, key: &str| -> Result<Money, ConfigFileError> {
+        let m = money(report, v, key)?;
+        if m.is_positive() {
+            Ok(m)
+        } else {
+            Err(report.at(v, key, "must be positive"))
+        }
+    };
+    Ok(RiskConfig {
+        max_position: match &t.max_position {
+            Some(v) => {
+                let q = Quantity::from_f64(*v.get_ref())
+                    .map_err(|e| report.at(v, "risk.max_position", e.to_string()))?;
+                if !q.is_positive() {
+                    return Err(report.at(v, "risk.max_position", "must be positive"));
+                }
+                Some(q)
+            }
+            None => None,
+        },
+        max_gross_exposure: t
+            .max_gross_exposure
+            .as_ref()
+            .map(|v| positive_money(v, "risk.max_gross_exposure"))
+            .transpose()?,
+        max_orders_per_day: t.max_orders_per_day,
+        max_daily_loss: t
+            .max_daily_loss
+            .as_ref()
+            .map(|v| positive_money(v, "risk.max_daily_loss"))
+            .transpose()?,
     })
 }

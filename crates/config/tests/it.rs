@@ -5,20 +5,24 @@
 
 use openbell_calendar::Calendar;
 use openbell_config::{ConfigFileError, Resolver, SessionConfig, parse};
-use openbell_engine::{ScannerKind, Schedule, Universe};
-use openbell_model::{Interval, Symbol};
+use openbell_engine::{
+    Commission, LotMethod, Param, ScannerKind, Schedule, Slippage, StrategyRegistry, Universe,
+};
+use openbell_model::{Interval, Money, Price, Quantity, Symbol};
 
 fn builtin(code: &str) -> Result<Calendar, String> {
     Calendar::builtin(code).map_err(|e| e.to_string())
 }
 
 fn load(text: &str) -> Result<SessionConfig, ConfigFileError> {
+    let strategies = StrategyRegistry::default();
     parse(
         text,
         "test.toml",
         &Resolver {
             calendar: &builtin,
             custom_scanners: &["mine"],
+            strategies: &strategies,
         },
     )
 }
@@ -58,6 +62,32 @@ params = { period = 20 }
 [[indicator]]
 label = "rsi"
 name = "rsi"
+
+[strategy]
+name = "sma_cross"
+fast = 5
+slow = 20
+qty = 50
+interval = "5m"
+
+[broker]
+initial_cash = 250000
+slippage_bps = 1.5
+commission = "per_share"
+commission_rate = 0.005
+commission_min = 1
+commission_max = 10
+participation = 0.1
+margin = 2
+allow_short = true
+lots = "lifo"
+flatten_at_close = true
+
+[risk]
+max_position = 1000
+max_gross_exposure = 500000
+max_orders_per_day = 50
+max_daily_loss = 2500
 "#;
 
 #[test]
@@ -99,6 +129,34 @@ fn a_full_config_becomes_the_engine_config() {
     assert_eq!(e.indicators[0].params.get("period"), Some(&20.0));
     assert_eq!(e.indicators[1].label, "rsi");
     assert_eq!(e.indicators[1].interval, Interval::M1);
+
+    let s = cfg.strategy.as_ref().unwrap();
+    assert_eq!(s.name, "sma_cross");
+    assert_eq!(s.params.get("fast"), Some(&Param::Number(5.0)));
+    assert_eq!(s.params.get("interval"), Some(&Param::Text("5m".into())));
+    let b = &cfg.broker;
+    assert_eq!(b.initial_cash, Money::from_units(250_000).unwrap());
+    assert_eq!(b.slippage, Slippage::CentiBps(150));
+    assert_eq!(
+        b.commission,
+        Commission::PerShare {
+            rate: "0.005".parse::<Price>().unwrap(),
+            min: Money::from_units(1).unwrap(),
+            max: Some(Money::from_units(10).unwrap()),
+        }
+    );
+    assert_eq!(b.participation, Some(0.1));
+    assert!((b.margin - 2.0).abs() < f64::EPSILON);
+    assert!(b.allow_short && b.flatten_at_close);
+    assert_eq!(b.lots, LotMethod::Lifo);
+    let r = &cfg.risk;
+    assert_eq!(r.max_position, Some(Quantity::from_units(1000).unwrap()));
+    assert_eq!(
+        r.max_gross_exposure,
+        Some(Money::from_units(500_000).unwrap())
+    );
+    assert_eq!(r.max_orders_per_day, Some(50));
+    assert_eq!(r.max_daily_loss, Some(Money::from_units(2500).unwrap()));
 }
 
 #[test]
@@ -214,7 +272,59 @@ fn mistakes_name_the_file_line_and_key() {
             "after",
         ),
     ];
-    for (from, to, key, line_has, message_has) in cases {
+    let trading: &[(&str, &str, Option<&str>, &str, &str)] = &[
+        (
+            "name = \"sma_cross\"",
+            "name = \"sma_crosss\"",
+            Some("strategy.name"),
+            "[strategy]",
+            "unknown strategy",
+        ),
+        (
+            "fast = 5",
+            "fast = 50",
+            Some("strategy"),
+            "[strategy]",
+            "shorter than slow",
+        ),
+        (
+            "fast = 5",
+            "fastest = 5",
+            Some("strategy"),
+            "[strategy]",
+            "unknown parameter",
+        ),
+        (
+            "commission = \"per_share\"",
+            "commission = \"per_trade\"",
+            Some("broker.commission"),
+            "per_trade",
+            "not none",
+        ),
+        (
+            "participation = 0.1",
+            "participation = 1.5",
+            Some("broker.participation"),
+            "participation",
+            "not in (0, 1]",
+        ),
+        (
+            "lots = \"lifo\"",
+            "lots = \"hifo\"",
+            Some("broker.lots"),
+            "hifo",
+            "fifo",
+        ),
+        (
+            "max_daily_loss = 2500",
+            "max_daily_loss = -1",
+            Some("risk.max_daily_loss"),
+            "max_daily_loss",
+            "positive",
+        ),
+        ("margin = 2", "leverage = 2", None, "leverage", "leverage"),
+    ];
+    for (from, to, key, line_has, message_has) in cases.iter().chain(trading) {
         let text = FULL.replacen(from, to, 1);
         let err = broken(from, to);
         let shown = err.to_string();
