@@ -2,11 +2,14 @@
 //! one line on stderr with a non-zero exit code.
 
 mod args;
+mod backtest_cmd;
 mod calendar_cmd;
 mod data_cmd;
+mod demo_cmd;
 mod home;
 mod indicator_cmd;
 mod replay_cmd;
+mod report;
 mod store_source;
 
 use std::io::Write;
@@ -24,6 +27,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The first run: sample data, then a real backtest end to end, with a report.
+    Demo(demo_cmd::DemoArgs),
+    /// A config's strategy over stored bars: summary, and files with --out.
+    Backtest(backtest_cmd::BacktestArgs),
     /// Exchange calendars: trading days, opens, closes and early closes.
     #[command(subcommand)]
     Calendar(calendar_cmd::CalendarCommand),
@@ -68,6 +75,8 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Demo(args) => demo_cmd::run(&args, &mut out),
+        Command::Backtest(args) => backtest_cmd::run(&args, &mut out),
         Command::Calendar(cmd) => calendar_cmd::run(cmd, &mut out),
         Command::Data(args) => data_cmd::run(args, &mut out),
         Command::Indicator(args) => indicator_cmd::run(&args, &mut out),

@@ -112,6 +112,11 @@ fn parse_indicator(text: &str, base: Interval, i: usize) -> Result<IndicatorSpec
 pub(crate) fn load_config(path: &std::path::Path) -> Result<openbell_config::SessionConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
+    parse_config(&text, &path.display().to_string())
+}
+
+/// Validates a session config; `origin` names it in errors.
+pub(crate) fn parse_config(text: &str, origin: &str) -> Result<openbell_config::SessionConfig> {
     let calendar = |code: &str| resolve(code).map_err(|e| e.to_string());
     let strategies = openbell_engine::StrategyRegistry::default();
     let resolver = openbell_config::Resolver {
@@ -119,11 +124,7 @@ pub(crate) fn load_config(path: &std::path::Path) -> Result<openbell_config::Ses
         custom_scanners: &[],
         strategies: &strategies,
     };
-    Ok(openbell_config::parse(
-        &text,
-        &path.display().to_string(),
-        &resolver,
-    )?)
+    Ok(openbell_config::parse(text, origin, &resolver)?)
 }
 
 pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {

@@ -22,6 +22,8 @@ struct Cached {
 pub(crate) struct StoreSource<'a> {
     store: &'a BarStore,
     cache: BTreeMap<(Symbol, Interval), Cached>,
+    /// Every store file read so far (for the session's data fingerprint).
+    files: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -29,7 +31,13 @@ impl<'a> StoreSource<'a> {
         Self {
             store,
             cache: BTreeMap::new(),
+            files: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// The store files read so far.
+    pub(crate) const fn files(&self) -> &std::collections::BTreeSet<std::path::PathBuf> {
+        &self.files
     }
 }
 
@@ -71,6 +79,12 @@ impl BarSource for StoreSource<'_> {
                 .store
                 .read_vec(symbol, interval, month_start, month_end)
                 .map_err(|e| SourceError(e.to_string()))?;
+            if let Ok(files) = self
+                .store
+                .files_for(symbol, interval, month_start, month_end)
+            {
+                self.files.extend(files);
+            }
             self.cache.insert(
                 key,
                 Cached {

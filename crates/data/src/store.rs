@@ -346,6 +346,48 @@ impl BarStore {
         Ok(plan)
     }
 
+    /// The files holding `symbol`'s `interval` bars in `[start, end)`, oldest first.
+    ///
+    /// # Errors
+    /// IO errors listing the series.
+    pub fn files_for(
+        &self,
+        symbol: Symbol,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<PathBuf>, DataError> {
+        self.read_files(symbol, interval, start, end)
+    }
+
+    /// `sha256:` and the digest over a versioned header, then each file's path relative to the
+    /// store and its bytes, in path order: what a session read, identified without decoding
+    /// it. Stored files are written deterministically, so equal bars give equal digests.
+    ///
+    /// # Errors
+    /// IO errors reading a file.
+    pub fn files_digest<'p>(
+        &self,
+        files: impl IntoIterator<Item = &'p PathBuf>,
+    ) -> Result<String, DataError> {
+        let mut files: Vec<&PathBuf> = files.into_iter().collect();
+        files.sort();
+        files.dedup();
+        let mut hasher = Sha256::new();
+        hasher.update(b"openbell-files-v1\n");
+        for path in files {
+            let relative = path.strip_prefix(&self.root).unwrap_or(path);
+            hasher.update(relative.to_string_lossy().as_bytes());
+            hasher.update(b"\n");
+            let bytes = std::fs::read(path).map_err(DataError::io("reading", path.as_path()))?;
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("sha256:{hex}"))
+    }
+
     fn read_files(
         &self,
         symbol: Symbol,

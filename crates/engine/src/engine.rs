@@ -631,8 +631,24 @@ impl<'a> Engine<'a> {
             chosen
         };
 
-        // Phase 2: register symbols with trailing history and warmed indicators.
+        // Phase 2: register symbols with trailing history and warmed indicators. Symbols
+        // the portfolio holds or has working orders in stay registered, so they keep their
+        // prices and can be exited, whatever today's scans chose.
         self.phase(date, Phase::Register);
+        let mut symbols = symbols;
+        if let Some(t) = &self.trading {
+            let held = t
+                .portfolio
+                .holdings()
+                .filter(|h| !h.quantity().is_zero())
+                .map(crate::portfolio::Holding::symbol)
+                .chain(t.broker.open_orders().map(openbell_model::Order::symbol));
+            for symbol in held {
+                if !symbols.contains(&symbol) {
+                    symbols.push(symbol);
+                }
+            }
+        }
         for symbol in symbols {
             if self.data.contains(symbol) {
                 continue;

@@ -1,0 +1,383 @@
+//! `openbell backtest`: a config's strategy over stored bars through the full trading-day
+//! lifecycle, with a summary and, with `--out`, every record as files and an HTML report.
+
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use chrono::NaiveDate;
+use clap::Args;
+use openbell_config::SessionConfig;
+use openbell_data::BarStore;
+use openbell_engine::{
+    Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry, Trade,
+};
+use openbell_model::{Fill, Money, SessionId, Signal, Symbol, Timestamp};
+
+use crate::home::data_dir_or;
+use crate::replay_cmd::load_config;
+use crate::report;
+use crate::store_source::StoreSource;
+
+#[derive(Debug, Args)]
+pub(crate) struct BacktestArgs {
+    /// The session config (TOML with [session], [data], [universe], [[scanner]],
+    /// [[indicator]], [strategy], [broker], [risk]).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Write summary.json, fills.csv, orders.csv, trades.csv, equity.csv, quality.csv,
+    /// scans.csv and report.html here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The bar store folder (default: $OPENBELL_DATA, else the config's data.dir, else
+    /// $OPENBELL_HOME/data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+/// One symbol-day's quality.
+#[derive(Debug, Clone)]
+pub(crate) struct QualityRow {
+    pub(crate) date: NaiveDate,
+    pub(crate) symbol: Symbol,
+    pub(crate) expected: u32,
+    pub(crate) present: u32,
+    pub(crate) missing: Vec<(Timestamp, Timestamp)>,
+}
+
+/// One scan.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanRow {
+    pub(crate) ts: Timestamp,
+    pub(crate) scanner: String,
+    pub(crate) as_of: Timestamp,
+    pub(crate) candidates: Vec<(Symbol, f64)>,
+    pub(crate) chosen: Vec<Symbol>,
+}
+
+/// Keeps what a backtest reports, and shows progress on a terminal.
+struct Recorder {
+    days_total: usize,
+    days: usize,
+    bars: u64,
+    started: Instant,
+    progress: bool,
+    equity: Option<Money>,
+    fills: Vec<Fill>,
+    signals: Vec<Signal>,
+    quality: Vec<QualityRow>,
+    scans: Vec<ScanRow>,
+    faults: Vec<String>,
+    symbols: BTreeSet<Symbol>,
+}
+
+impl EventSink for Recorder {
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::OrderFilled { fill, .. } => self.fills.push(*fill),
+            Event::Signal { signal, .. } => self.signals.push(signal.clone()),
+            Event::Equity { equity, .. } => self.equity = Some(*equity),
+            Event::SymbolAdded { symbol, .. } => {
+                self.symbols.insert(*symbol);
+            }
+            Event::Quality {
+                symbol,
+                date,
+                expected,
+                present,
+                missing,
+                ..
+            } => self.quality.push(QualityRow {
+                date: *date,
+                symbol: *symbol,
+                expected: *expected,
+                present: *present,
+                missing: missing.clone(),
+            }),
+            Event::ScanCompleted {
+                scanner,
+                as_of,
+                candidates,
+                chosen,
+                ts,
+            } => self.scans.push(ScanRow {
+                ts: *ts,
+                scanner: scanner.clone(),
+                as_of: *as_of,
+                candidates: candidates.clone(),
+                chosen: chosen.clone(),
+            }),
+            Event::Fault {
+                symbol,
+                date,
+                reason,
+                ..
+            } => self.faults.push(format!("{date} {symbol}: {reason}")),
+            Event::DayEnded { bars, .. } => {
+                self.days += 1;
+                self.bars += bars;
+                if self.progress {
+                    let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+                    #[allow(clippy::cast_precision_loss)]
+                    let rate = self.bars as f64 / secs / 1e6;
+                    let equity = self.equity.map_or_else(String::new, |e| {
+                        format!(", equity {}", format!("{:.2}", e.to_f64()))
+                    });
+                    let _ = write!(
+                        std::io::stderr(),
+                        "\r{}/{} days, {rate:.2}M bars/s{equity}   ",
+                        self.days,
+                        self.days_total
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn wants_bars(&self) -> bool {
+        false
+    }
+}
+
+/// Everything a finished backtest reports.
+pub(crate) struct BacktestResult {
+    pub(crate) session_id: SessionId,
+    pub(crate) name: Option<String>,
+    pub(crate) strategy: String,
+    pub(crate) start: NaiveDate,
+    pub(crate) end: NaiveDate,
+    pub(crate) trading_days: u32,
+    pub(crate) symbols: Vec<Symbol>,
+    pub(crate) bars: u64,
+    pub(crate) orders: Vec<OrderRecord>,
+    pub(crate) fills: Vec<Fill>,
+    pub(crate) signals: usize,
+    pub(crate) trades: Vec<Trade>,
+    pub(crate) equity: Vec<(Timestamp, Money, bool)>,
+    pub(crate) quality: Vec<QualityRow>,
+    pub(crate) scans: Vec<ScanRow>,
+    pub(crate) faults: Vec<String>,
+    pub(crate) metrics: Performance,
+    pub(crate) initial: Money,
+    pub(crate) final_equity: Money,
+    pub(crate) realized: Money,
+    pub(crate) fingerprint: String,
+    pub(crate) elapsed_ms: u128,
+    pub(crate) config_text: String,
+    pub(crate) interval: openbell_model::Interval,
+    pub(crate) range: (Timestamp, Timestamp),
+}
+
+impl BacktestResult {
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn bars_per_second(&self) -> f64 {
+        self.bars as f64 / (self.elapsed_ms.max(1) as f64 / 1000.0)
+    }
+}
+
+/// A new time-ordered session id.
+fn new_session_id() -> Result<SessionId> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let now = Timestamp::from_nanos(nanos);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    let a = hasher.finish().to_le_bytes();
+    hasher.write_u8(1);
+    let b = hasher.finish().to_le_bytes();
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&a);
+    random[8..].copy_from_slice(&b[..2]);
+    Ok(SessionId::from_parts(now, random)?)
+}
+
+/// Runs a parsed config's strategy over `store`.
+pub(crate) fn backtest(
+    store: &BarStore,
+    cfg: &SessionConfig,
+    progress: bool,
+) -> Result<BacktestResult> {
+    let strategy_cfg = cfg
+        .strategy
+        .as_ref()
+        .context("the config has no [strategy] table: a backtest needs one")?;
+    let registry = StrategyRegistry::default();
+    let mut strategy = registry
+        .create(
+            &strategy_cfg.name,
+            &strategy_cfg.params,
+            cfg.engine.base_interval,
+        )
+        .map_err(anyhow::Error::msg)?;
+    let days_total = cfg
+        .engine
+        .calendar
+        .trading_days(cfg.engine.start, cfg.engine.end)?
+        .len();
+    let session_id = new_session_id()?;
+    let mut source = StoreSource::new(store);
+    let mut clock = SimulatedClock::default();
+    let mut recorder = Recorder {
+        days_total,
+        days: 0,
+        bars: 0,
+        started: Instant::now(),
+        progress,
+        equity: None,
+        fills: Vec::new(),
+        signals: Vec::new(),
+        quality: Vec::new(),
+        scans: Vec::new(),
+        faults: Vec::new(),
+        symbols: BTreeSet::new(),
+    };
+    let started = Instant::now();
+    let mut engine = Engine::new(cfg.engine.clone(), &mut source, &mut clock, &mut recorder)?
+        .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
+    let summary = engine.run()?;
+    let report = engine
+        .report()
+        .context("the engine kept no trading record")?;
+    let orders: Vec<OrderRecord> = report.orders.iter().map(|r| (*r).clone()).collect();
+    let trades = report.trades.to_vec();
+    let equity = report.equity.to_vec();
+    let metrics = report.metrics.clone();
+    let initial = report.portfolio.initial_cash();
+    let final_equity = report.portfolio.equity()?;
+    let realized = report.portfolio.realized_pnl();
+    drop(engine);
+    let elapsed_ms = started.elapsed().as_millis();
+    if progress {
+        let _ = writeln!(std::io::stderr());
+    }
+    let fingerprint = store.files_digest(source.files())?;
+    Ok(BacktestResult {
+        session_id,
+        name: cfg.name.clone(),
+        strategy: strategy_cfg.name.clone(),
+        start: cfg.engine.start,
+        end: cfg.engine.end,
+        trading_days: summary.days,
+        symbols: recorder.symbols.into_iter().collect(),
+        bars: summary.base_bars,
+        orders,
+        fills: recorder.fills,
+        signals: recorder.signals.len(),
+        trades,
+        equity,
+        quality: recorder.quality,
+        scans: recorder.scans,
+        faults: recorder.faults,
+        metrics,
+        initial,
+        final_equity,
+        realized,
+        fingerprint,
+        elapsed_ms,
+        config_text: cfg.text.clone(),
+        interval: cfg.engine.base_interval,
+        range: session_range(cfg)?,
+    })
+}
+
+/// The first open and last close of the session's trading days.
+fn session_range(cfg: &SessionConfig) -> Result<(Timestamp, Timestamp)> {
+    let days = cfg
+        .engine
+        .calendar
+        .trading_days(cfg.engine.start, cfg.engine.end)?;
+    Ok(match (days.first(), days.last()) {
+        (Some(first), Some(last)) => (first.open, last.close),
+        _ => (Timestamp::from_nanos(0), Timestamp::from_nanos(0)),
+    })
+}
+
+/// Prints the summary of a finished backtest.
+pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<()> {
+    let m = &r.metrics;
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+    writeln!(out, "session   {}", r.session_id)?;
+    writeln!(
+        out,
+        "strategy  {} on {} symbols, {} to {} ({} trading days)",
+        r.strategy,
+        r.symbols.len(),
+        r.start,
+        r.end,
+        r.trading_days
+    )?;
+    writeln!(
+        out,
+        "bars      {} in {:.2}s ({:.2}M bars/s)",
+        r.bars,
+        r.elapsed_ms as f64 / 1000.0,
+        r.bars_per_second() / 1e6
+    )?;
+    writeln!(
+        out,
+        "trading   {} signals, {} orders, {} fills, {} round trips",
+        r.signals,
+        r.orders.len(),
+        r.fills.len(),
+        m.trades
+    )?;
+    writeln!(
+        out,
+        "equity    {} -> {} (total return {}, CAGR {})",
+        format!("{:.2}", r.initial.to_f64()),
+        format!("{:.2}", r.final_equity.to_f64()),
+        pct(m.total_return),
+        pct(m.cagr)
+    )?;
+    writeln!(
+        out,
+        "risk      max drawdown {} over {} days, volatility {}, Sharpe {}, Sortino {}, Calmar {}",
+        pct(m.max_drawdown),
+        m.max_drawdown_days,
+        pct(m.volatility),
+        opt(m.sharpe),
+        opt(m.sortino),
+        opt(m.calmar)
+    )?;
+    writeln!(
+        out,
+        "trades    win rate {}, profit factor {}, exposure {}, turnover {:.2}, commissions {:.2}",
+        m.win_rate.map_or_else(|| "-".to_owned(), pct),
+        opt(m.profit_factor),
+        pct(m.exposure),
+        m.turnover,
+        m.commissions
+    )?;
+    if !r.faults.is_empty() {
+        writeln!(
+            out,
+            "faults    {} symbol-days skipped (see quality.csv)",
+            r.faults.len()
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(a: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
+    let cfg = load_config(&a.config)?;
+    let store = BarStore::open(data_dir_or(a.data.as_deref(), cfg.data_dir.as_deref()))?;
+    let result = backtest(&store, &cfg, std::io::stderr().is_terminal())?;
+    print_summary(&result, out)?;
+    if let Some(dir) = &a.out {
+        report::write_all(dir, &result, &store)?;
+        writeln!(out, "report    {}", dir.join("report.html").display())?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` if needed.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
