@@ -3,6 +3,7 @@
 // Test helpers outside #[test] functions panic on broken fixtures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backtest;
 mod calendar;
 mod data;
 mod indicator;
