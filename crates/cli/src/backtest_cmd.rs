@@ -15,7 +15,7 @@ use openbell_data::BarStore;
 use openbell_engine::{
     Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry, Trade,
 };
-use openbell_model::{Fill, Money, SessionId, Signal, Symbol, Timestamp};
+use openbell_model::{Fill, Money, SessionId, Symbol, Timestamp};
 
 use crate::home::data_dir_or;
 use crate::replay_cmd::load_config;
@@ -67,7 +67,7 @@ struct Recorder {
     progress: bool,
     equity: Option<Money>,
     fills: Vec<Fill>,
-    signals: Vec<Signal>,
+    signals: usize,
     quality: Vec<QualityRow>,
     scans: Vec<ScanRow>,
     faults: Vec<String>,
@@ -78,7 +78,7 @@ impl EventSink for Recorder {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::OrderFilled { fill, .. } => self.fills.push(*fill),
-            Event::Signal { signal, .. } => self.signals.push(signal.clone()),
+            Event::Signal { .. } => self.signals += 1,
             Event::Equity { equity, .. } => self.equity = Some(*equity),
             Event::SymbolAdded { symbol, .. } => {
                 self.symbols.insert(*symbol);
@@ -123,9 +123,9 @@ impl EventSink for Recorder {
                     let secs = self.started.elapsed().as_secs_f64().max(1e-9);
                     #[allow(clippy::cast_precision_loss)]
                     let rate = self.bars as f64 / secs / 1e6;
-                    let equity = self.equity.map_or_else(String::new, |e| {
-                        format!(", equity {}", format!("{:.2}", e.to_f64()))
-                    });
+                    let equity = self
+                        .equity
+                        .map_or_else(String::new, |e| format!(", equity {:.2}", e.to_f64()));
                     let _ = write!(
                         std::io::stderr(),
                         "\r{}/{} days, {rate:.2}M bars/s{equity}   ",
@@ -231,7 +231,7 @@ pub(crate) fn backtest(
         progress,
         equity: None,
         fills: Vec::new(),
-        signals: Vec::new(),
+        signals: 0,
         quality: Vec::new(),
         scans: Vec::new(),
         faults: Vec::new(),
@@ -242,16 +242,8 @@ pub(crate) fn backtest(
         .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
     let summary = engine.run()?;
     let report = engine
-        .report()
+        .into_report()
         .context("the engine kept no trading record")?;
-    let orders: Vec<OrderRecord> = report.orders.iter().map(|r| (*r).clone()).collect();
-    let trades = report.trades.to_vec();
-    let equity = report.equity.to_vec();
-    let metrics = report.metrics.clone();
-    let initial = report.portfolio.initial_cash();
-    let final_equity = report.portfolio.equity()?;
-    let realized = report.portfolio.realized_pnl();
-    drop(engine);
     let elapsed_ms = started.elapsed().as_millis();
     if progress {
         let _ = writeln!(std::io::stderr());
@@ -266,18 +258,18 @@ pub(crate) fn backtest(
         trading_days: summary.days,
         symbols: recorder.symbols.into_iter().collect(),
         bars: summary.base_bars,
-        orders,
+        orders: report.orders,
         fills: recorder.fills,
-        signals: recorder.signals.len(),
-        trades,
-        equity,
+        signals: recorder.signals,
+        trades: report.trades,
+        equity: report.equity,
         quality: recorder.quality,
         scans: recorder.scans,
         faults: recorder.faults,
-        metrics,
-        initial,
-        final_equity,
-        realized,
+        metrics: report.metrics,
+        initial: report.portfolio.initial_cash(),
+        final_equity: report.final_equity,
+        realized: report.portfolio.realized_pnl(),
         fingerprint,
         elapsed_ms,
         config_text: cfg.text.clone(),
@@ -330,9 +322,9 @@ pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<(
     )?;
     writeln!(
         out,
-        "equity    {} -> {} (total return {}, CAGR {})",
-        format!("{:.2}", r.initial.to_f64()),
-        format!("{:.2}", r.final_equity.to_f64()),
+        "equity    {:.2} -> {:.2} (total return {}, CAGR {})",
+        r.initial.to_f64(),
+        r.final_equity.to_f64(),
         pct(m.total_return),
         pct(m.cagr)
     )?;

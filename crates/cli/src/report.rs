@@ -2,6 +2,7 @@
 //! with inline SVG charts (no scripts, no network).
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,21 +12,49 @@ use serde_json::json;
 
 use crate::backtest_cmd::{BacktestResult, ensure_dir};
 
-/// Writes every output file into `dir`.
+/// Writes every output file into `dir`, streaming the CSVs rather than building them whole.
 pub(crate) fn write_all(dir: &Path, r: &BacktestResult, store: &BarStore) -> Result<()> {
     ensure_dir(dir)?;
-    let write = |name: &str, text: String| -> Result<()> {
+    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        let f =
+            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(std::io::BufWriter::new(f))
     };
-    write("summary.json", summary_json(r)?)?;
-    write("fills.csv", fills_csv(r))?;
-    write("orders.csv", orders_csv(r))?;
-    write("trades.csv", trades_csv(r))?;
-    write("equity.csv", equity_csv(r))?;
-    write("quality.csv", quality_csv(r))?;
-    write("scans.csv", scans_csv(r))?;
-    write("report.html", report_html(r, store)?)?;
+    let done = |name: &str,
+                mut w: std::io::BufWriter<std::fs::File>,
+                result: std::io::Result<()>|
+     -> Result<()> {
+        result
+            .and_then(|()| w.flush())
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
+    let mut w = file("summary.json")?;
+    let text = summary_json(r)?;
+    let result = w.write_all(text.as_bytes());
+    done("summary.json", w, result)?;
+    let mut w = file("fills.csv")?;
+    let result = fills_csv(r, &mut w);
+    done("fills.csv", w, result)?;
+    let mut w = file("orders.csv")?;
+    let result = orders_csv(r, &mut w);
+    done("orders.csv", w, result)?;
+    let mut w = file("trades.csv")?;
+    let result = trades_csv(r, &mut w);
+    done("trades.csv", w, result)?;
+    let mut w = file("equity.csv")?;
+    let result = equity_csv(r, &mut w);
+    done("equity.csv", w, result)?;
+    let mut w = file("quality.csv")?;
+    let result = quality_csv(r, &mut w);
+    done("quality.csv", w, result)?;
+    let mut w = file("scans.csv")?;
+    let result = scans_csv(r, &mut w);
+    done("scans.csv", w, result)?;
+    let mut w = file("report.html")?;
+    let text = report_html(r, store)?;
+    let result = w.write_all(text.as_bytes());
+    done("report.html", w, result)?;
     Ok(())
 }
 
@@ -72,10 +101,10 @@ fn summary_json(r: &BacktestResult) -> Result<String> {
     Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
-fn fills_csv(r: &BacktestResult) -> String {
-    let mut out = String::from("ts,symbol,side,qty,price,commission,order_id\n");
+fn fills_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all("ts,symbol,side,qty,price,commission,order_id\n".as_bytes())?;
     for f in &r.fills {
-        let _ = writeln!(
+        writeln!(
             out,
             "{},{},{},{},{},{},{}",
             f.ts_event(),
@@ -85,14 +114,13 @@ fn fills_csv(r: &BacktestResult) -> String {
             f.price(),
             f.commission(),
             f.order_id().0
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
-fn orders_csv(r: &BacktestResult) -> String {
-    let mut out =
-        String::from("id,ts,symbol,side,type,limit,stop,tif,qty,filled,status,signal_id,reason\n");
+fn orders_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(b"id,ts,symbol,side,type,limit,stop,tif,qty,filled,status,signal_id,reason\n")?;
     for rec in &r.orders {
         let o = &rec.order;
         let (limit, stop) = match o.order_type() {
@@ -101,7 +129,7 @@ fn orders_csv(r: &BacktestResult) -> String {
             OrderType::Stop { stop } => (None, Some(stop)),
             OrderType::StopLimit { stop, limit } => (Some(limit), Some(stop)),
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             o.id().0,
@@ -117,9 +145,9 @@ fn orders_csv(r: &BacktestResult) -> String {
             o.status(),
             o.signal_id().map_or_else(String::new, |s| s.0.to_string()),
             csv_text(rec.reason.as_deref().unwrap_or(""))
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
 /// Quotes a CSV field when it needs it.
@@ -131,12 +159,13 @@ fn csv_text(text: &str) -> String {
     }
 }
 
-fn trades_csv(r: &BacktestResult) -> String {
-    let mut out = String::from(
-        "symbol,side,qty,entry_ts,exit_ts,entry_price,exit_price,gross_pnl,commission,net_pnl\n",
-    );
+fn trades_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(
+        "symbol,side,qty,entry_ts,exit_ts,entry_price,exit_price,gross_pnl,commission,net_pnl\n"
+            .as_bytes(),
+    )?;
     for t in &r.trades {
-        let _ = writeln!(
+        writeln!(
             out,
             "{},{},{},{},{},{},{},{},{},{}",
             t.symbol,
@@ -149,9 +178,9 @@ fn trades_csv(r: &BacktestResult) -> String {
             t.gross_pnl,
             t.commission,
             t.net_pnl()
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
 /// Drawdowns of the equity records from their running peak, as fractions.
@@ -167,19 +196,19 @@ fn drawdowns(r: &BacktestResult) -> Vec<f64> {
         .collect()
 }
 
-fn equity_csv(r: &BacktestResult) -> String {
-    let mut out = String::from("ts,equity,drawdown,position_open\n");
+fn equity_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all("ts,equity,drawdown,position_open\n".as_bytes())?;
     for ((ts, equity, open), dd) in r.equity.iter().zip(drawdowns(r)) {
-        let _ = writeln!(out, "{ts},{equity},{dd:.6},{open}");
+        writeln!(out, "{ts},{equity},{dd:.6},{open}")?;
     }
-    out
+    Ok(())
 }
 
-fn quality_csv(r: &BacktestResult) -> String {
-    let mut out = String::from("date,symbol,expected,present,missing\n");
+fn quality_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all("date,symbol,expected,present,missing\n".as_bytes())?;
     for q in &r.quality {
         let missing: Vec<String> = q.missing.iter().map(|(a, b)| format!("{a}/{b}")).collect();
-        let _ = writeln!(
+        writeln!(
             out,
             "{},{},{},{},{}",
             q.date,
@@ -187,16 +216,16 @@ fn quality_csv(r: &BacktestResult) -> String {
             q.expected,
             q.present,
             missing.join(";")
-        );
+        )?;
     }
-    out
+    Ok(())
 }
 
-fn scans_csv(r: &BacktestResult) -> String {
-    let mut out = String::from("ts,scanner,as_of,rank,symbol,score,chosen\n");
+fn scans_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all("ts,scanner,as_of,rank,symbol,score,chosen\n".as_bytes())?;
     for s in &r.scans {
         for (rank, (symbol, score)) in s.candidates.iter().enumerate() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{},{},{},{},{symbol},{score},{}",
                 s.ts,
@@ -204,10 +233,10 @@ fn scans_csv(r: &BacktestResult) -> String {
                 s.as_of,
                 rank + 1,
                 s.chosen.contains(symbol)
-            );
+            )?;
         }
     }
-    out
+    Ok(())
 }
 
 /// Escapes text for HTML.

@@ -203,6 +203,12 @@ impl Broker {
         self.records.values()
     }
 
+    /// Every order of the session, by id, handed over.
+    #[must_use]
+    pub fn into_records(self) -> Vec<OrderRecord> {
+        self.records.into_values().collect()
+    }
+
     /// Records an order's latest state (and why it closed, if it did).
     fn record(&mut self, order: &Order, reason: Option<String>) {
         let entry = self

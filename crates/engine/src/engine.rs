@@ -165,6 +165,25 @@ pub struct TradingReport<'r> {
     pub metrics: Performance,
 }
 
+/// [`TradingReport`], owned: what [`Engine::into_report`] hands over.
+#[derive(Debug)]
+pub struct OwnedTradingReport {
+    /// Every order with how it ended, by id.
+    pub orders: Vec<OrderRecord>,
+    /// Closed round trips.
+    pub trades: Vec<Trade>,
+    /// Equity at every delivery time, with whether a position was open.
+    pub equity: Vec<(Timestamp, Money, bool)>,
+    /// Closing equity of every trading day.
+    pub daily: Vec<(NaiveDate, Money)>,
+    /// Equity at the end.
+    pub final_equity: Money,
+    /// The portfolio at the end.
+    pub portfolio: Portfolio,
+    /// Performance metrics.
+    pub metrics: Performance,
+}
+
 /// Where events go: the sink, then the observer with the session data of that moment.
 struct Outputs<'a> {
     sink: &'a mut dyn EventSink,
@@ -314,6 +333,23 @@ impl<'a> Engine<'a> {
             equity: &t.equity,
             daily: &t.daily,
             portfolio: &t.portfolio,
+            metrics,
+        })
+    }
+
+    /// Ends the engine and hands over what the strategy did, without copying it.
+    #[must_use]
+    pub fn into_report(self) -> Option<OwnedTradingReport> {
+        let metrics = self.report()?.metrics;
+        let t = self.trading?;
+        let final_equity = t.portfolio.equity().ok()?;
+        Some(OwnedTradingReport {
+            orders: t.broker.into_records(),
+            trades: t.trades.into_closed(),
+            equity: t.equity,
+            daily: t.daily,
+            final_equity,
+            portfolio: t.portfolio,
             metrics,
         })
     }

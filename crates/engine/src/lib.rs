@@ -30,7 +30,7 @@ pub use crate::broker::{
 };
 pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
 pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode, Universe};
-pub use crate::engine::{Engine, EngineError, Summary, TradingReport};
+pub use crate::engine::{Engine, EngineError, OwnedTradingReport, Summary, TradingReport};
 pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
 pub use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
 pub use crate::portfolio::{Holding, LotMethod, Portfolio};

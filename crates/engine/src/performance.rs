@@ -146,6 +146,12 @@ impl TradeBook {
         &self.closed
     }
 
+    /// Closed round trips, handed over.
+    #[must_use]
+    pub fn into_closed(self) -> Vec<Trade> {
+        self.closed
+    }
+
     /// Round trips still open.
     #[must_use]
     pub fn open_count(&self) -> usize {

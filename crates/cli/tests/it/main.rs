@@ -5,6 +5,7 @@
 
 mod backtest;
 mod calendar;
+mod custom_strategy;
 mod data;
 mod indicator;
 mod replay;
