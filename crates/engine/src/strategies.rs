@@ -294,8 +294,8 @@ impl Strategy for RsiReversion {
 }
 
 /// `opening_range_breakout`: long only. The range is the high and low of the first `minutes`
-/// of the day. After it, when flat and a bar closes above the range high, buy `qty` at market
-/// with a stop at the range low; once per day. Every position is closed with a market order on
+/// of the day. After it, when flat and a bar closes above the range high, buy `qty` at market,
+/// and once that fills, a day stop at the range low; once per day. Every position is closed with a market order on
 /// the bar before the last one, so it fills at the last bar's open: flat at the close.
 #[derive(Debug)]
 pub struct OpeningRangeBreakout {
@@ -310,6 +310,8 @@ struct OrbDay {
     low: Option<Price>,
     entered: bool,
     exiting: bool,
+    /// The stop to place once the entry fills.
+    stop: Option<Price>,
 }
 
 impl OpeningRangeBreakout {
@@ -370,15 +372,31 @@ impl Strategy for OpeningRangeBreakout {
                 format!("close above the opening range high {high}"),
             );
             ctx.market(symbol, Side::Buy, self.qty, Some(signal));
-            ctx.submit(OrderRequest {
-                symbol,
-                side: Side::Sell,
-                quantity: self.qty,
-                order_type: OrderType::Stop { stop: low },
-                time_in_force: TimeInForce::Day,
-                signal: Some(signal),
-            });
+            d.stop = Some(low);
         }
+    }
+
+    /// The protective stop goes in once the entry has filled (a sell stop before it would be
+    /// a short sale).
+    fn on_fill(&mut self, ctx: &mut Context<'_>, fill: &openbell_model::Fill) {
+        if fill.side() != Side::Buy {
+            return;
+        }
+        let Some(stop) = self
+            .days
+            .get_mut(&fill.symbol())
+            .and_then(|d| d.stop.take())
+        else {
+            return;
+        };
+        ctx.submit(OrderRequest {
+            symbol: fill.symbol(),
+            side: Side::Sell,
+            quantity: fill.quantity(),
+            order_type: OrderType::Stop { stop },
+            time_in_force: TimeInForce::Day,
+            signal: None,
+        });
     }
 }
 

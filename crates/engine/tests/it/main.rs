@@ -7,6 +7,7 @@ mod custom_scanner;
 mod lifecycle;
 mod real_sma_cross;
 mod scanning;
+mod strategies;
 mod streaming;
 mod trading;
 

@@ -561,3 +561,41 @@ fn flatten_at_close_closes_every_position_at_the_last_price() {
     // Bought 10 at 100, sold at 100.4: +4 on 100,000.
     assert_eq!(*equity.last().unwrap(), "100004".parse().unwrap());
 }
+
+#[test]
+fn shorting_and_margin_are_opt_in() {
+    let mut src = bars(|_, _| None);
+    let broker = BrokerConfig {
+        allow_short: true,
+        margin: 2.0,
+        ..BrokerConfig::default()
+    };
+    // A short sale from flat, and a buy worth 1.5x the cash.
+    let r = run(
+        &mut src,
+        vec![(10, market(Side::Sell, 5)), (20, market(Side::Buy, 1_505))],
+        broker,
+        RiskConfig::default(),
+    );
+    assert!(
+        rejections(&r.events).is_empty(),
+        "{:?}",
+        rejections(&r.events)
+    );
+    let sides: Vec<(Side, i128)> = r
+        .fills
+        .iter()
+        .map(|f| (f.side(), f.quantity().raw() / 1_000_000_000))
+        .collect();
+    assert_eq!(sides, [(Side::Sell, 5), (Side::Buy, 1_505)]);
+    let last_cash = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Equity { cash, .. } => Some(*cash),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    assert!(last_cash.is_negative(), "{last_cash}");
+}
