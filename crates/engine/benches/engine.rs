@@ -9,8 +9,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::Calendar;
 use openbell_engine::{
-    Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode, NullSink,
-    SimulatedClock, Universe,
+    BrokerConfig, Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode,
+    NullSink, Param, RiskConfig, SimulatedClock, StrategyRegistry, Universe,
 };
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
 
@@ -127,6 +127,36 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
+    group.bench_function(
+        "sma_cross 10/30 trading every symbol, no derived bars or indicators",
+        |b| {
+            let mut cfg = config.clone();
+            cfg.derived.clear();
+            cfg.indicators.clear();
+            cfg.history_days = 0;
+            let params = [
+                ("fast".to_owned(), Param::Number(10.0)),
+                ("slow".to_owned(), Param::Number(30.0)),
+            ]
+            .into_iter()
+            .collect();
+            let registry = StrategyRegistry::default();
+            b.iter(|| {
+                let mut strategy = registry.create("sma_cross", &params, Interval::M1).unwrap();
+                let mut clock = SimulatedClock::default();
+                let mut sink = NullSink;
+                let broker = BrokerConfig {
+                    initial_cash: "10000000".parse().unwrap(),
+                    ..BrokerConfig::default()
+                };
+                Engine::new(cfg.clone(), &mut source, &mut clock, &mut sink)
+                    .unwrap()
+                    .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
+                    .run()
+                    .unwrap()
+            });
+        },
+    );
     group.bench_function("same, with every bar and indicator event built", |b| {
         b.iter(|| {
             let mut clock = SimulatedClock::default();

@@ -162,7 +162,8 @@ pub struct Broker {
     config: BrokerConfig,
     risk: RiskConfig,
     working: BTreeMap<OrderId, Working>,
-    records: BTreeMap<OrderId, OrderRecord>,
+    /// By id: ids are handed out one by one from 1, so an order's record sits at `id - 1`.
+    records: Vec<OrderRecord>,
     orders_today: u32,
     day_start_equity: Money,
     entries_blocked: bool,
@@ -180,7 +181,7 @@ impl Broker {
             config,
             risk,
             working: BTreeMap::new(),
-            records: BTreeMap::new(),
+            records: Vec::new(),
             orders_today: 0,
             day_start_equity: Money::ZERO,
             entries_blocked: false,
@@ -200,27 +201,37 @@ impl Broker {
 
     /// Every order of the session, in submission order, with its latest state.
     pub fn records(&self) -> impl Iterator<Item = &OrderRecord> {
-        self.records.values()
+        self.records.iter()
     }
 
     /// Every order of the session, by id, handed over.
     #[must_use]
     pub fn into_records(self) -> Vec<OrderRecord> {
-        self.records.into_values().collect()
+        self.records
     }
 
     /// Records an order's latest state (and why it closed, if it did).
     fn record(&mut self, order: &Order, reason: Option<String>) {
-        let entry = self
-            .records
-            .entry(order.id())
-            .or_insert_with(|| OrderRecord {
-                order: order.clone(),
-                reason: None,
-            });
-        entry.order = order.clone();
-        if reason.is_some() {
-            entry.reason = reason;
+        let index = usize::try_from(order.id().0.saturating_sub(1)).unwrap_or(usize::MAX);
+        let position = match self.records.get(index) {
+            Some(r) if r.order.id() == order.id() => index,
+            // Ids come in order; one that does not is still kept in id order.
+            _ => self.records.partition_point(|r| r.order.id() < order.id()),
+        };
+        match self.records.get_mut(position) {
+            Some(entry) if entry.order.id() == order.id() => {
+                entry.order.clone_from(order);
+                if reason.is_some() {
+                    entry.reason = reason;
+                }
+            }
+            _ => self.records.insert(
+                position,
+                OrderRecord {
+                    order: order.clone(),
+                    reason,
+                },
+            ),
         }
     }
 
@@ -448,12 +459,16 @@ impl Broker {
         portfolio: &mut Portfolio,
     ) -> Result<Vec<BrokerEvent>, ModelError> {
         let mut events = Vec::new();
-        let ids: Vec<OrderId> = self
-            .working
-            .values()
-            .filter(|w| w.order.symbol() == bar.symbol() && w.order.ts_init() <= bar.ts_event())
-            .map(|w| w.order.id())
-            .collect();
+        // Most bars meet no working order: no list to build then.
+        let ids: Vec<OrderId> = if self.working.is_empty() {
+            Vec::new()
+        } else {
+            self.working
+                .values()
+                .filter(|w| w.order.symbol() == bar.symbol() && w.order.ts_init() <= bar.ts_event())
+                .map(|w| w.order.id())
+                .collect()
+        };
         for id in ids {
             let Some(mut w) = self.working.remove(&id) else {
                 continue;
