@@ -1,0 +1,578 @@
+//! The session registry: every session and everything it produced, in SQLite (the embedded
+//! default) or PostgreSQL, behind one interface. The same code runs on both: each operation is
+//! written once and compiled for each backend's pool.
+//!
+//! The database row is the truth. Creating a session commits the row before the id is
+//! returned; status moves go through [`openbell_model::transition`] and a compare-and-set
+//! update, so a lost race is an error naming the status that won, never a silent overwrite.
+
+mod migrations;
+mod records;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use openbell_model::{ModelError, SessionId, SessionKind, SessionStatus, transition};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use crate::migrations::{Backend, MIGRATIONS, Migration, head};
+pub use crate::records::{
+    Batch, DayRow, EquityRow, FillRow, OrderRow, PositionRow, QualityRow, RiskRow, ScanRow,
+    SignalRow, TradeRow,
+};
+
+/// The largest config text a session may carry.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+/// The longest session name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused a statement.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The URL names no backend openbell knows.
+    #[error("database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://…")]
+    Url(String),
+    /// No session has this id.
+    #[error("session {0} not found")]
+    NotFound(SessionId),
+    /// Another writer moved the session first.
+    #[error("session {id} is {current}, not {expected}: another writer moved it first")]
+    Conflict {
+        /// The session.
+        id: SessionId,
+        /// The status the move expected.
+        expected: SessionStatus,
+        /// The status it has.
+        current: SessionStatus,
+    },
+    /// The move is not allowed from the session's status.
+    #[error("session {id}: {source}")]
+    Transition {
+        /// The session.
+        id: SessionId,
+        /// The rule it broke.
+        source: ModelError,
+    },
+    /// Input that must not be stored: too large or malformed.
+    #[error("{0}")]
+    Input(String),
+    /// A stored value did not decode.
+    #[error("stored {what} {value:?} is not valid: {message}")]
+    Corrupt {
+        /// The column.
+        what: &'static str,
+        /// The stored text.
+        value: String,
+        /// Why.
+        message: String,
+    },
+    /// The schema is newer than this build knows.
+    #[error(
+        "the database schema is at version {found}, newer than this openbell's {head}; upgrade openbell"
+    )]
+    TooNew {
+        /// Applied version.
+        found: i64,
+        /// This build's head.
+        head: i64,
+    },
+}
+
+/// Pool sizes (PostgreSQL; SQLite uses one writer and a few readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The most connections.
+    pub max_connections: u32,
+    /// Connections kept open.
+    pub min_connections: u32,
+    /// How long to wait for a connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code on whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The registry's connection.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Its id.
+    pub id: SessionId,
+    /// Its kind.
+    pub kind: SessionKind,
+    /// Its status.
+    pub status: SessionStatus,
+    /// Its name.
+    pub name: String,
+    /// The owning user, if any.
+    pub owner_id: Option<i64>,
+    /// The runner working on it, if any.
+    pub runner_id: Option<String>,
+    /// The config as given.
+    pub config: String,
+    /// The openbell version that created it.
+    pub version: String,
+    /// The data fingerprint, once known.
+    pub data_fingerprint: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it failed or stopped.
+    pub error: Option<String>,
+    /// Summary metrics (JSON), once known.
+    pub summary: Option<String>,
+}
+
+/// A session to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Its id (time-ordered).
+    pub id: SessionId,
+    /// Its kind.
+    pub kind: SessionKind,
+    /// Its name.
+    pub name: String,
+    /// The owning user, if any.
+    pub owner_id: Option<i64>,
+    /// The config as given (already validated by the caller).
+    pub config: String,
+    /// The openbell version.
+    pub version: String,
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this kind.
+    pub kind: Option<SessionKind>,
+    /// Only this status.
+    pub status: Option<SessionStatus>,
+    /// Only this owner.
+    pub owner_id: Option<i64>,
+    /// Only sessions older than this id (paging cursor: the last id of the previous page).
+    pub before: Option<SessionId>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
+/// The schema version and what is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The applied version (0 for an empty database).
+    pub current: i64,
+    /// This build's newest version.
+    pub head: i64,
+    /// Applied migrations: version, name, when.
+    pub applied: Vec<(i64, String, DateTime<Utc>)>,
+}
+
+const SESSION_COLUMNS: &str = "id, kind, status, name, owner_id, runner_id, config, version, data_fingerprint, created_at, started_at, ended_at, error, summary";
+
+fn corrupt(what: &'static str, value: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        value: value.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn session_from_row<R: Row>(row: &R) -> Result<SessionRow, StoreError>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(SessionRow {
+        id: SessionId::parse(&id).map_err(|e| corrupt("session id", &id, e))?,
+        kind: SessionKind::from_str(&kind).map_err(|e| corrupt("session kind", &kind, e))?,
+        status: SessionStatus::from_str(&status)
+            .map_err(|e| corrupt("session status", &status, e))?,
+        name: row.try_get("name")?,
+        owner_id: row.try_get("owner_id")?,
+        runner_id: row.try_get("runner_id")?,
+        config: row.try_get("config")?,
+        version: row.try_get("version")?,
+        data_fingerprint: row.try_get("data_fingerprint")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        error: row.try_get("error")?,
+        summary: row.try_get("summary")?,
+    })
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite://PATH` (created if missing, WAL mode, foreign keys on),
+    /// `sqlite::memory:`, or `postgres://…` with a pool sized by `pool`.
+    ///
+    /// # Errors
+    /// [`StoreError::Url`] for an unknown scheme; [`StoreError::Db`] when it cannot connect.
+    pub async fn connect(url: &str, pool: &PoolConfig) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let in_memory = url.contains(":memory:");
+            let p = SqlitePoolOptions::new()
+                // One connection for an in-memory database: each would be its own database.
+                .max_connections(if in_memory {
+                    1
+                } else {
+                    pool.max_connections.max(1)
+                })
+                .min_connections(if in_memory { 1 } else { 0 })
+                .acquire_timeout(pool.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            return Ok(Self {
+                pool: Pool::Sqlite(p),
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let p = PgPoolOptions::new()
+                .max_connections(pool.max_connections.max(1))
+                .min_connections(pool.min_connections)
+                .acquire_timeout(pool.acquire_timeout)
+                .connect(url)
+                .await?;
+            return Ok(Self {
+                pool: Pool::Postgres(p),
+            });
+        }
+        Err(StoreError::Url(url.to_owned()))
+    }
+
+    /// Which backend this is.
+    #[must_use]
+    pub const fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs one administrative statement (creating or dropping a database, say).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn execute_admin(&self, sql: &str) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query(sql).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await);
+    }
+
+    async fn ensure_migrations_table(&self) -> Result<(), StoreError> {
+        let ts = match self.backend() {
+            Backend::Sqlite => "TEXT",
+            Backend::Postgres => "TIMESTAMPTZ",
+        };
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at {ts} NOT NULL)"
+        );
+        on_pool!(self, p => sqlx::query(&sql).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The applied schema version and history.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn status(&self) -> Result<SchemaStatus, StoreError> {
+        self.ensure_migrations_table().await?;
+        let sql = "SELECT version, name, applied_at FROM schema_migrations ORDER BY version";
+        let applied: Vec<(i64, String, DateTime<Utc>)> = on_pool!(self, p => {
+            let rows = sqlx::query(sql).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("version")?, r.try_get("name")?, r.try_get("applied_at")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(SchemaStatus {
+            current: applied.last().map_or(0, |a| a.0),
+            head: head(),
+            applied,
+        })
+    }
+
+    /// Applies every migration after the current version, each in its own transaction;
+    /// returns the versions applied.
+    ///
+    /// # Errors
+    /// [`StoreError::TooNew`] when the database is ahead of this build; [`StoreError::Db`].
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        self.migrate_to(head()).await
+    }
+
+    /// As [`Store::migrate`], stopping at `target` (tests build databases at older versions).
+    ///
+    /// # Errors
+    /// As [`Store::migrate`].
+    pub async fn migrate_to(&self, target: i64) -> Result<Vec<i64>, StoreError> {
+        let status = self.status().await?;
+        if status.current > head() {
+            return Err(StoreError::TooNew {
+                found: status.current,
+                head: head(),
+            });
+        }
+        let backend = self.backend();
+        let mut applied = Vec::new();
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > status.current && m.version <= target)
+        {
+            let statements = m.statements(backend);
+            let now = Utc::now();
+            on_pool!(self, p => {
+                let mut tx = p.begin().await?;
+                for statement in &statements {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                    .bind(m.version)
+                    .bind(m.name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+            applied.push(m.version);
+        }
+        Ok(applied)
+    }
+
+    /// Inserts a session in status `queued` and commits; only then is the row returned.
+    ///
+    /// # Errors
+    /// [`StoreError::Input`] for an oversized name or config; [`StoreError::Db`].
+    pub async fn create_session(&self, new: &NewSession) -> Result<SessionRow, StoreError> {
+        if new.name.chars().count() > MAX_NAME_CHARS || new.name.chars().any(char::is_control) {
+            return Err(StoreError::Input(format!(
+                "session name must be at most {MAX_NAME_CHARS} characters without control characters"
+            )));
+        }
+        if new.config.len() > MAX_CONFIG_BYTES || new.config.contains('\0') {
+            return Err(StoreError::Input(format!(
+                "session config must be text of at most {MAX_CONFIG_BYTES} bytes"
+            )));
+        }
+        let sql = "INSERT INTO sessions (id, kind, status, name, owner_id, config, version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let now = Utc::now();
+        on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(new.id.to_string())
+                .bind(new.kind.as_str())
+                .bind(SessionStatus::Queued.as_str())
+                .bind(&new.name)
+                .bind(new.owner_id)
+                .bind(&new.config)
+                .bind(&new.version)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })?;
+        self.session(new.id)
+            .await?
+            .ok_or(StoreError::NotFound(new.id))
+    }
+
+    /// A session by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`], or [`StoreError::Corrupt`] for a row that does not decode.
+    pub async fn session(&self, id: SessionId) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        on_pool!(self, p => {
+            match sqlx::query(&sql).bind(id.to_string()).fetch_optional(p).await? {
+                Some(row) => Ok(Some(session_from_row(&row)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Sessions matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
+        let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut n = 0;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&format!(" AND {clause} ${n}"));
+        };
+        if let Some(kind) = filter.kind {
+            next(&mut sql, "kind =");
+            args.push(kind.as_str().to_owned());
+        }
+        if let Some(status) = filter.status {
+            next(&mut sql, "status =");
+            args.push(status.as_str().to_owned());
+        }
+        if let Some(before) = filter.before {
+            next(&mut sql, "id <");
+            args.push(before.to_string());
+        }
+        let owner = filter.owner_id;
+        if owner.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND owner_id = ${n}"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            filter.limit.clamp(1, 10_000)
+        ));
+        on_pool!(self, p => {
+            let mut q = sqlx::query(&sql);
+            for a in &args {
+                q = q.bind(a);
+            }
+            if let Some(owner) = owner {
+                q = q.bind(owner);
+            }
+            let rows = q.fetch_all(p).await?;
+            rows.iter().map(session_from_row).collect()
+        })
+    }
+
+    /// Moves a session from `expected` to `to` if, and only if, it still is `expected` and the
+    /// move is allowed. Terminal moves stamp `ended_at`, a move to running stamps `started_at`;
+    /// `error` records why (failed, stopped).
+    ///
+    /// # Errors
+    /// [`StoreError::Transition`] for a move the rules forbid; [`StoreError::Conflict`] when
+    /// another writer moved it first; [`StoreError::NotFound`].
+    pub async fn transition(
+        &self,
+        id: SessionId,
+        expected: SessionStatus,
+        to: SessionStatus,
+        error: Option<&str>,
+    ) -> Result<SessionRow, StoreError> {
+        transition(expected, to).map_err(|source| StoreError::Transition { id, source })?;
+        let now = Utc::now();
+        let started = (to == SessionStatus::Running).then_some(now);
+        let ended = to.is_terminal().then_some(now);
+        let sql = "UPDATE sessions SET status = $1, started_at = COALESCE(started_at, $2), ended_at = COALESCE($3, ended_at), error = COALESCE($4, error) WHERE id = $5 AND status = $6";
+        let changed = on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(to.as_str())
+                .bind(started)
+                .bind(ended)
+                .bind(error)
+                .bind(id.to_string())
+                .bind(expected.as_str())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        let row = self.session(id).await?.ok_or(StoreError::NotFound(id))?;
+        if changed == 1 {
+            Ok(row)
+        } else {
+            Err(StoreError::Conflict {
+                id,
+                expected,
+                current: row.status,
+            })
+        }
+    }
+
+    /// Asks a session to stop: writes `stopping` (from whatever live status it is in) with a
+    /// compare-and-set. A second stop of the same session is refused, so two concurrent stops
+    /// make exactly one move.
+    ///
+    /// # Errors
+    /// [`StoreError::Transition`] when it is not live or already stopping;
+    /// [`StoreError::Conflict`] when it moved meanwhile; [`StoreError::NotFound`].
+    pub async fn request_stop(&self, id: SessionId) -> Result<SessionRow, StoreError> {
+        let current = self.session(id).await?.ok_or(StoreError::NotFound(id))?;
+        self.transition(id, current.status, SessionStatus::Stopping, None)
+            .await
+    }
+
+    /// Deletes a session and, by cascade, every row it produced; false if there was none.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn delete_session(&self, id: SessionId) -> Result<bool, StoreError> {
+        let deleted = on_pool!(self, p => {
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id.to_string())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted == 1)
+    }
+
+    /// How many rows each child table holds for a session.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn child_counts(
+        &self,
+        id: SessionId,
+    ) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for table in records::CHILD_TABLES {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE session_id = $1");
+            let n: i64 = on_pool!(self, p => {
+                sqlx::query(&sql).bind(id.to_string()).fetch_one(p).await?.try_get("n")?
+            });
+            out.push((*table, n));
+        }
+        Ok(out)
+    }
+}

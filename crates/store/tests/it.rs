@@ -1,0 +1,436 @@
+//! The registry on both backends: SQLite in a temporary file and PostgreSQL in a fresh
+//! database per test (`127.0.0.1:5432`, trust auth). Without PostgreSQL the PostgreSQL half
+//! prints that it was skipped; under `CI=true` it fails instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{TimeZone, Utc};
+use openbell_model::{SessionId, SessionKind, SessionStatus, Timestamp};
+use openbell_store::{
+    Batch, EquityRow, FillRow, NewSession, OrderRow, PoolConfig, SessionFilter, Store, StoreError,
+    head,
+};
+
+const PG_ADMIN: &str = "postgres://root@127.0.0.1:5432/postgres";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty database on each backend available: (name, store, cleanup handle).
+async fn backends(
+    test: &str,
+) -> Vec<(
+    &'static str,
+    Store,
+    Option<(Store, String)>,
+    Option<tempfile::TempDir>,
+)> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let sqlite = Store::connect(&url, &PoolConfig::default()).await.unwrap();
+    let mut out = vec![("sqlite", sqlite, None, Some(dir))];
+    match Store::connect(
+        PG_ADMIN,
+        &PoolConfig {
+            max_connections: 2,
+            ..PoolConfig::default()
+        },
+    )
+    .await
+    {
+        Ok(admin) => {
+            let name = format!(
+                "openbell_t_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            admin
+                .execute_admin(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let pg = Store::connect(
+                &format!("postgres://root@127.0.0.1:5432/{name}"),
+                &PoolConfig {
+                    max_connections: 20,
+                    ..PoolConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+            out.push(("postgres", pg, Some((admin, name)), None));
+        }
+        Err(e) => openbell_testkit::skip(
+            &format!("{test} on PostgreSQL"),
+            &format!("PostgreSQL is not reachable at 127.0.0.1:5432: {e}"),
+        ),
+    }
+    out
+}
+
+async fn drop_db(cleanup: Option<(Store, String)>) {
+    if let Some((admin, name)) = cleanup {
+        admin
+            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+}
+
+fn new_session(n: u32) -> NewSession {
+    let ts = Timestamp::from_nanos(1_790_000_000_000_000_000 + i64::from(n) * 1_000_000);
+    let mut random = [0u8; 10];
+    random[..4].copy_from_slice(&n.to_le_bytes());
+    NewSession {
+        id: SessionId::from_parts(ts, random).unwrap(),
+        kind: SessionKind::Backtest,
+        name: format!("session {n}"),
+        owner_id: None,
+        config: "[session]\nstart = \"2024-01-02\"\n".into(),
+        version: "0.1.0".into(),
+    }
+}
+
+#[tokio::test]
+async fn migrations_bring_an_empty_database_and_every_earlier_version_to_head() {
+    for (name, store, cleanup, _dir) in backends("migrations").await {
+        let status = store.status().await.unwrap();
+        assert_eq!(status.current, 0, "{name}");
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            (1..=head()).collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert_eq!(store.status().await.unwrap().current, head(), "{name}");
+        // Migrating again changes nothing.
+        assert!(store.migrate().await.unwrap().is_empty(), "{name}");
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+    for version in 1..head() {
+        for (name, store, cleanup, _dir) in backends("migrations from an earlier version").await {
+            store.migrate_to(version).await.unwrap();
+            assert_eq!(store.status().await.unwrap().current, version, "{name}");
+            let applied = store.migrate().await.unwrap();
+            assert_eq!(
+                applied,
+                ((version + 1)..=head()).collect::<Vec<_>>(),
+                "{name}"
+            );
+            let status = store.status().await.unwrap();
+            assert_eq!(status.current, head(), "{name}");
+            assert_eq!(status.applied.len() as i64, head(), "{name}");
+            store.close().await;
+            drop_db(cleanup).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_get_right_after_a_create_returns_the_session() {
+    for (name, store, cleanup, _dir) in backends("get after create").await {
+        store.migrate().await.unwrap();
+        let new = new_session(1);
+        let created = store.create_session(&new).await.unwrap();
+        assert_eq!(created.status, SessionStatus::Queued, "{name}");
+        let got = store
+            .session(new.id)
+            .await
+            .unwrap()
+            .expect("the row exists");
+        assert_eq!(got, created, "{name}");
+        assert_eq!(got.config, new.config);
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_creates_are_all_listed() {
+    for (name, store, cleanup, _dir) in backends("200 concurrent creates").await {
+        store.migrate().await.unwrap();
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..200)
+            .map(|n| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.create_session(&new_session(n)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let listed = store
+            .sessions(&SessionFilter {
+                limit: 1_000,
+                ..SessionFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 200, "{name}");
+        // Newest first, and paging by cursor walks them all exactly once.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .sessions(&SessionFilter {
+                    limit: 64,
+                    before,
+                    ..SessionFilter::default()
+                })
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            seen.extend(page.iter().map(|s| s.id));
+        }
+        assert_eq!(
+            seen,
+            listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+            "{name}"
+        );
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_stops_make_exactly_one_move_and_lost_races_are_errors() {
+    for (name, store, cleanup, _dir) in backends("concurrent stops").await {
+        store.migrate().await.unwrap();
+        let new = new_session(7);
+        store.create_session(&new).await.unwrap();
+        store
+            .transition(new.id, SessionStatus::Queued, SessionStatus::Starting, None)
+            .await
+            .unwrap();
+        let running = store
+            .transition(
+                new.id,
+                SessionStatus::Starting,
+                SessionStatus::Running,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(running.started_at.is_some(), "{name}");
+        let store = Arc::new(store);
+        let (a, b) = tokio::join!(
+            {
+                let s = Arc::clone(&store);
+                async move { s.request_stop(new.id).await }
+            },
+            {
+                let s = Arc::clone(&store);
+                async move { s.request_stop(new.id).await }
+            }
+        );
+        let wins = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+        assert_eq!(wins, 1, "{name}: {a:?} {b:?}");
+        let loser = if a.is_ok() { b } else { a };
+        assert!(
+            matches!(
+                loser,
+                Err(StoreError::Conflict { .. } | StoreError::Transition { .. })
+            ),
+            "{name}: {loser:?}"
+        );
+        assert_eq!(
+            store.session(new.id).await.unwrap().unwrap().status,
+            SessionStatus::Stopping
+        );
+        // A compare-and-set from a stale status names the status that won.
+        let err = store
+            .transition(
+                new.id,
+                SessionStatus::Running,
+                SessionStatus::Completed,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    current: SessionStatus::Stopping,
+                    ..
+                }
+            ),
+            "{name}: {err}"
+        );
+        let stopped = store
+            .transition(
+                new.id,
+                SessionStatus::Stopping,
+                SessionStatus::Stopped,
+                Some("asked to stop"),
+            )
+            .await
+            .unwrap();
+        assert!(stopped.ended_at.is_some());
+        assert_eq!(stopped.error.as_deref(), Some("asked to stop"));
+        // Terminal: nothing moves it.
+        let err = store.request_stop(new.id).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Transition { .. }),
+            "{name}: {err}"
+        );
+        drop(store);
+        drop_db(cleanup).await;
+    }
+}
+
+fn ts(minute: i64) -> chrono::DateTime<Utc> {
+    Utc.timestamp_opt(1_704_205_800 + minute * 60, 0).unwrap()
+}
+
+fn batch(n: i64) -> Batch {
+    Batch {
+        orders: (1..=n)
+            .map(|i| OrderRow {
+                order_id: i,
+                ts: ts(i),
+                symbol: "SPY".into(),
+                side: "buy".into(),
+                order_type: "market".into(),
+                limit_price: None,
+                stop_price: None,
+                time_in_force: "gtc".into(),
+                quantity: "100".into(),
+                filled: "100".into(),
+                status: "filled".into(),
+                signal_id: Some(i),
+                reason: None,
+            })
+            .collect(),
+        fills: (1..=n)
+            .map(|i| FillRow {
+                seq: i,
+                ts: ts(i + 1),
+                order_id: i,
+                symbol: "SPY".into(),
+                side: "buy".into(),
+                quantity: "100".into(),
+                price: "470.25".into(),
+                commission: "1".into(),
+            })
+            .collect(),
+        equity: (1..=n)
+            .map(|i| EquityRow {
+                ts: ts(i),
+                equity: format!("100000.{i}"),
+                cash: "5000".into(),
+            })
+            .collect(),
+        ..Batch::default()
+    }
+}
+
+#[tokio::test]
+async fn batches_commit_whole_sessions_keep_their_own_rows_and_delete_cascades() {
+    for (name, store, cleanup, _dir) in backends("batches and cascade").await {
+        store.migrate().await.unwrap();
+        let (a, b) = (new_session(1), new_session(2));
+        store.create_session(&a).await.unwrap();
+        store.create_session(&b).await.unwrap();
+        store.write_batch(a.id, &batch(1_200)).await.unwrap();
+        store.write_batch(b.id, &batch(3)).await.unwrap();
+        let count = |counts: Vec<(&str, i64)>, table: &str| {
+            counts.iter().find(|(t, _)| *t == table).unwrap().1
+        };
+        let ca = store.child_counts(a.id).await.unwrap();
+        assert_eq!(
+            (
+                count(ca.clone(), "orders"),
+                count(ca.clone(), "fills"),
+                count(ca, "equity")
+            ),
+            (1_200, 1_200, 1_200),
+            "{name}"
+        );
+        // A batch with a duplicate row fails whole: nothing of it is stored.
+        let err = store.write_batch(b.id, &batch(4)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Db(_)), "{name}: {err}");
+        let cb = store.child_counts(b.id).await.unwrap();
+        assert_eq!(count(cb, "fills"), 3, "{name}");
+        // A batch for a session that does not exist is refused by the foreign key.
+        assert!(
+            store
+                .write_batch(new_session(99).id, &batch(1))
+                .await
+                .is_err(),
+            "{name}"
+        );
+        // Delete cascades to every child row, and only that session's.
+        assert!(store.delete_session(a.id).await.unwrap());
+        assert!(
+            store
+                .child_counts(a.id)
+                .await
+                .unwrap()
+                .iter()
+                .all(|(_, n)| *n == 0),
+            "{name}"
+        );
+        assert_eq!(
+            count(store.child_counts(b.id).await.unwrap(), "orders"),
+            3,
+            "{name}"
+        );
+        assert!(store.session(a.id).await.unwrap().is_none());
+        assert!(!store.delete_session(a.id).await.unwrap());
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
+
+#[tokio::test]
+async fn oversized_or_malformed_input_is_rejected_and_never_stored() {
+    for (name, store, cleanup, _dir) in backends("bad input").await {
+        store.migrate().await.unwrap();
+        let mut big = new_session(3);
+        big.config = "x".repeat(openbell_store::MAX_CONFIG_BYTES + 1);
+        assert!(
+            matches!(store.create_session(&big).await, Err(StoreError::Input(_))),
+            "{name}"
+        );
+        let mut control = new_session(4);
+        control.name = "bad\u{7}name".into();
+        assert!(
+            matches!(
+                store.create_session(&control).await,
+                Err(StoreError::Input(_))
+            ),
+            "{name}"
+        );
+        // An SQL-injection attempt is just a name.
+        let mut sneaky = new_session(5);
+        sneaky.name = "x'); DROP TABLE sessions; --".into();
+        let row = store.create_session(&sneaky).await.unwrap();
+        assert_eq!(row.name, sneaky.name);
+        let all = store
+            .sessions(&SessionFilter {
+                limit: 10,
+                ..SessionFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1, "{name}");
+        // Enum CHECK constraints refuse values the model does not know.
+        let mut bad = batch(1);
+        bad.orders[0].status = "exploded".into();
+        assert!(store.write_batch(sneaky.id, &bad).await.is_err(), "{name}");
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_urls_are_named() {
+    let err = Store::connect("mysql://x", &PoolConfig::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mysql://x"), "{err}");
+}
