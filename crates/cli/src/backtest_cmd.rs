@@ -15,7 +15,7 @@ use openbell_data::BarStore;
 use openbell_engine::{
     Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry, Trade,
 };
-use openbell_model::{Fill, Money, SessionId, Symbol, Timestamp};
+use openbell_model::{Fill, Money, OrderId, Quantity, SessionId, Signal, Symbol, Timestamp};
 
 use crate::home::data_dir_or;
 use crate::replay_cmd::load_config;
@@ -36,6 +36,9 @@ pub(crate) struct BacktestArgs {
     /// $OPENBELL_HOME/data).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// The session registry (default: $OPENBELL_DB, else sqlite://$OPENBELL_HOME/openbell.db).
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
 }
 
 /// One symbol-day's quality.
@@ -67,7 +70,11 @@ struct Recorder {
     progress: bool,
     equity: Option<Money>,
     fills: Vec<Fill>,
-    signals: usize,
+    signals: Vec<Signal>,
+    positions: Vec<(Timestamp, Symbol, Quantity, Money)>,
+    cash_equity: Vec<(Timestamp, Money, Money)>,
+    day_bars: Vec<(NaiveDate, u64)>,
+    rejections: Vec<(Timestamp, OrderId, Symbol, String)>,
     quality: Vec<QualityRow>,
     scans: Vec<ScanRow>,
     faults: Vec<String>,
@@ -78,8 +85,21 @@ impl EventSink for Recorder {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::OrderFilled { fill, .. } => self.fills.push(*fill),
-            Event::Signal { .. } => self.signals += 1,
-            Event::Equity { equity, .. } => self.equity = Some(*equity),
+            Event::Signal { signal, .. } => self.signals.push(signal.clone()),
+            Event::Equity { equity, cash, ts } => {
+                self.equity = Some(*equity);
+                self.cash_equity.push((*ts, *equity, *cash));
+            }
+            Event::PositionChanged {
+                symbol,
+                quantity,
+                realized,
+                ts,
+            } => self.positions.push((*ts, *symbol, *quantity, *realized)),
+            Event::OrderRejected { order, reason, ts } => {
+                self.rejections
+                    .push((*ts, order.id(), order.symbol(), reason.clone()));
+            }
             Event::SymbolAdded { symbol, .. } => {
                 self.symbols.insert(*symbol);
             }
@@ -116,7 +136,8 @@ impl EventSink for Recorder {
                 reason,
                 ..
             } => self.faults.push(format!("{date} {symbol}: {reason}")),
-            Event::DayEnded { bars, .. } => {
+            Event::DayEnded { bars, date, .. } => {
+                self.day_bars.push((*date, *bars));
                 self.days += 1;
                 self.bars += bars;
                 if self.progress {
@@ -155,7 +176,11 @@ pub(crate) struct BacktestResult {
     pub(crate) bars: u64,
     pub(crate) orders: Vec<OrderRecord>,
     pub(crate) fills: Vec<Fill>,
-    pub(crate) signals: usize,
+    pub(crate) signals: Vec<Signal>,
+    pub(crate) positions: Vec<(Timestamp, Symbol, Quantity, Money)>,
+    pub(crate) cash_equity: Vec<(Timestamp, Money, Money)>,
+    pub(crate) days: Vec<(NaiveDate, u64, Option<Money>)>,
+    pub(crate) rejections: Vec<(Timestamp, OrderId, Symbol, String)>,
     pub(crate) trades: Vec<Trade>,
     pub(crate) equity: Vec<(Timestamp, Money, bool)>,
     pub(crate) quality: Vec<QualityRow>,
@@ -180,7 +205,7 @@ impl BacktestResult {
 }
 
 /// A new time-ordered session id.
-fn new_session_id() -> Result<SessionId> {
+pub(crate) fn new_session_id() -> Result<SessionId> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
@@ -201,6 +226,7 @@ fn new_session_id() -> Result<SessionId> {
 pub(crate) fn backtest(
     store: &BarStore,
     cfg: &SessionConfig,
+    session_id: SessionId,
     progress: bool,
 ) -> Result<BacktestResult> {
     let strategy_cfg = cfg
@@ -220,7 +246,6 @@ pub(crate) fn backtest(
         .calendar
         .trading_days(cfg.engine.start, cfg.engine.end)?
         .len();
-    let session_id = new_session_id()?;
     let mut source = StoreSource::new(store);
     let mut clock = SimulatedClock::default();
     let mut recorder = Recorder {
@@ -231,7 +256,11 @@ pub(crate) fn backtest(
         progress,
         equity: None,
         fills: Vec::new(),
-        signals: 0,
+        signals: Vec::new(),
+        positions: Vec::new(),
+        cash_equity: Vec::new(),
+        day_bars: Vec::new(),
+        rejections: Vec::new(),
         quality: Vec::new(),
         scans: Vec::new(),
         faults: Vec::new(),
@@ -261,6 +290,21 @@ pub(crate) fn backtest(
         orders: report.orders,
         fills: recorder.fills,
         signals: recorder.signals,
+        positions: recorder.positions,
+        cash_equity: recorder.cash_equity,
+        days: recorder
+            .day_bars
+            .iter()
+            .map(|(date, bars)| {
+                let equity = report
+                    .daily
+                    .iter()
+                    .find(|(d, _)| d == date)
+                    .map(|(_, e)| *e);
+                (*date, *bars, equity)
+            })
+            .collect(),
+        rejections: recorder.rejections,
         trades: report.trades,
         equity: report.equity,
         quality: recorder.quality,
@@ -315,7 +359,7 @@ pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<(
     writeln!(
         out,
         "trading   {} signals, {} orders, {} fills, {} round trips",
-        r.signals,
+        r.signals.len(),
         r.orders.len(),
         r.fills.len(),
         m.trades
@@ -360,12 +404,62 @@ pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<(
 pub(crate) fn run(a: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     let cfg = load_config(&a.config)?;
     let store = BarStore::open(data_dir_or(a.data.as_deref(), cfg.data_dir.as_deref()))?;
-    let result = backtest(&store, &cfg, std::io::stderr().is_terminal())?;
+    let name = cfg.name.clone().unwrap_or_else(|| {
+        a.config.file_stem().map_or_else(
+            || "backtest".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
+    let url = crate::registry::db_url(a.db.as_deref())?;
+    run_recorded(&store, &cfg, &name, &url, a.out.as_deref(), out)
+}
+
+/// Runs a backtest recorded in the registry at `url`: the session row exists (running) before
+/// the first bar, every record is committed before it is `completed`, and a failure leaves it
+/// `failed` with the reason.
+pub(crate) fn run_recorded(
+    store: &BarStore,
+    cfg: &SessionConfig,
+    name: &str,
+    url: &str,
+    out_dir: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    cfg.strategy
+        .as_ref()
+        .context("the config has no [strategy] table: a backtest needs one")?;
+    let rt = crate::registry::runtime()?;
+    let registry = rt.block_on(crate::registry::open(url))?;
+    let id = new_session_id()?;
+    rt.block_on(crate::registry::start(&registry, id, name, &cfg.text))?;
+    let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
+        let result = backtest(store, cfg, id, std::io::stderr().is_terminal())?;
+        let summary = report::summary_json(&result)?;
+        let started = Instant::now();
+        let rows = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
+        Ok((result, rows, started.elapsed().as_secs_f64()))
+    })();
+    let (result, rows, secs) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            rt.block_on(crate::registry::fail(&registry, id, &format!("{e:#}")));
+            return Err(e);
+        }
+    };
     print_summary(&result, out)?;
-    if let Some(dir) = &a.out {
-        report::write_all(dir, &result, &store)?;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = rows as f64 / secs.max(1e-9);
+    writeln!(
+        out,
+        "registry  {rows} rows in {secs:.2}s ({:.0}k rows/s), {}",
+        rate / 1e3,
+        crate::registry::shown(url)
+    )?;
+    if let Some(dir) = out_dir {
+        report::write_all(dir, &result, store)?;
         writeln!(out, "report    {}", dir.join("report.html").display())?;
     }
+    rt.block_on(registry.close());
     Ok(())
 }
 

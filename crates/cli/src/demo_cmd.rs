@@ -10,9 +10,8 @@ use clap::Args;
 use openbell_data::{BarStore, GenerateOptions, generate};
 use openbell_model::Interval;
 
-use crate::backtest_cmd::{backtest, print_summary};
+use crate::backtest_cmd::run_recorded;
 use crate::home::openbell_home;
-use crate::report;
 
 /// The demo's config, built into the binary so the demo runs from anywhere.
 pub(crate) const DEMO_CONFIG: &str = include_str!("../../../examples/demo.toml");
@@ -22,6 +21,9 @@ pub(crate) struct DemoArgs {
     /// Where the demo keeps its sample data and report (default: $OPENBELL_HOME/demo).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The session registry (default: $OPENBELL_DB, else sqlite://$OPENBELL_HOME/openbell.db).
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
 }
 
 pub(crate) fn run(a: &DemoArgs, out: &mut dyn Write) -> Result<()> {
@@ -49,19 +51,9 @@ pub(crate) fn run(a: &DemoArgs, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     let cfg = crate::replay_cmd::parse_config(DEMO_CONFIG, "examples/demo.toml")?;
-    let result = backtest(
-        &store,
-        &cfg,
-        std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    )?;
-    print_summary(&result, out)?;
     let report_dir = dir.join("out");
-    report::write_all(&report_dir, &result, &store)?;
-    writeln!(
-        out,
-        "report    {}",
-        report_dir.join("report.html").display()
-    )?;
+    let url = crate::registry::db_url(a.db.as_deref())?;
+    run_recorded(&store, &cfg, "demo", &url, Some(&report_dir), out)?;
     writeln!(
         out,
         "files     summary.json, fills.csv, orders.csv, trades.csv, equity.csv, quality.csv, scans.csv in {}",

@@ -5,11 +5,14 @@ mod args;
 mod backtest_cmd;
 mod calendar_cmd;
 mod data_cmd;
+mod db_cmd;
 mod demo_cmd;
 mod home;
 mod indicator_cmd;
+mod registry;
 mod replay_cmd;
 mod report;
+mod sessions_cmd;
 mod store_source;
 
 use std::io::Write;
@@ -40,6 +43,12 @@ enum Command {
     Indicator(indicator_cmd::IndicatorArgs),
     /// Stored bars through the engine's trading-day lifecycle, without a strategy.
     Replay(replay_cmd::ReplayArgs),
+    /// The session registry: every session and what it produced.
+    #[command(subcommand)]
+    Sessions(sessions_cmd::SessionsCommand),
+    /// The registry's database schema.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +90,8 @@ fn main() -> ExitCode {
         Command::Data(args) => data_cmd::run(args, &mut out),
         Command::Indicator(args) => indicator_cmd::run(&args, &mut out),
         Command::Replay(args) => replay_cmd::run(&args, &mut out),
+        Command::Sessions(cmd) => sessions_cmd::run(cmd, &mut out),
+        Command::Db(cmd) => db_cmd::run(cmd, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

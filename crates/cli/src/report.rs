@@ -58,7 +58,7 @@ pub(crate) fn write_all(dir: &Path, r: &BacktestResult, store: &BarStore) -> Res
     Ok(())
 }
 
-fn summary_json(r: &BacktestResult) -> Result<String> {
+pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
     let m = &r.metrics;
     let value = json!({
         "session_id": r.session_id.to_string(),
@@ -69,7 +69,7 @@ fn summary_json(r: &BacktestResult) -> Result<String> {
         "trading_days": r.trading_days,
         "symbols": r.symbols.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "bars_processed": r.bars,
-        "signals": r.signals,
+        "signals": r.signals.len(),
         "orders": r.orders.len(),
         "fills": r.fills.len(),
         "round_trips": m.trades,

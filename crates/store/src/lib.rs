@@ -542,6 +542,51 @@ impl Store {
             .await
     }
 
+    /// Records a session's data fingerprint and summary metrics (JSON).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Db`].
+    pub async fn set_result(
+        &self,
+        id: SessionId,
+        data_fingerprint: Option<&str>,
+        summary: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE sessions SET data_fingerprint = COALESCE($1, data_fingerprint), summary = COALESCE($2, summary) WHERE id = $3";
+        let changed = on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(data_fingerprint)
+                .bind(summary)
+                .bind(id.to_string())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
+        }
+    }
+
+    /// The trading days of a session, oldest first: date, base bars, closing equity.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn session_days(
+        &self,
+        id: SessionId,
+    ) -> Result<Vec<(String, i64, Option<String>)>, StoreError> {
+        let sql = "SELECT date, bars, equity FROM session_days WHERE session_id = $1 ORDER BY date";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(id.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("date")?, r.try_get("bars")?, r.try_get("equity")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
     /// Deletes a session and, by cascade, every row it produced; false if there was none.
     ///
     /// # Errors

@@ -1,0 +1,287 @@
+//! The session registry from the CLI: which database, and recording a backtest in it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use openbell_model::{OrderType, SessionId, SessionKind, SessionStatus, Side, Timestamp};
+use openbell_store::{
+    Batch, DayRow, EquityRow, FillRow, NewSession, OrderRow, PoolConfig, PositionRow, QualityRow,
+    RiskRow, ScanRow, SignalRow, Store, TradeRow,
+};
+
+use crate::backtest_cmd::BacktestResult;
+use crate::home::openbell_home;
+
+/// The database: `--db`, else `$OPENBELL_DB`, else a SQLite file at
+/// `$OPENBELL_HOME/openbell.db` (its folder is created).
+pub(crate) fn db_url(flag: Option<&str>) -> Result<String> {
+    if let Some(url) = flag {
+        return Ok(url.to_owned());
+    }
+    if let Some(url) = std::env::var_os("OPENBELL_DB").filter(|v| !v.is_empty()) {
+        return Ok(url.to_string_lossy().into_owned());
+    }
+    let home: PathBuf = openbell_home();
+    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    Ok(format!("sqlite://{}", home.join("openbell.db").display()))
+}
+
+/// A runtime for the registry's async calls.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Connects and applies pending migrations (on start, as `openbell db migrate` would).
+pub(crate) async fn open(url: &str) -> Result<Store> {
+    let store = Store::connect(url, &PoolConfig::default())
+        .await
+        .with_context(|| format!("opening the session registry at {}", shown(url)))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A URL fit to print: without a password.
+pub(crate) fn shown(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Creates the session row and moves it to running: the row exists before any work starts.
+pub(crate) async fn start(store: &Store, id: SessionId, name: &str, config: &str) -> Result<()> {
+    store
+        .create_session(&NewSession {
+            id,
+            kind: SessionKind::Backtest,
+            name: name.to_owned(),
+            owner_id: None,
+            config: config.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+        .await?;
+    store
+        .transition(id, SessionStatus::Queued, SessionStatus::Starting, None)
+        .await?;
+    store
+        .transition(id, SessionStatus::Starting, SessionStatus::Running, None)
+        .await?;
+    Ok(())
+}
+
+/// Marks a session failed with the reason (best effort: the reason is also printed).
+pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
+    if let Ok(Some(row)) = store.session(id).await
+        && row.status.is_live()
+    {
+        let _ = store
+            .transition(id, row.status, SessionStatus::Failed, Some(reason))
+            .await;
+    }
+}
+
+/// Rows per transaction when recording a finished session.
+const BATCH_ROWS: usize = 20_000;
+
+/// Writes everything a backtest produced, then its result, and only then marks it completed.
+pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Result<u64> {
+    let batch = to_batch(r)?;
+    let rows = batch.len() as u64;
+    for part in split(batch) {
+        store.write_batch(r.session_id, &part).await?;
+    }
+    store
+        .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
+        .await?;
+    store
+        .transition(
+            r.session_id,
+            SessionStatus::Running,
+            SessionStatus::Completed,
+            None,
+        )
+        .await?;
+    Ok(rows)
+}
+
+#[allow(clippy::unnecessary_wraps)]
+fn utc(ts: Timestamp) -> Result<DateTime<Utc>> {
+    Ok(DateTime::from_timestamp_nanos(ts.as_nanos()))
+}
+
+fn side(s: Side) -> String {
+    s.as_str().to_owned()
+}
+
+/// The backtest's records as rows.
+fn to_batch(r: &BacktestResult) -> Result<Batch> {
+    let mut b = Batch::default();
+    for (date, bars, equity) in &r.days {
+        b.days.push(DayRow {
+            date: date.to_string(),
+            bars: i64::try_from(*bars).unwrap_or(i64::MAX),
+            equity: equity.map(|e| e.to_string()),
+        });
+    }
+    for s in &r.signals {
+        b.signals.push(SignalRow {
+            signal_id: i64::try_from(s.id().0).unwrap_or(i64::MAX),
+            ts: utc(s.ts_event())?,
+            symbol: s.symbol().to_string(),
+            side: side(s.side()),
+            strength: s.strength(),
+            reason: s.reason().to_owned(),
+        });
+    }
+    for rec in &r.orders {
+        let o = &rec.order;
+        let (limit, stop) = match o.order_type() {
+            OrderType::Market => (None, None),
+            OrderType::Limit { limit } => (Some(limit), None),
+            OrderType::Stop { stop } => (None, Some(stop)),
+            OrderType::StopLimit { stop, limit } => (Some(limit), Some(stop)),
+        };
+        b.orders.push(OrderRow {
+            order_id: i64::try_from(o.id().0).unwrap_or(i64::MAX),
+            ts: utc(o.ts_init())?,
+            symbol: o.symbol().to_string(),
+            side: side(o.side()),
+            order_type: o.order_type().as_str().to_owned(),
+            limit_price: limit.map(|p| p.to_string()),
+            stop_price: stop.map(|p| p.to_string()),
+            time_in_force: o.time_in_force().as_str().to_owned(),
+            quantity: o.quantity().to_string(),
+            filled: o.filled().to_string(),
+            status: o.status().as_str().to_owned(),
+            signal_id: o
+                .signal_id()
+                .map(|s| i64::try_from(s.0).unwrap_or(i64::MAX)),
+            reason: rec.reason.clone(),
+        });
+    }
+    for (i, f) in r.fills.iter().enumerate() {
+        b.fills.push(FillRow {
+            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            ts: utc(f.ts_event())?,
+            order_id: i64::try_from(f.order_id().0).unwrap_or(i64::MAX),
+            symbol: f.symbol().to_string(),
+            side: side(f.side()),
+            quantity: f.quantity().to_string(),
+            price: f.price().to_string(),
+            commission: f.commission().to_string(),
+        });
+    }
+    for (i, t) in r.trades.iter().enumerate() {
+        b.trades.push(TradeRow {
+            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            symbol: t.symbol.to_string(),
+            side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
+            quantity: t.quantity.to_string(),
+            entry_ts: utc(t.entry_ts)?,
+            exit_ts: utc(t.exit_ts)?,
+            entry_price: t.entry_price.to_string(),
+            exit_price: t.exit_price.to_string(),
+            gross_pnl: t.gross_pnl.to_string(),
+            commission: t.commission.to_string(),
+        });
+    }
+    for (i, (ts, symbol, quantity, realized)) in r.positions.iter().enumerate() {
+        b.positions.push(PositionRow {
+            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            ts: utc(*ts)?,
+            symbol: symbol.to_string(),
+            quantity: quantity.to_string(),
+            realized: realized.to_string(),
+        });
+    }
+    // One record per delivery time: a later record at the same time (the close) wins.
+    let mut last: Option<Timestamp> = None;
+    for (ts, equity, cash) in &r.cash_equity {
+        let row = EquityRow {
+            ts: utc(*ts)?,
+            equity: equity.to_string(),
+            cash: cash.to_string(),
+        };
+        if last == Some(*ts) {
+            b.equity.pop();
+        }
+        b.equity.push(row);
+        last = Some(*ts);
+    }
+    for q in &r.quality {
+        let missing: Vec<String> = q.missing.iter().map(|(a, z)| format!("{a}/{z}")).collect();
+        b.quality.push(QualityRow {
+            date: q.date.to_string(),
+            symbol: q.symbol.to_string(),
+            expected: i64::from(q.expected),
+            present: i64::from(q.present),
+            missing: missing.join(";"),
+        });
+    }
+    for (i, s) in r.scans.iter().enumerate() {
+        let candidates: Vec<serde_json::Value> = s
+            .candidates
+            .iter()
+            .map(|(sym, score)| serde_json::json!({"symbol": sym.to_string(), "score": score}))
+            .collect();
+        let chosen: Vec<String> = s.chosen.iter().map(ToString::to_string).collect();
+        b.scans.push(ScanRow {
+            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            ts: utc(s.ts)?,
+            scanner: s.scanner.clone(),
+            as_of: utc(s.as_of)?,
+            candidates: serde_json::to_string(&candidates)?,
+            chosen: serde_json::to_string(&chosen)?,
+        });
+    }
+    for (i, (ts, order, symbol, reason)) in r
+        .rejections
+        .iter()
+        .filter(|(_, _, _, why)| why.starts_with("risk:"))
+        .enumerate()
+    {
+        b.risk.push(RiskRow {
+            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            ts: utc(*ts)?,
+            order_id: i64::try_from(order.0).unwrap_or(i64::MAX),
+            symbol: symbol.to_string(),
+            reason: reason.clone(),
+        });
+    }
+    Ok(b)
+}
+
+/// Splits a batch into parts of at most [`BATCH_ROWS`] rows per table.
+fn split(b: Batch) -> Vec<Batch> {
+    fn take<T>(v: &mut Vec<T>) -> Vec<T> {
+        let n = v.len().min(BATCH_ROWS);
+        v.drain(..n).collect()
+    }
+    let mut b = b;
+    let mut parts = Vec::new();
+    while !b.is_empty() {
+        parts.push(Batch {
+            days: take(&mut b.days),
+            signals: take(&mut b.signals),
+            orders: take(&mut b.orders),
+            fills: take(&mut b.fills),
+            trades: take(&mut b.trades),
+            positions: take(&mut b.positions),
+            equity: take(&mut b.equity),
+            quality: take(&mut b.quality),
+            scans: take(&mut b.scans),
+            risk: take(&mut b.risk),
+        });
+    }
+    parts
+}

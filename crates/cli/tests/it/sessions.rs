@@ -1,0 +1,175 @@
+//! Backtests are recorded in the session registry, on SQLite and on PostgreSQL, and
+//! `openbell sessions` and `openbell db` read and manage them.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{openbell, stderr, stdout};
+
+/// A fresh PostgreSQL database (dropped by the guard), or `None` after reporting the skip.
+struct PgDb(String);
+
+impl PgDb {
+    fn create(test: &str) -> Option<Self> {
+        let name = format!("openbell_cli_{}_{}", std::process::id(), test);
+        let ok = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qc"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            openbell_testkit::skip(
+                &format!("{test} on PostgreSQL"),
+                "PostgreSQL (psql) is not reachable at 127.0.0.1:5432",
+            );
+            return None;
+        }
+        Some(Self(name))
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://root@127.0.0.1:5432/{}", self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
+            .output();
+    }
+}
+
+fn generated(home: &Path) -> String {
+    let data = home.join("data");
+    let out = openbell(
+        home,
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            "4",
+            "--days",
+            "10",
+            "--start",
+            "2024-01-02",
+            "--seed",
+            "3",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    data.to_str().unwrap().to_owned()
+}
+
+fn run_ok(home: &Path, args: &[&str]) -> String {
+    let out = openbell(home, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn backtests_are_recorded_and_the_registry_lists_shows_and_deletes_them() {
+    let home = tempfile::tempdir().unwrap();
+    let data = generated(home.path());
+    let config = home.path().join("hold.toml");
+    std::fs::write(
+        &config,
+        "[session]\nname = \"hold\"\nstart = \"2024-01-02\"\nend = \"2024-01-12\"\n[universe]\nall = true\n[strategy]\nname = \"buy_and_hold\"\nqty = 10\n",
+    )
+    .unwrap();
+    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
+    let pg = PgDb::create("recorded");
+    let mut urls = vec![sqlite];
+    urls.extend(pg.as_ref().map(PgDb::url));
+    for url in &urls {
+        let text = run_ok(
+            home.path(),
+            &[
+                "backtest",
+                "--config",
+                config.to_str().unwrap(),
+                "--data",
+                &data,
+                "--db",
+                url,
+            ],
+        );
+        let id = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("session")
+            .trim()
+            .to_owned();
+        let listed = run_ok(home.path(), &["sessions", "ls", "--db", url]);
+        assert!(
+            listed.contains(&id) && listed.contains("completed") && listed.contains("hold"),
+            "{listed}"
+        );
+        assert!(listed.ends_with("1 sessions\n"), "{listed}");
+        let shown = run_ok(home.path(), &["sessions", "show", &id, "--db", url]);
+        assert!(shown.contains("status    completed"), "{shown}");
+        assert!(
+            shown.contains("fills 4,") && shown.contains("orders 4,"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("days      9 (2024-01-02 to 2024-01-12)"),
+            "{shown}"
+        );
+        let none = run_ok(
+            home.path(),
+            &["sessions", "ls", "--status", "failed", "--db", url],
+        );
+        assert!(none.ends_with("0 sessions\n"), "{none}");
+        let status = run_ok(home.path(), &["db", "status", "--db", url]);
+        assert!(status.contains("(up to date)"), "{status}");
+        // A finished session cannot be stopped; it can be deleted, with everything it made.
+        let stop = openbell(home.path(), &["sessions", "stop", &id, "--db", url]);
+        assert!(!stop.status.success());
+        assert!(stderr(&stop).contains("completed"), "{}", stderr(&stop));
+        run_ok(home.path(), &["sessions", "rm", &id, "--db", url]);
+        let gone = openbell(home.path(), &["sessions", "show", &id, "--db", url]);
+        assert!(stderr(&gone).contains("not found"), "{}", stderr(&gone));
+    }
+}
+
+#[test]
+fn the_default_registry_is_a_sqlite_file_in_the_home_and_db_migrate_reports() {
+    let home = tempfile::tempdir().unwrap();
+    let text = run_ok(home.path(), &["db", "migrate"]);
+    assert!(
+        text.contains("openbell.db: applied 1, 2; schema at version 2"),
+        "{text}"
+    );
+    assert!(home.path().join("openbell.db").is_file());
+    let again = run_ok(home.path(), &["db", "migrate"]);
+    assert!(again.contains("up to date"), "{again}");
+}
+
+#[test]
+fn registry_errors_are_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["sessions", "show", "nope"][..], "not a session id"),
+        (
+            &["sessions", "show", "01a1fddf-c81e-7f69-910a-36f61ea70830"][..],
+            "not found",
+        ),
+        (&["sessions", "ls", "--kind", "livee"][..], "--kind"),
+        (&["sessions", "ls", "--db", "mysql://x"][..], "mysql://x"),
+        (
+            &[
+                "db",
+                "status",
+                "--db",
+                "postgres://root:secret@127.0.0.1:1/none",
+            ][..],
+            "root:***@",
+        ),
+    ];
+    crate::assert_one_line_errors(home.path(), cases);
+}
