@@ -265,6 +265,31 @@ macro_rules! insert_rows {
 }
 
 impl Store {
+    /// A session's signals, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn signals(&self, session: SessionId) -> Result<Vec<SignalRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT signal_id, ts, symbol, side, strength, reason FROM signals WHERE session_id = $1 ORDER BY signal_id";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SignalRow {
+                        signal_id: r.try_get("signal_id")?,
+                        ts: r.try_get("ts")?,
+                        symbol: r.try_get("symbol")?,
+                        side: r.try_get("side")?,
+                        strength: r.try_get("strength")?,
+                        reason: r.try_get("reason")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
     /// Writes a batch of one session's rows in one transaction (multi-row inserts); either all
     /// of it is committed or none.
     ///
@@ -276,6 +301,9 @@ impl Store {
             return Ok(());
         }
         let sid = session.to_string();
+        if let Pool::Postgres(pg) = &self.pool {
+            return copy_batch(pg, &sid, batch).await;
+        }
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             insert_rows!(tx, "INSERT INTO session_days (session_id, date, bars, equity) ", " ON CONFLICT (session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity", batch.days, sid, |b, r| {
@@ -312,4 +340,237 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// One CSV field: NULL unquoted and empty, text quoted when it must be (an empty string is
+/// quoted so it is not NULL).
+fn field(out: &mut String, value: Option<&str>) {
+    match value {
+        None => {}
+        Some(v) if v.is_empty() => out.push_str("\"\""),
+        Some(v) if v.contains([',', '"', '\n', '\r', '\\']) => {
+            out.push('"');
+            out.push_str(&v.replace('"', "\"\""));
+            out.push('"');
+        }
+        Some(v) => out.push_str(v),
+    }
+}
+
+/// Rows as CSV for `COPY ... FROM STDIN (FORMAT csv)`, session id first.
+fn csv_rows<T>(sid: &str, rows: &[T], cells: impl Fn(&T) -> Vec<Option<String>>) -> String {
+    let mut out = String::with_capacity(rows.len() * 96);
+    for row in rows {
+        out.push_str(sid);
+        for cell in cells(row) {
+            out.push(',');
+            field(&mut out, cell.as_deref());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn ts(t: &DateTime<Utc>) -> Option<String> {
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+/// The PostgreSQL path: COPY into the tables (through a staging table where rows may update
+/// earlier ones), all in one transaction.
+async fn copy_batch(pg: &sqlx::PgPool, sid: &str, b: &Batch) -> Result<(), StoreError> {
+    // (table, columns, conflict clause for tables whose rows may be rewritten, CSV)
+    let tables: Vec<(&str, &str, Option<&str>, String)> = vec![
+        (
+            "session_days",
+            "session_id, date, bars, equity",
+            Some("(session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity"),
+            csv_rows(sid, &b.days, |r| {
+                vec![
+                    Some(r.date.clone()),
+                    Some(r.bars.to_string()),
+                    r.equity.clone(),
+                ]
+            }),
+        ),
+        (
+            "signals",
+            "session_id, signal_id, ts, symbol, side, strength, reason",
+            None,
+            csv_rows(sid, &b.signals, |r| {
+                vec![
+                    Some(r.signal_id.to_string()),
+                    ts(&r.ts),
+                    Some(r.symbol.clone()),
+                    Some(r.side.clone()),
+                    Some(format!("{:?}", r.strength)),
+                    Some(r.reason.clone()),
+                ]
+            }),
+        ),
+        (
+            "orders",
+            "session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason",
+            Some(
+                "(session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
+            ),
+            csv_rows(sid, &b.orders, |r| {
+                vec![
+                    Some(r.order_id.to_string()),
+                    ts(&r.ts),
+                    Some(r.symbol.clone()),
+                    Some(r.side.clone()),
+                    Some(r.order_type.clone()),
+                    r.limit_price.clone(),
+                    r.stop_price.clone(),
+                    Some(r.time_in_force.clone()),
+                    Some(r.quantity.clone()),
+                    Some(r.filled.clone()),
+                    Some(r.status.clone()),
+                    r.signal_id.map(|v| v.to_string()),
+                    r.reason.clone(),
+                ]
+            }),
+        ),
+        (
+            "fills",
+            "session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission",
+            None,
+            csv_rows(sid, &b.fills, |r| {
+                vec![
+                    Some(r.seq.to_string()),
+                    ts(&r.ts),
+                    Some(r.order_id.to_string()),
+                    Some(r.symbol.clone()),
+                    Some(r.side.clone()),
+                    Some(r.quantity.clone()),
+                    Some(r.price.clone()),
+                    Some(r.commission.clone()),
+                ]
+            }),
+        ),
+        (
+            "trades",
+            "session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission",
+            None,
+            csv_rows(sid, &b.trades, |r| {
+                vec![
+                    Some(r.seq.to_string()),
+                    Some(r.symbol.clone()),
+                    Some(r.side.clone()),
+                    Some(r.quantity.clone()),
+                    ts(&r.entry_ts),
+                    ts(&r.exit_ts),
+                    Some(r.entry_price.clone()),
+                    Some(r.exit_price.clone()),
+                    Some(r.gross_pnl.clone()),
+                    Some(r.commission.clone()),
+                ]
+            }),
+        ),
+        (
+            "positions",
+            "session_id, position_seq, ts, symbol, quantity, realized",
+            None,
+            csv_rows(sid, &b.positions, |r| {
+                vec![
+                    Some(r.seq.to_string()),
+                    ts(&r.ts),
+                    Some(r.symbol.clone()),
+                    Some(r.quantity.clone()),
+                    Some(r.realized.clone()),
+                ]
+            }),
+        ),
+        (
+            "equity",
+            "session_id, ts, equity, cash",
+            Some("(session_id, ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash"),
+            csv_rows(sid, &b.equity, |r| {
+                vec![ts(&r.ts), Some(r.equity.clone()), Some(r.cash.clone())]
+            }),
+        ),
+        (
+            "quality",
+            "session_id, date, symbol, expected, present, missing",
+            None,
+            csv_rows(sid, &b.quality, |r| {
+                vec![
+                    Some(r.date.clone()),
+                    Some(r.symbol.clone()),
+                    Some(r.expected.to_string()),
+                    Some(r.present.to_string()),
+                    Some(r.missing.clone()),
+                ]
+            }),
+        ),
+        (
+            "scans",
+            "session_id, scan_seq, ts, scanner, as_of, candidates, chosen",
+            None,
+            csv_rows(sid, &b.scans, |r| {
+                vec![
+                    Some(r.seq.to_string()),
+                    ts(&r.ts),
+                    Some(r.scanner.clone()),
+                    ts(&r.as_of),
+                    Some(r.candidates.clone()),
+                    Some(r.chosen.clone()),
+                ]
+            }),
+        ),
+        (
+            "risk_events",
+            "session_id, event_seq, ts, order_id, symbol, reason",
+            None,
+            csv_rows(sid, &b.risk, |r| {
+                vec![
+                    Some(r.seq.to_string()),
+                    ts(&r.ts),
+                    Some(r.order_id.to_string()),
+                    Some(r.symbol.clone()),
+                    Some(r.reason.clone()),
+                ]
+            }),
+        ),
+    ];
+    let mut tx = pg.begin().await?;
+    for (table, columns, conflict, csv) in tables {
+        if csv.is_empty() {
+            continue;
+        }
+        let target = match conflict {
+            Some(_) => {
+                let stage = format!("stage_{table}");
+                sqlx::query(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+                ))
+                .execute(&mut *tx)
+                .await?;
+                stage
+            }
+            None => table.to_owned(),
+        };
+        let mut copy = tx
+            .copy_in_raw(&format!(
+                "COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)"
+            ))
+            .await?;
+        if let Err(e) = copy.send(csv.into_bytes()).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(e.into());
+        }
+        copy.finish().await?;
+        if let Some(conflict) = conflict {
+            sqlx::query(&format!(
+                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT {conflict}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!("DELETE FROM {target}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }

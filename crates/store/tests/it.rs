@@ -381,6 +381,37 @@ async fn batches_commit_whole_sessions_keep_their_own_rows_and_delete_cascades()
         );
         assert!(store.session(a.id).await.unwrap().is_none());
         assert!(!store.delete_session(a.id).await.unwrap());
+        // Text with separators, quotes, newlines and backslashes comes back as written.
+        let odd = [
+            "plain",
+            "comma, \"quoted\" and\nnewline",
+            "back\\slash",
+            "",
+            "NULL",
+        ];
+        let signals: Vec<openbell_store::SignalRow> = odd
+            .iter()
+            .enumerate()
+            .map(|(i, reason)| openbell_store::SignalRow {
+                signal_id: i as i64 + 1,
+                ts: ts(i as i64),
+                symbol: "BRK.B".into(),
+                side: "sell".into(),
+                strength: 0.25,
+                reason: (*reason).to_owned(),
+            })
+            .collect();
+        store
+            .write_batch(
+                b.id,
+                &Batch {
+                    signals: signals.clone(),
+                    ..Batch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.signals(b.id).await.unwrap(), signals, "{name}");
         store.close().await;
         drop_db(cleanup).await;
     }
