@@ -347,7 +347,7 @@ impl Store {
 fn field(out: &mut String, value: Option<&str>) {
     match value {
         None => {}
-        Some(v) if v.is_empty() => out.push_str("\"\""),
+        Some("") => out.push_str("\"\""),
         Some(v) if v.contains([',', '"', '\n', '\r', '\\']) => {
             out.push('"');
             out.push_str(&v.replace('"', "\"\""));
