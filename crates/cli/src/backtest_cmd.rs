@@ -431,7 +431,11 @@ pub(crate) fn run_recorded(
     let rt = crate::registry::runtime()?;
     let registry = rt.block_on(crate::registry::open(url))?;
     let id = new_session_id()?;
-    rt.block_on(crate::registry::start(&registry, id, name, &cfg.text))?;
+    let runner = crate::registry::runner_id();
+    rt.block_on(crate::registry::start(
+        &registry, id, &runner, name, &cfg.text,
+    ))?;
+    let heartbeat = rt.spawn(crate::registry::heartbeat(registry.clone(), runner));
     let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
         let result = backtest(store, cfg, id, std::io::stderr().is_terminal())?;
         let summary = report::summary_json(&result)?;
@@ -439,6 +443,7 @@ pub(crate) fn run_recorded(
         let rows = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
         Ok((result, rows, started.elapsed().as_secs_f64()))
     })();
+    heartbeat.abort();
     let (result, rows, secs) = match outcome {
         Ok(done) => done,
         Err(e) => {

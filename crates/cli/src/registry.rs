@@ -27,21 +27,61 @@ pub(crate) fn db_url(flag: Option<&str>) -> Result<String> {
     Ok(format!("sqlite://{}", home.join("openbell.db").display()))
 }
 
-/// A runtime for the registry's async calls.
+/// A runtime for the registry's async calls, with one worker so a lease heartbeat keeps
+/// running while the engine works on the calling thread.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")
 }
 
-/// Connects and applies pending migrations (on start, as `openbell db migrate` would).
+/// How long a runner's claim on a session lasts without a heartbeat:
+/// `$OPENBELL_LEASE_SECS`, default 30 seconds. It is renewed every third of that.
+pub(crate) fn lease() -> chrono::Duration {
+    let secs = std::env::var("OPENBELL_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 1)
+        .unwrap_or(30);
+    chrono::Duration::seconds(secs)
+}
+
+/// This process's runner id.
+pub(crate) fn runner_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!(
+        "cli-{}-{:08x}",
+        std::process::id(),
+        h.finish() & 0xffff_ffff
+    )
+}
+
+/// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
+/// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub(crate) async fn open(url: &str) -> Result<Store> {
     let store = Store::connect(url, &PoolConfig::default())
         .await
         .with_context(|| format!("opening the session registry at {}", shown(url)))?;
     store.migrate().await?;
+    for id in store.recover_expired(Utc::now()).await? {
+        eprintln!("session {id} failed: its runner stopped before it finished");
+    }
     Ok(store)
+}
+
+/// Renews this runner's leases until aborted.
+pub(crate) async fn heartbeat(store: Store, runner: String) {
+    let every = (lease() / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let _ = store.heartbeat(&runner, Utc::now() + lease()).await;
+    }
 }
 
 /// A URL fit to print: without a password.
@@ -58,8 +98,15 @@ pub(crate) fn shown(url: &str) -> String {
     }
 }
 
-/// Creates the session row and moves it to running: the row exists before any work starts.
-pub(crate) async fn start(store: &Store, id: SessionId, name: &str, config: &str) -> Result<()> {
+/// Creates the session row, claims it for `runner`, and moves it to running: the row exists
+/// before any work starts.
+pub(crate) async fn start(
+    store: &Store,
+    id: SessionId,
+    runner: &str,
+    name: &str,
+    config: &str,
+) -> Result<()> {
     store
         .create_session(&NewSession {
             id,
@@ -70,6 +117,7 @@ pub(crate) async fn start(store: &Store, id: SessionId, name: &str, config: &str
             version: env!("CARGO_PKG_VERSION").to_owned(),
         })
         .await?;
+    store.claim(id, runner, Utc::now() + lease()).await?;
     store
         .transition(id, SessionStatus::Queued, SessionStatus::Starting, None)
         .await?;

@@ -542,6 +542,90 @@ impl Store {
             .await
     }
 
+    /// Claims a session for runner `runner` with a lease until `lease_until`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Db`].
+    pub async fn claim(
+        &self,
+        id: SessionId,
+        runner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE sessions SET runner_id = $1, lease_expires_at = $2 WHERE id = $3";
+        let changed = on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(runner)
+                .bind(lease_until)
+                .bind(id.to_string())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
+        }
+    }
+
+    /// Extends the lease of every live session of runner `runner`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn heartbeat(
+        &self,
+        runner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE sessions SET lease_expires_at = $1 WHERE runner_id = $2 AND status IN ('queued', 'starting', 'running', 'paused', 'stopping')";
+        Ok(on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(lease_until)
+                .bind(runner)
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Marks `failed`, with the reason, every live session whose runner's lease expired
+    /// before `now` (a runner that died: killed, crashed, lost its machine). Nothing else is
+    /// touched. Returns the sessions it failed.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn recover_expired(&self, now: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+        let select = "SELECT id, status, runner_id, lease_expires_at FROM sessions WHERE lease_expires_at < $1 AND status IN ('queued', 'starting', 'running', 'paused', 'stopping')";
+        let expired: Vec<(String, String, Option<String>, DateTime<Utc>)> = on_pool!(self, p => {
+            let rows = sqlx::query(select).bind(now).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("status")?, r.try_get("runner_id")?, r.try_get("lease_expires_at")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        let mut failed = Vec::new();
+        for (id, status, runner, lease) in expired {
+            let id = SessionId::parse(&id).map_err(|e| corrupt("session id", &id, e))?;
+            let status = SessionStatus::from_str(&status)
+                .map_err(|e| corrupt("session status", &status, e))?;
+            let reason = format!(
+                "runner {} stopped renewing its lease (expired {}); the session did not finish",
+                runner.as_deref().unwrap_or("?"),
+                lease.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            // A session that moved meanwhile (it finished after all) is left as it is.
+            match self
+                .transition(id, status, SessionStatus::Failed, Some(&reason))
+                .await
+            {
+                Ok(_) => failed.push(id),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(failed)
+    }
+
     /// Records a session's data fingerprint and summary metrics (JSON).
     ///
     /// # Errors

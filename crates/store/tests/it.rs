@@ -465,3 +465,86 @@ async fn unknown_urls_are_named() {
         .unwrap_err();
     assert!(err.to_string().contains("mysql://x"), "{err}");
 }
+
+#[tokio::test]
+async fn sessions_of_a_dead_runner_fail_with_the_reason_and_nothing_else_moves() {
+    for (name, store, cleanup, _dir) in backends("lease expiry").await {
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        let past = now - chrono::Duration::seconds(60);
+        let future = now + chrono::Duration::seconds(60);
+        let (dead, alive, done, renewed) = (
+            new_session(10),
+            new_session(11),
+            new_session(12),
+            new_session(13),
+        );
+        for s in [&dead, &alive, &done, &renewed] {
+            store.create_session(s).await.unwrap();
+            store
+                .transition(s.id, SessionStatus::Queued, SessionStatus::Starting, None)
+                .await
+                .unwrap();
+            store
+                .transition(s.id, SessionStatus::Starting, SessionStatus::Running, None)
+                .await
+                .unwrap();
+        }
+        store.claim(dead.id, "runner-a", past).await.unwrap();
+        store.claim(alive.id, "runner-b", future).await.unwrap();
+        store.claim(done.id, "runner-a", past).await.unwrap();
+        store
+            .transition(
+                done.id,
+                SessionStatus::Running,
+                SessionStatus::Completed,
+                None,
+            )
+            .await
+            .unwrap();
+        store.claim(renewed.id, "runner-c", past).await.unwrap();
+        assert_eq!(
+            store.heartbeat("runner-c", future).await.unwrap(),
+            1,
+            "{name}"
+        );
+        store.write_batch(dead.id, &batch(5)).await.unwrap();
+
+        let failed = store.recover_expired(now).await.unwrap();
+        assert_eq!(failed, vec![dead.id], "{name}");
+        let row = store.session(dead.id).await.unwrap().unwrap();
+        assert_eq!(row.status, SessionStatus::Failed);
+        assert!(
+            row.error
+                .unwrap()
+                .contains("runner runner-a stopped renewing its lease"),
+            "{name}"
+        );
+        assert!(row.ended_at.is_some());
+        // Its committed rows stay; the other sessions did not move.
+        let fills = store.child_counts(dead.id).await.unwrap();
+        assert_eq!(
+            fills.iter().find(|(t, _)| *t == "fills").unwrap().1,
+            5,
+            "{name}"
+        );
+        for (s, status) in [
+            (&alive, SessionStatus::Running),
+            (&done, SessionStatus::Completed),
+            (&renewed, SessionStatus::Running),
+        ] {
+            assert_eq!(
+                store.session(s.id).await.unwrap().unwrap().status,
+                status,
+                "{name}"
+            );
+        }
+        // Recovery is idempotent.
+        assert!(
+            store.recover_expired(now).await.unwrap().is_empty(),
+            "{name}"
+        );
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}

@@ -173,3 +173,150 @@ fn registry_errors_are_one_line() {
     ];
     crate::assert_one_line_errors(home.path(), cases);
 }
+
+/// `openbell` with extra environment, not waited for.
+fn spawn(home: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_openbell"));
+    cmd.args(args)
+        .env("OPENBELL_HOME", home)
+        .env_remove("OPENBELL_DATA")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawning openbell")
+}
+
+fn with_lease(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args(args)
+        .env("OPENBELL_HOME", home)
+        .env("OPENBELL_LEASE_SECS", "2")
+        .output()
+        .unwrap()
+}
+
+fn rows_line(text: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with("rows"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_else_changes() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let generated = openbell(
+        home.path(),
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            "10",
+            "--days",
+            "250",
+            "--start",
+            "2024-01-02",
+            "--seed",
+            "5",
+        ],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let data = data.to_str().unwrap().to_owned();
+    let short = home.path().join("short.toml");
+    std::fs::write(
+        &short,
+        "[session]\nstart = \"2024-01-02\"\nend = \"2024-01-10\"\n[universe]\nall = true\n[strategy]\nname = \"buy_and_hold\"\nqty = 5\n",
+    )
+    .unwrap();
+    let long = home.path().join("long.toml");
+    std::fs::write(
+        &long,
+        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
+    )
+    .unwrap();
+    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
+    let pg = PgDb::create("killed");
+    let mut urls = vec![sqlite];
+    urls.extend(pg.as_ref().map(PgDb::url));
+    for url in &urls {
+        // A finished session whose rows must not change.
+        let first = run_ok(
+            home.path(),
+            &[
+                "backtest",
+                "--config",
+                short.to_str().unwrap(),
+                "--data",
+                &data,
+                "--db",
+                url,
+            ],
+        );
+        let kept = first
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("session")
+            .trim()
+            .to_owned();
+        let before = rows_line(&run_ok(
+            home.path(),
+            &["sessions", "show", &kept, "--db", url],
+        ));
+
+        let mut child = spawn(
+            home.path(),
+            &[("OPENBELL_LEASE_SECS", "2")],
+            &[
+                "backtest",
+                "--config",
+                long.to_str().unwrap(),
+                "--data",
+                &data,
+                "--db",
+                url,
+            ],
+        );
+        // Wait until it is running, then kill it without warning.
+        let started = std::time::Instant::now();
+        let killed = loop {
+            let listed = stdout(&with_lease(
+                home.path(),
+                &["sessions", "ls", "--status", "running", "--db", url],
+            ));
+            if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
+                break line[..36].to_owned();
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the backtest finished before it could be killed"
+            );
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "the backtest never showed as running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // After the lease runs out, the next start marks it failed with the reason.
+        std::thread::sleep(std::time::Duration::from_millis(2_500));
+        let shown = with_lease(home.path(), &["sessions", "show", &killed, "--db", url]);
+        let text = stdout(&shown);
+        assert!(text.contains("status    failed"), "{url}: {text}");
+        assert!(text.contains("stopped renewing its lease"), "{url}: {text}");
+        assert!(
+            String::from_utf8_lossy(&shown.stderr).contains(&format!("session {killed} failed")),
+            "{url}"
+        );
+        // The other session is exactly as it was.
+        let after_show = run_ok(home.path(), &["sessions", "show", &kept, "--db", url]);
+        assert!(after_show.contains("status    completed"), "{after_show}");
+        assert_eq!(rows_line(&after_show), before, "{url}");
+    }
+}
