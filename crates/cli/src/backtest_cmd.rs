@@ -15,7 +15,7 @@ use openbell_data::BarStore;
 use openbell_engine::{
     Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry, Trade,
 };
-use openbell_model::{Fill, Money, OrderId, Quantity, SessionId, Signal, Symbol, Timestamp};
+use openbell_model::{Fill, Money, SessionId, Symbol, Timestamp};
 
 use crate::home::data_dir_or;
 use crate::replay_cmd::load_config;
@@ -70,36 +70,24 @@ struct Recorder {
     progress: bool,
     equity: Option<Money>,
     fills: Vec<Fill>,
-    signals: Vec<Signal>,
-    positions: Vec<(Timestamp, Symbol, Quantity, Money)>,
-    cash_equity: Vec<(Timestamp, Money, Money)>,
-    day_bars: Vec<(NaiveDate, u64)>,
-    rejections: Vec<(Timestamp, OrderId, Symbol, String)>,
+    signals: usize,
     quality: Vec<QualityRow>,
     scans: Vec<ScanRow>,
     faults: Vec<String>,
     symbols: BTreeSet<Symbol>,
+    /// The registry's writer, fed as the session runs.
+    stream: Option<crate::registry::StreamWriter>,
 }
 
 impl EventSink for Recorder {
     fn emit(&mut self, event: &Event) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.on_event(event);
+        }
         match event {
             Event::OrderFilled { fill, .. } => self.fills.push(*fill),
-            Event::Signal { signal, .. } => self.signals.push(signal.clone()),
-            Event::Equity { equity, cash, ts } => {
-                self.equity = Some(*equity);
-                self.cash_equity.push((*ts, *equity, *cash));
-            }
-            Event::PositionChanged {
-                symbol,
-                quantity,
-                realized,
-                ts,
-            } => self.positions.push((*ts, *symbol, *quantity, *realized)),
-            Event::OrderRejected { order, reason, ts } => {
-                self.rejections
-                    .push((*ts, order.id(), order.symbol(), reason.clone()));
-            }
+            Event::Signal { .. } => self.signals += 1,
+            Event::Equity { equity, .. } => self.equity = Some(*equity),
             Event::SymbolAdded { symbol, .. } => {
                 self.symbols.insert(*symbol);
             }
@@ -136,8 +124,7 @@ impl EventSink for Recorder {
                 reason,
                 ..
             } => self.faults.push(format!("{date} {symbol}: {reason}")),
-            Event::DayEnded { bars, date, .. } => {
-                self.day_bars.push((*date, *bars));
+            Event::DayEnded { bars, .. } => {
                 self.days += 1;
                 self.bars += bars;
                 if self.progress {
@@ -176,11 +163,7 @@ pub(crate) struct BacktestResult {
     pub(crate) bars: u64,
     pub(crate) orders: Vec<OrderRecord>,
     pub(crate) fills: Vec<Fill>,
-    pub(crate) signals: Vec<Signal>,
-    pub(crate) positions: Vec<(Timestamp, Symbol, Quantity, Money)>,
-    pub(crate) cash_equity: Vec<(Timestamp, Money, Money)>,
-    pub(crate) days: Vec<(NaiveDate, u64, Option<Money>)>,
-    pub(crate) rejections: Vec<(Timestamp, OrderId, Symbol, String)>,
+    pub(crate) signals: usize,
     pub(crate) trades: Vec<Trade>,
     pub(crate) equity: Vec<(Timestamp, Money, bool)>,
     pub(crate) quality: Vec<QualityRow>,
@@ -228,6 +211,7 @@ pub(crate) fn backtest(
     cfg: &SessionConfig,
     session_id: SessionId,
     progress: bool,
+    stream: Option<crate::registry::StreamWriter>,
 ) -> Result<BacktestResult> {
     let strategy_cfg = cfg
         .strategy
@@ -256,15 +240,12 @@ pub(crate) fn backtest(
         progress,
         equity: None,
         fills: Vec::new(),
-        signals: Vec::new(),
-        positions: Vec::new(),
-        cash_equity: Vec::new(),
-        day_bars: Vec::new(),
-        rejections: Vec::new(),
+        signals: 0,
         quality: Vec::new(),
         scans: Vec::new(),
         faults: Vec::new(),
         symbols: BTreeSet::new(),
+        stream,
     };
     let started = Instant::now();
     let mut engine = Engine::new(cfg.engine.clone(), &mut source, &mut clock, &mut recorder)?
@@ -273,6 +254,9 @@ pub(crate) fn backtest(
     let report = engine
         .into_report()
         .context("the engine kept no trading record")?;
+    if let Some(stream) = recorder.stream.as_mut() {
+        stream.close();
+    }
     let elapsed_ms = started.elapsed().as_millis();
     if progress {
         let _ = writeln!(std::io::stderr());
@@ -290,21 +274,6 @@ pub(crate) fn backtest(
         orders: report.orders,
         fills: recorder.fills,
         signals: recorder.signals,
-        positions: recorder.positions,
-        cash_equity: recorder.cash_equity,
-        days: recorder
-            .day_bars
-            .iter()
-            .map(|(date, bars)| {
-                let equity = report
-                    .daily
-                    .iter()
-                    .find(|(d, _)| d == date)
-                    .map(|(_, e)| *e);
-                (*date, *bars, equity)
-            })
-            .collect(),
-        rejections: recorder.rejections,
         trades: report.trades,
         equity: report.equity,
         quality: recorder.quality,
@@ -359,7 +328,7 @@ pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<(
     writeln!(
         out,
         "trading   {} signals, {} orders, {} fills, {} round trips",
-        r.signals.len(),
+        r.signals,
         r.orders.len(),
         r.fills.len(),
         m.trades
@@ -436,12 +405,22 @@ pub(crate) fn run_recorded(
         &registry, id, &runner, name, &cfg.text,
     ))?;
     let heartbeat = rt.spawn(crate::registry::heartbeat(registry.clone(), runner));
+    let (stream, writer) = crate::registry::stream(&rt, &registry, id);
     let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
-        let result = backtest(store, cfg, id, std::io::stderr().is_terminal())?;
-        let summary = report::summary_json(&result)?;
         let started = Instant::now();
+        let result = backtest(
+            store,
+            cfg,
+            id,
+            std::io::stderr().is_terminal(),
+            Some(stream),
+        )?;
+        let summary = report::summary_json(&result)?;
+        let streamed = rt
+            .block_on(writer)
+            .context("the registry writer stopped")??;
         let rows = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
-        Ok((result, rows, started.elapsed().as_secs_f64()))
+        Ok((result, streamed + rows, started.elapsed().as_secs_f64()))
     })();
     heartbeat.abort();
     let (result, rows, secs) = match outcome {
@@ -452,12 +431,9 @@ pub(crate) fn run_recorded(
         }
     };
     print_summary(&result, out)?;
-    #[allow(clippy::cast_precision_loss)]
-    let rate = rows as f64 / secs.max(1e-9);
     writeln!(
         out,
-        "registry  {rows} rows in {secs:.2}s ({:.0}k rows/s), {}",
-        rate / 1e3,
+        "registry  {rows} rows recorded as the session ran and at its end ({secs:.2}s in all), {}",
         crate::registry::shown(url)
     )?;
     if let Some(dir) = out_dir {

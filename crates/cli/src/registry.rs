@@ -141,9 +141,10 @@ pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
 /// Rows per transaction when recording a finished session.
 const BATCH_ROWS: usize = 20_000;
 
-/// Writes everything a backtest produced, then its result, and only then marks it completed.
+/// Writes what is known only at the end (orders in their final state, round trips), then the
+/// result, and only then marks the session completed. The rest was streamed during the run.
 pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Result<u64> {
-    let batch = to_batch(r)?;
+    let batch = to_batch(r);
     let rows = batch.len() as u64;
     for part in split(batch) {
         store.write_batch(r.session_id, &part).await?;
@@ -162,35 +163,13 @@ pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str
     Ok(rows)
 }
 
-#[allow(clippy::unnecessary_wraps)]
-fn utc(ts: Timestamp) -> Result<DateTime<Utc>> {
-    Ok(DateTime::from_timestamp_nanos(ts.as_nanos()))
-}
-
 fn side(s: Side) -> String {
     s.as_str().to_owned()
 }
 
-/// The backtest's records as rows.
-fn to_batch(r: &BacktestResult) -> Result<Batch> {
+/// The orders (in their final state) and round trips of a finished backtest, as rows.
+fn to_batch(r: &BacktestResult) -> Batch {
     let mut b = Batch::default();
-    for (date, bars, equity) in &r.days {
-        b.days.push(DayRow {
-            date: date.to_string(),
-            bars: i64::try_from(*bars).unwrap_or(i64::MAX),
-            equity: equity.map(|e| e.to_string()),
-        });
-    }
-    for s in &r.signals {
-        b.signals.push(SignalRow {
-            signal_id: i64::try_from(s.id().0).unwrap_or(i64::MAX),
-            ts: utc(s.ts_event())?,
-            symbol: s.symbol().to_string(),
-            side: side(s.side()),
-            strength: s.strength(),
-            reason: s.reason().to_owned(),
-        });
-    }
     for rec in &r.orders {
         let o = &rec.order;
         let (limit, stop) = match o.order_type() {
@@ -201,7 +180,7 @@ fn to_batch(r: &BacktestResult) -> Result<Batch> {
         };
         b.orders.push(OrderRow {
             order_id: i64::try_from(o.id().0).unwrap_or(i64::MAX),
-            ts: utc(o.ts_init())?,
+            ts: to_utc(o.ts_init()),
             symbol: o.symbol().to_string(),
             side: side(o.side()),
             order_type: o.order_type().as_str().to_owned(),
@@ -217,96 +196,21 @@ fn to_batch(r: &BacktestResult) -> Result<Batch> {
             reason: rec.reason.clone(),
         });
     }
-    for (i, f) in r.fills.iter().enumerate() {
-        b.fills.push(FillRow {
-            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
-            ts: utc(f.ts_event())?,
-            order_id: i64::try_from(f.order_id().0).unwrap_or(i64::MAX),
-            symbol: f.symbol().to_string(),
-            side: side(f.side()),
-            quantity: f.quantity().to_string(),
-            price: f.price().to_string(),
-            commission: f.commission().to_string(),
-        });
-    }
     for (i, t) in r.trades.iter().enumerate() {
         b.trades.push(TradeRow {
             seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
             symbol: t.symbol.to_string(),
             side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
             quantity: t.quantity.to_string(),
-            entry_ts: utc(t.entry_ts)?,
-            exit_ts: utc(t.exit_ts)?,
+            entry_ts: to_utc(t.entry_ts),
+            exit_ts: to_utc(t.exit_ts),
             entry_price: t.entry_price.to_string(),
             exit_price: t.exit_price.to_string(),
             gross_pnl: t.gross_pnl.to_string(),
             commission: t.commission.to_string(),
         });
     }
-    for (i, (ts, symbol, quantity, realized)) in r.positions.iter().enumerate() {
-        b.positions.push(PositionRow {
-            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
-            ts: utc(*ts)?,
-            symbol: symbol.to_string(),
-            quantity: quantity.to_string(),
-            realized: realized.to_string(),
-        });
-    }
-    // One record per delivery time: a later record at the same time (the close) wins.
-    let mut last: Option<Timestamp> = None;
-    for (ts, equity, cash) in &r.cash_equity {
-        let row = EquityRow {
-            ts: utc(*ts)?,
-            equity: equity.to_string(),
-            cash: cash.to_string(),
-        };
-        if last == Some(*ts) {
-            b.equity.pop();
-        }
-        b.equity.push(row);
-        last = Some(*ts);
-    }
-    for q in &r.quality {
-        let missing: Vec<String> = q.missing.iter().map(|(a, z)| format!("{a}/{z}")).collect();
-        b.quality.push(QualityRow {
-            date: q.date.to_string(),
-            symbol: q.symbol.to_string(),
-            expected: i64::from(q.expected),
-            present: i64::from(q.present),
-            missing: missing.join(";"),
-        });
-    }
-    for (i, s) in r.scans.iter().enumerate() {
-        let candidates: Vec<serde_json::Value> = s
-            .candidates
-            .iter()
-            .map(|(sym, score)| serde_json::json!({"symbol": sym.to_string(), "score": score}))
-            .collect();
-        let chosen: Vec<String> = s.chosen.iter().map(ToString::to_string).collect();
-        b.scans.push(ScanRow {
-            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
-            ts: utc(s.ts)?,
-            scanner: s.scanner.clone(),
-            as_of: utc(s.as_of)?,
-            candidates: serde_json::to_string(&candidates)?,
-            chosen: serde_json::to_string(&chosen)?,
-        });
-    }
-    for (i, (ts, order, symbol, reason)) in r
-        .rejections
-        .iter()
-        .filter(|(_, _, _, why)| why.starts_with("risk:"))
-        .enumerate()
-    {
-        b.risk.push(RiskRow {
-            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
-            ts: utc(*ts)?,
-            order_id: i64::try_from(order.0).unwrap_or(i64::MAX),
-            symbol: symbol.to_string(),
-            reason: reason.clone(),
-        });
-    }
-    Ok(b)
+    b
 }
 
 /// Splits a batch into parts of at most [`BATCH_ROWS`] rows per table.
@@ -332,4 +236,202 @@ fn split(b: Batch) -> Vec<Batch> {
         });
     }
     parts
+}
+
+/// Rows per batch sent to the writer while a session runs.
+const STREAM_ROWS: usize = 5_000;
+
+/// Batches waiting for the writer before the engine waits: backpressure, never loss.
+const STREAM_DEPTH: usize = 4;
+
+/// Turns engine events into rows and hands them, in batches, to the session's one writer
+/// through a bounded channel. When the channel is full the engine waits.
+pub(crate) struct StreamWriter {
+    batch: Batch,
+    tx: Option<tokio::sync::mpsc::Sender<Batch>>,
+    fills: i64,
+    positions: i64,
+    scans: i64,
+    risk: i64,
+    last_equity: Option<String>,
+    sent: u64,
+}
+
+/// Starts the writer task for `session` on `rt`; returns the sink half and the task, which
+/// ends with the rows it committed (or the first error).
+pub(crate) fn stream(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    session: SessionId,
+) -> (StreamWriter, tokio::task::JoinHandle<Result<u64>>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(STREAM_DEPTH);
+    let store = store.clone();
+    let task = rt.spawn(async move {
+        let mut rows = 0u64;
+        while let Some(batch) = rx.recv().await {
+            store
+                .write_batch(session, &batch)
+                .await
+                .context("writing the session's records")?;
+            rows += batch.len() as u64;
+        }
+        Ok(rows)
+    });
+    let writer = StreamWriter {
+        batch: Batch::default(),
+        tx: Some(tx),
+        fills: 0,
+        positions: 0,
+        scans: 0,
+        risk: 0,
+        last_equity: None,
+        sent: 0,
+    };
+    (writer, task)
+}
+
+impl StreamWriter {
+    /// Takes one event's rows.
+    pub(crate) fn on_event(&mut self, event: &openbell_engine::Event) {
+        use openbell_engine::Event;
+        let b = &mut self.batch;
+        match event {
+            Event::Signal { signal, .. } => b.signals.push(SignalRow {
+                signal_id: i64::try_from(signal.id().0).unwrap_or(i64::MAX),
+                ts: to_utc(signal.ts_event()),
+                symbol: signal.symbol().to_string(),
+                side: side(signal.side()),
+                strength: signal.strength(),
+                reason: signal.reason().to_owned(),
+            }),
+            Event::OrderFilled { fill, .. } => {
+                self.fills += 1;
+                b.fills.push(FillRow {
+                    seq: self.fills,
+                    ts: to_utc(fill.ts_event()),
+                    order_id: i64::try_from(fill.order_id().0).unwrap_or(i64::MAX),
+                    symbol: fill.symbol().to_string(),
+                    side: side(fill.side()),
+                    quantity: fill.quantity().to_string(),
+                    price: fill.price().to_string(),
+                    commission: fill.commission().to_string(),
+                });
+            }
+            Event::PositionChanged {
+                symbol,
+                quantity,
+                realized,
+                ts,
+            } => {
+                self.positions += 1;
+                b.positions.push(PositionRow {
+                    seq: self.positions,
+                    ts: to_utc(*ts),
+                    symbol: symbol.to_string(),
+                    quantity: quantity.to_string(),
+                    realized: realized.to_string(),
+                });
+            }
+            Event::Equity { equity, cash, ts } => {
+                let row = EquityRow {
+                    ts: to_utc(*ts),
+                    equity: equity.to_string(),
+                    cash: cash.to_string(),
+                };
+                // One row per delivery time: a later record at the same time wins.
+                if b.equity.last().is_some_and(|last| last.ts == row.ts) {
+                    b.equity.pop();
+                }
+                self.last_equity = Some(row.equity.clone());
+                b.equity.push(row);
+            }
+            Event::Quality {
+                symbol,
+                date,
+                expected,
+                present,
+                missing,
+                ..
+            } => {
+                let runs: Vec<String> = missing.iter().map(|(a, z)| format!("{a}/{z}")).collect();
+                b.quality.push(QualityRow {
+                    date: date.to_string(),
+                    symbol: symbol.to_string(),
+                    expected: i64::from(*expected),
+                    present: i64::from(*present),
+                    missing: runs.join(";"),
+                });
+            }
+            Event::ScanCompleted {
+                scanner,
+                as_of,
+                candidates,
+                chosen,
+                ts,
+            } => {
+                self.scans += 1;
+                let candidates: Vec<serde_json::Value> = candidates
+                    .iter()
+                    .map(|(sym, score)| serde_json::json!({"symbol": sym.to_string(), "score": score}))
+                    .collect();
+                let chosen: Vec<String> = chosen.iter().map(ToString::to_string).collect();
+                b.scans.push(ScanRow {
+                    seq: self.scans,
+                    ts: to_utc(*ts),
+                    scanner: scanner.clone(),
+                    as_of: to_utc(*as_of),
+                    candidates: serde_json::to_string(&candidates).unwrap_or_default(),
+                    chosen: serde_json::to_string(&chosen).unwrap_or_default(),
+                });
+            }
+            Event::OrderRejected { order, reason, ts } if reason.starts_with("risk:") => {
+                self.risk += 1;
+                b.risk.push(RiskRow {
+                    seq: self.risk,
+                    ts: to_utc(*ts),
+                    order_id: i64::try_from(order.id().0).unwrap_or(i64::MAX),
+                    symbol: order.symbol().to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            Event::DayEnded { date, bars, .. } => {
+                b.days.push(DayRow {
+                    date: date.to_string(),
+                    bars: i64::try_from(*bars).unwrap_or(i64::MAX),
+                    equity: self.last_equity.clone(),
+                });
+                self.send();
+                return;
+            }
+            _ => return,
+        }
+        if self.batch.len() >= STREAM_ROWS {
+            self.send();
+        }
+    }
+
+    /// Hands the current batch to the writer, waiting while the channel is full.
+    fn send(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.sent += batch.len() as u64;
+        // A writer that failed has dropped its end; its error is reported when it is joined.
+        if let Some(tx) = &self.tx
+            && tx.blocking_send(batch).is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Sends what is left and closes the channel.
+    pub(crate) fn close(&mut self) {
+        self.send();
+        self.tx = None;
+    }
+}
+
+fn to_utc(ts: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ts.as_nanos())
 }

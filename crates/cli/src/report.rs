@@ -69,7 +69,7 @@ pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
         "trading_days": r.trading_days,
         "symbols": r.symbols.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "bars_processed": r.bars,
-        "signals": r.signals.len(),
+        "signals": r.signals,
         "orders": r.orders.len(),
         "fills": r.fills.len(),
         "round_trips": m.trades,

@@ -259,7 +259,7 @@ macro_rules! insert_rows {
                 $bind
             });
             qb.push($tail);
-            qb.build().execute(&mut *$tx).await?;
+            qb.build().persistent(false).execute(&mut *$tx).await?;
         }
     };
 }
