@@ -25,6 +25,6 @@ qty = 100
 [broker]
 initial_cash = 10000000
 TOML
-  /usr/bin/time -f "wall %e s, peak RSS %M kB" "$bin" backtest --config "$work/bench.toml" \
-    --data "$work/data" --out "$work/out-$end" 2>&1 | grep -E "^(bars|trading|wall)"
+  OPENBELL_HOME="$work" /usr/bin/time -f "wall %e s, peak RSS %M kB" "$bin" backtest --config "$work/bench.toml" \
+    --data "$work/data" --out "$work/out-$end" 2>&1 | grep -E "^(bars|trading|registry|wall)"
 done
