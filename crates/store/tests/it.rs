@@ -548,3 +548,57 @@ async fn sessions_of_a_dead_runner_fail_with_the_reason_and_nothing_else_moves()
         drop_db(cleanup).await;
     }
 }
+
+#[tokio::test]
+async fn two_sessions_written_at_once_each_keep_only_their_own_rows() {
+    for (name, store, cleanup, _dir) in backends("concurrent writers").await {
+        store.migrate().await.unwrap();
+        let (a, b) = (new_session(21), new_session(22));
+        store.create_session(&a).await.unwrap();
+        store.create_session(&b).await.unwrap();
+        let store = Arc::new(store);
+        // Each writer sends ten batches of its own session, interleaved with the other's.
+        let writer = |id: SessionId, offset: i64, n: i64| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for k in 0..10 {
+                    let mut part = batch(n);
+                    for (i, f) in part.fills.iter_mut().enumerate() {
+                        f.seq = k * 1_000 + i as i64 + 1;
+                        f.price = format!("{}.5", offset + k);
+                    }
+                    for (i, o) in part.orders.iter_mut().enumerate() {
+                        o.order_id = k * 1_000 + i as i64 + 1;
+                    }
+                    for (i, e) in part.equity.iter_mut().enumerate() {
+                        e.ts = ts(k * 1_000 + i as i64);
+                    }
+                    store.write_batch(id, &part).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let (ta, tb) = (writer(a.id, 100, 30), writer(b.id, 900, 7));
+        ta.await.unwrap();
+        tb.await.unwrap();
+        let count = |counts: &[(&str, i64)], table: &str| {
+            counts.iter().find(|(t, _)| *t == table).unwrap().1
+        };
+        let (ca, cb) = (
+            store.child_counts(a.id).await.unwrap(),
+            store.child_counts(b.id).await.unwrap(),
+        );
+        assert_eq!(
+            (count(&ca, "fills"), count(&cb, "fills")),
+            (300, 70),
+            "{name}"
+        );
+        assert_eq!(
+            (count(&ca, "equity"), count(&cb, "equity")),
+            (300, 70),
+            "{name}"
+        );
+        drop(store);
+        drop_db(cleanup).await;
+    }
+}

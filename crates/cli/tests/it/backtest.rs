@@ -263,6 +263,13 @@ fn backtest_errors_are_one_line() {
         (&["backtest"][..], "--config"),
     ];
     crate::assert_one_line_errors(home.path(), cases);
+    // Nothing was recorded for configs that were refused.
+    let listed = openbell(home.path(), &["sessions", "ls"]);
+    assert!(
+        stdout(&listed).ends_with("0 sessions\n"),
+        "{}",
+        stdout(&listed)
+    );
 }
 
 /// The report renders in headless Chromium; the screenshot is kept with the test output.
