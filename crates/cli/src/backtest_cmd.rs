@@ -159,6 +159,10 @@ pub(crate) struct BacktestResult {
     pub(crate) start: NaiveDate,
     pub(crate) end: NaiveDate,
     pub(crate) trading_days: u32,
+    /// Trading days the config covers.
+    pub(crate) days_planned: usize,
+    /// True when a stop request ended it early.
+    pub(crate) stopped: bool,
     pub(crate) symbols: Vec<Symbol>,
     pub(crate) bars: u64,
     pub(crate) orders: Vec<OrderRecord>,
@@ -212,6 +216,7 @@ pub(crate) fn backtest(
     session_id: SessionId,
     progress: bool,
     stream: Option<crate::registry::StreamWriter>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<BacktestResult> {
     let strategy_cfg = cfg
         .strategy
@@ -250,6 +255,9 @@ pub(crate) fn backtest(
     let started = Instant::now();
     let mut engine = Engine::new(cfg.engine.clone(), &mut source, &mut clock, &mut recorder)?
         .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
+    if let Some(stop) = stop {
+        engine = engine.with_stop(stop);
+    }
     let summary = engine.run()?;
     let report = engine
         .into_report()
@@ -269,6 +277,8 @@ pub(crate) fn backtest(
         start: cfg.engine.start,
         end: cfg.engine.end,
         trading_days: summary.days,
+        days_planned: days_total,
+        stopped: summary.stopped,
         symbols: recorder.symbols.into_iter().collect(),
         bars: summary.base_bars,
         orders: report.orders,
@@ -404,7 +414,13 @@ pub(crate) fn run_recorded(
     rt.block_on(crate::registry::start(
         &registry, id, &runner, name, &cfg.text,
     ))?;
-    let heartbeat = rt.spawn(crate::registry::heartbeat(registry.clone(), runner));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heartbeat = rt.spawn(crate::registry::heartbeat(
+        registry.clone(),
+        runner,
+        id,
+        std::sync::Arc::clone(&stop),
+    ));
     let (stream, writer) = crate::registry::stream(&rt, &registry, id);
     let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
         let started = Instant::now();
@@ -414,6 +430,7 @@ pub(crate) fn run_recorded(
             id,
             std::io::stderr().is_terminal(),
             Some(stream),
+            Some(&stop),
         )?;
         let summary = report::summary_json(&result)?;
         let streamed = rt
@@ -431,6 +448,13 @@ pub(crate) fn run_recorded(
         }
     };
     print_summary(&result, out)?;
+    if result.stopped {
+        writeln!(
+            out,
+            "stopped   on request after {} of {} trading days",
+            result.trading_days, result.days_planned
+        )?;
+    }
     writeln!(
         out,
         "registry  {rows} rows recorded as the session ran and at its end ({secs:.2}s in all), {}",

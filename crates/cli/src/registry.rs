@@ -73,14 +73,31 @@ pub(crate) async fn open(url: &str) -> Result<Store> {
     Ok(store)
 }
 
-/// Renews this runner's leases until aborted.
-pub(crate) async fn heartbeat(store: Store, runner: String) {
-    let every = (lease() / 3)
+/// Renews this runner's leases, and watches `session` for a stop request (its status turning
+/// `stopping`, as `openbell sessions stop` writes it), until aborted.
+pub(crate) async fn heartbeat(
+    store: Store,
+    runner: String,
+    session: SessionId,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let renew = (lease() / 3)
         .to_std()
         .unwrap_or(std::time::Duration::from_secs(10));
+    let watch = std::time::Duration::from_millis(250).min(renew);
+    let mut since_renewal = std::time::Duration::ZERO;
     loop {
-        tokio::time::sleep(every).await;
-        let _ = store.heartbeat(&runner, Utc::now() + lease()).await;
+        tokio::time::sleep(watch).await;
+        since_renewal += watch;
+        if let Ok(Some(row)) = store.session(session).await
+            && row.status == SessionStatus::Stopping
+        {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if since_renewal >= renew {
+            since_renewal = std::time::Duration::ZERO;
+            let _ = store.heartbeat(&runner, Utc::now() + lease()).await;
+        }
     }
 }
 
@@ -152,14 +169,33 @@ pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str
     store
         .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
         .await?;
-    store
-        .transition(
-            r.session_id,
-            SessionStatus::Running,
-            SessionStatus::Completed,
-            None,
-        )
-        .await?;
+    let current = store
+        .session(r.session_id)
+        .await?
+        .map_or(SessionStatus::Running, |row| row.status);
+    if current == SessionStatus::Stopping {
+        let reason = format!(
+            "stopped on request after {} of {} trading days",
+            r.trading_days, r.days_planned
+        );
+        store
+            .transition(
+                r.session_id,
+                SessionStatus::Stopping,
+                SessionStatus::Stopped,
+                Some(&reason),
+            )
+            .await?;
+    } else {
+        store
+            .transition(
+                r.session_id,
+                SessionStatus::Running,
+                SessionStatus::Completed,
+                None,
+            )
+            .await?;
+    }
     Ok(rows)
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
         "trades": m.trades,
         "commissions": m.commissions,
         "faults": r.faults.len(),
+        "stopped": r.stopped,
         "data_fingerprint": r.fingerprint,
         "version": env!("CARGO_PKG_VERSION"),
         "elapsed_ms": r.elapsed_ms,

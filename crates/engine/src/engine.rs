@@ -58,6 +58,8 @@ pub struct Summary {
     pub indicator_values: u64,
     /// Faults by kind: symbol-days skipped because the source failed or had no data.
     pub faults: BTreeMap<String, u64>,
+    /// True when a stop request ended the session early, at a safe point.
+    pub stopped: bool,
 }
 
 /// A heap entry: a symbol's next queued bar, ordered by its close time, then the symbol (by
@@ -218,6 +220,8 @@ pub struct Engine<'a> {
     trading: Option<Trading<'a>>,
     /// True while an inserted symbol catches up: the strategy does not see those bars.
     catching_up: bool,
+    /// Set from outside to stop at a safe point.
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
     /// Scanners written in Rust, by the name their config uses.
     scanners: BTreeMap<String, &'a mut dyn Scanner>,
     /// Today's bar slots: the base interval, then each derived interval.
@@ -263,6 +267,7 @@ impl<'a> Engine<'a> {
             recent: BTreeMap::new(),
             trading: None,
             catching_up: false,
+            stop: None,
             scanners: BTreeMap::new(),
             slots: Vec::new(),
             derived_scratch: Vec::new(),
@@ -284,6 +289,20 @@ impl<'a> Engine<'a> {
     pub fn with_scanner(mut self, name: &str, scanner: &'a mut dyn Scanner) -> Self {
         self.scanners.insert(name.to_owned(), scanner);
         self
+    }
+
+    /// Lets `stop` end the session early: it is checked between delivery times and between
+    /// days; once set, the current day closes at the last complete delivery time and no further
+    /// day starts ([`Summary::stopped`]).
+    #[must_use]
+    pub const fn with_stop(mut self, stop: &'a std::sync::atomic::AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Trades `strategy` through a simulated broker with `broker` and `risk` settings.
@@ -562,9 +581,16 @@ impl<'a> Engine<'a> {
             .calendar
             .trading_days(self.config.start, self.config.end)?;
         for day in &days {
+            if self.stop_requested() {
+                self.summary.stopped = true;
+                break;
+            }
             let _day = info_span!("trading_day", date = %day.date).entered();
             self.run_day(day)?;
             self.summary.days += 1;
+        }
+        if self.stop_requested() {
+            self.summary.stopped = true;
         }
         let ts = self.clock.now();
         self.emit(&Event::SessionEnded {
@@ -1170,6 +1196,11 @@ impl<'a> Engine<'a> {
                         self.insert(symbol, day, history_days, &mut queues)?;
                     }
                 }
+            }
+            // A stop request ends the day's stream after the last complete delivery time;
+            // the day still closes (phase 6) so its records are whole.
+            if self.stop_requested() {
+                break;
             }
             let Some(&Reverse(next)) = queues.heap.peek() else {
                 break;

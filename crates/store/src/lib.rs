@@ -204,6 +204,9 @@ pub struct SchemaStatus {
     pub applied: Vec<(i64, String, DateTime<Utc>)>,
 }
 
+/// Serializes migrations across processes on PostgreSQL (held until the transaction ends).
+const PG_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(8143001)";
+
 const SESSION_COLUMNS: &str = "id, kind, status, name, owner_id, runner_id, config, version, data_fingerprint, created_at, started_at, ended_at, error, summary";
 
 fn corrupt(what: &'static str, value: &str, e: impl std::fmt::Display) -> StoreError {
@@ -319,7 +322,16 @@ impl Store {
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at {ts} NOT NULL)"
         );
-        on_pool!(self, p => sqlx::query(&sql).execute(p).await.map(|_| ()))?;
+        // Several processes may start on a fresh database at once: on PostgreSQL concurrent
+        // CREATE TABLE IF NOT EXISTS can collide, so it runs under the migration lock.
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if self.backend() == Backend::Postgres {
+                sqlx::query(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
+            }
+            sqlx::query(&sql).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -372,8 +384,25 @@ impl Store {
         {
             let statements = m.statements(backend);
             let now = Utc::now();
-            on_pool!(self, p => {
+            let lock = match backend {
+                Backend::Postgres => PG_MIGRATION_LOCK,
+                // Any write takes SQLite's write lock for the rest of the transaction.
+                Backend::Sqlite => {
+                    "UPDATE schema_migrations SET version = version WHERE version < 0"
+                }
+            };
+            let applied_here = on_pool!(self, p => {
                 let mut tx = p.begin().await?;
+                sqlx::query(lock).execute(&mut *tx).await?;
+                // Another process may have applied it while this one waited for the lock.
+                let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_migrations")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("v")?;
+                if current.unwrap_or(0) >= m.version {
+                    tx.rollback().await?;
+                    false
+                } else {
                 for statement in &statements {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
@@ -384,8 +413,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                true
+                }
             });
-            applied.push(m.version);
+            if applied_here {
+                applied.push(m.version);
+            }
         }
         Ok(applied)
     }

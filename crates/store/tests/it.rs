@@ -602,3 +602,25 @@ async fn two_sessions_written_at_once_each_keep_only_their_own_rows() {
         drop_db(cleanup).await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_migrations_on_a_fresh_database_apply_each_step_once() {
+    for (name, store, cleanup, _dir) in backends("concurrent migrations").await {
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.migrate().await })
+            })
+            .collect();
+        let mut applied = Vec::new();
+        for t in tasks {
+            applied.extend(t.await.unwrap().unwrap());
+        }
+        applied.sort_unstable();
+        assert_eq!(applied, (1..=head()).collect::<Vec<_>>(), "{name}");
+        assert_eq!(store.status().await.unwrap().current, head(), "{name}");
+        drop(store);
+        drop_db(cleanup).await;
+    }
+}

@@ -320,3 +320,91 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
         assert_eq!(rows_line(&after_show), before, "{url}");
     }
 }
+
+#[test]
+fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let generated = openbell(
+        home.path(),
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            "10",
+            "--days",
+            "250",
+            "--start",
+            "2024-01-02",
+            "--seed",
+            "6",
+        ],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let data = data.to_str().unwrap().to_owned();
+    let long = home.path().join("long.toml");
+    std::fs::write(
+        &long,
+        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
+    )
+    .unwrap();
+    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
+    let pg = PgDb::create("stopped");
+    let mut urls = vec![sqlite];
+    urls.extend(pg.as_ref().map(PgDb::url));
+    for url in &urls {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_openbell"))
+            .args([
+                "backtest",
+                "--config",
+                long.to_str().unwrap(),
+                "--data",
+                &data,
+                "--db",
+                url,
+            ])
+            .env("OPENBELL_HOME", home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let id = loop {
+            let listed = run_ok(
+                home.path(),
+                &["sessions", "ls", "--status", "running", "--db", url],
+            );
+            if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
+                break line[..36].to_owned();
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "{url}: the backtest ended ({status}) before it was seen running: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(started.elapsed().as_secs() < 60, "never running");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stop = run_ok(home.path(), &["sessions", "stop", &id, "--db", url]);
+        assert!(stop.contains("is stopping"), "{stop}");
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("stopped   on request after"), "{text}");
+        let shown = run_ok(home.path(), &["sessions", "show", &id, "--db", url]);
+        assert!(shown.contains("status    stopped"), "{shown}");
+        assert!(
+            shown.contains("reason    stopped on request after"),
+            "{shown}"
+        );
+        assert!(!shown.contains("fills 0,"), "{shown}");
+    }
+}

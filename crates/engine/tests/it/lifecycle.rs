@@ -375,3 +375,85 @@ fn two_engines_run_side_by_side_without_touching_each_other() {
     assert_eq!(a, alone_a);
     assert_eq!(b, alone_b);
 }
+
+/// Sets the stop flag when it sees the 50th bar of the second day.
+struct StopMidway<'s> {
+    stop: &'s std::sync::atomic::AtomicBool,
+    days: u32,
+    bars: u32,
+}
+
+impl openbell_engine::Observer for StopMidway<'_> {
+    fn observe(
+        &mut self,
+        event: &Event,
+        _now: openbell_model::Timestamp,
+        _data: &openbell_engine::SessionData,
+    ) {
+        match event {
+            Event::DayStarted { .. } => {
+                self.days += 1;
+                self.bars = 0;
+            }
+            Event::Bar { derived: false, .. } if self.days == 2 => {
+                self.bars += 1;
+                if self.bars == 50 {
+                    self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_stop_request_ends_the_session_at_a_safe_point() {
+    let mut src = source();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut observer = StopMidway {
+        stop: &stop,
+        days: 0,
+        bars: 0,
+    };
+    let mut clock = SimulatedClock::default();
+    let mut sink = VecSink::default();
+    let summary = Engine::new(
+        config(&["AAA", "BBB"], FROM, TO),
+        &mut src,
+        &mut clock,
+        &mut sink,
+    )
+    .unwrap()
+    .with_stop(&stop)
+    .with_observer(&mut observer)
+    .run()
+    .unwrap();
+    assert!(summary.stopped);
+    assert_eq!(summary.days, 2);
+    let started = sink
+        .0
+        .iter()
+        .filter(|e| matches!(e, Event::DayStarted { .. }))
+        .count();
+    let ended = sink
+        .0
+        .iter()
+        .filter(|e| matches!(e, Event::DayEnded { .. }))
+        .count();
+    assert_eq!((started, ended), (2, 2));
+    // The second day stopped after the delivery time of its 50th bar of the first symbol;
+    // both symbols' bars of that time were delivered (a delivery time is never split).
+    let second_day_bars = sink
+        .0
+        .iter()
+        .skip_while(|e| !matches!(e, Event::DayStarted { .. }))
+        .skip(1)
+        .skip_while(|e| !matches!(e, Event::DayStarted { .. }))
+        .filter(|e| matches!(e, Event::Bar { derived: false, .. }))
+        .count();
+    assert!((50..=52).contains(&second_day_bars), "{second_day_bars}");
+    assert!(matches!(
+        sink.0.last(),
+        Some(Event::SessionEnded { days: 2, .. })
+    ));
+}
