@@ -270,6 +270,8 @@ pub(crate) fn backtest(
         let _ = writeln!(std::io::stderr());
     }
     let fingerprint = store.files_digest(source.files())?;
+    // Quality in (date, symbol) order, as the registry returns it.
+    recorder.quality.sort_by_key(|q| (q.date, q.symbol));
     Ok(BacktestResult {
         session_id,
         name: cfg.name.clone(),

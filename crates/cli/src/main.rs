@@ -7,6 +7,7 @@ mod calendar_cmd;
 mod data_cmd;
 mod db_cmd;
 mod demo_cmd;
+mod export;
 mod home;
 mod indicator_cmd;
 mod registry;

@@ -43,6 +43,21 @@ pub(crate) enum SessionsCommand {
         #[arg(long, value_name = "URL")]
         db: Option<String>,
     },
+    /// Write a finished session's files (the same as `backtest --out`) from the registry.
+    Export {
+        /// The session id.
+        id: String,
+        /// Where to write summary.json, the CSVs and report.html.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+        /// The bar store for the report's price charts (default: $OPENBELL_DATA, else the
+        /// session config's data.dir, else $OPENBELL_HOME/data).
+        #[arg(long, value_name = "DIR")]
+        data: Option<std::path::PathBuf>,
+        /// The database URL.
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
     /// Delete a session and everything it produced.
     Rm {
         /// The session id.
@@ -165,6 +180,24 @@ pub(crate) fn run(cmd: SessionsCommand, out: &mut dyn Write) -> Result<()> {
                 let store = open(&db_url(db.as_deref())?).await?;
                 let row = store.request_stop(id).await?;
                 writeln!(out, "session {id} is {}", row.status)?;
+                store.close().await;
+            }
+            SessionsCommand::Export {
+                id,
+                out: dir,
+                data,
+                db,
+            } => {
+                let id = session_id(&id)?;
+                let store = open(&db_url(db.as_deref())?).await?;
+                let result = crate::export::load(&store, id).await?;
+                let cfg = crate::replay_cmd::parse_config(&result.config_text, "session config")?;
+                let bars = openbell_data::BarStore::open(crate::home::data_dir_or(
+                    data.as_deref(),
+                    cfg.data_dir.as_deref(),
+                ))?;
+                crate::report::write_all(&dir, &result, &bars)?;
+                writeln!(out, "exported session {id} to {}", dir.display())?;
                 store.close().await;
             }
             SessionsCommand::Rm { id, db } => {

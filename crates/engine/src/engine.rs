@@ -504,6 +504,10 @@ impl<'a> Engine<'a> {
         let equity = t.portfolio.equity()?;
         let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
         let cash = t.portfolio.cash();
+        // One record per delivery time: the close's record replaces the last group's.
+        if t.equity.last().is_some_and(|last| last.0 == ts) {
+            t.equity.pop();
+        }
         t.equity.push((ts, equity, open));
         self.emit(&Event::Equity { equity, cash, ts });
         Ok(())

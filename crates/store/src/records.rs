@@ -290,6 +290,189 @@ impl Store {
         })
     }
 
+    /// A session's orders, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn orders(&self, session: SessionId) -> Result<Vec<OrderRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason FROM orders WHERE session_id = $1 ORDER BY order_id";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(OrderRow {
+                        order_id: r.try_get("order_id")?,
+                        ts: r.try_get("ts")?,
+                        symbol: r.try_get("symbol")?,
+                        side: r.try_get("side")?,
+                        order_type: r.try_get("order_type")?,
+                        limit_price: r.try_get("limit_price")?,
+                        stop_price: r.try_get("stop_price")?,
+                        time_in_force: r.try_get("time_in_force")?,
+                        quantity: r.try_get("quantity")?,
+                        filled: r.try_get("filled")?,
+                        status: r.try_get("status")?,
+                        signal_id: r.try_get("signal_id")?,
+                        reason: r.try_get("reason")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's fills, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn fills(&self, session: SessionId) -> Result<Vec<FillRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT fill_seq, ts, order_id, symbol, side, quantity, price, commission FROM fills WHERE session_id = $1 ORDER BY fill_seq";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(FillRow {
+                        seq: r.try_get("fill_seq")?,
+                        ts: r.try_get("ts")?,
+                        order_id: r.try_get("order_id")?,
+                        symbol: r.try_get("symbol")?,
+                        side: r.try_get("side")?,
+                        quantity: r.try_get("quantity")?,
+                        price: r.try_get("price")?,
+                        commission: r.try_get("commission")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's round trips, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn trades(&self, session: SessionId) -> Result<Vec<TradeRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission FROM trades WHERE session_id = $1 ORDER BY trade_seq";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TradeRow {
+                        seq: r.try_get("trade_seq")?,
+                        symbol: r.try_get("symbol")?,
+                        side: r.try_get("side")?,
+                        quantity: r.try_get("quantity")?,
+                        entry_ts: r.try_get("entry_ts")?,
+                        exit_ts: r.try_get("exit_ts")?,
+                        entry_price: r.try_get("entry_price")?,
+                        exit_price: r.try_get("exit_price")?,
+                        gross_pnl: r.try_get("gross_pnl")?,
+                        commission: r.try_get("commission")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's position changes, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn positions(&self, session: SessionId) -> Result<Vec<PositionRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT position_seq, ts, symbol, quantity, realized FROM positions WHERE session_id = $1 ORDER BY position_seq";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PositionRow {
+                        seq: r.try_get("position_seq")?,
+                        ts: r.try_get("ts")?,
+                        symbol: r.try_get("symbol")?,
+                        quantity: r.try_get("quantity")?,
+                        realized: r.try_get("realized")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's equity records, in time order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn equity(&self, session: SessionId) -> Result<Vec<EquityRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT ts, equity, cash FROM equity WHERE session_id = $1 ORDER BY ts";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(EquityRow {
+                        ts: r.try_get("ts")?,
+                        equity: r.try_get("equity")?,
+                        cash: r.try_get("cash")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's quality rows, by date then symbol.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn quality(&self, session: SessionId) -> Result<Vec<QualityRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT date, symbol, expected, present, missing FROM quality WHERE session_id = $1 ORDER BY date, symbol";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(QualityRow {
+                        date: r.try_get("date")?,
+                        symbol: r.try_get("symbol")?,
+                        expected: r.try_get("expected")?,
+                        present: r.try_get("present")?,
+                        missing: r.try_get("missing")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// A session's scans, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn scans(&self, session: SessionId) -> Result<Vec<ScanRow>, StoreError> {
+        use sqlx::Row;
+        let sql = "SELECT scan_seq, ts, scanner, as_of, candidates, chosen FROM scans WHERE session_id = $1 ORDER BY scan_seq";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ScanRow {
+                        seq: r.try_get("scan_seq")?,
+                        ts: r.try_get("ts")?,
+                        scanner: r.try_get("scanner")?,
+                        as_of: r.try_get("as_of")?,
+                        candidates: r.try_get("candidates")?,
+                        chosen: r.try_get("chosen")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
     /// Writes a batch of one session's rows in one transaction (multi-row inserts); either all
     /// of it is committed or none.
     ///

@@ -408,3 +408,111 @@ fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped(
         assert!(!shown.contains("fills 0,"), "{shown}");
     }
 }
+
+#[test]
+fn sessions_export_writes_the_same_files_as_backtest_out() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let generated = openbell(
+        home.path(),
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            "8",
+            "--days",
+            "62",
+            "--start",
+            "2024-01-02",
+            "--seed",
+            "7",
+        ],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let data = data.to_str().unwrap().to_owned();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
+    let pg = PgDb::create("export");
+    let mut urls = vec![sqlite];
+    urls.extend(pg.as_ref().map(PgDb::url));
+    for (n, url) in urls.iter().enumerate() {
+        for example in ["demo.toml", "vwap_reversion.toml"] {
+            let config = examples.join(example);
+            let (a, b) = (
+                home.path().join(format!("a{n}{example}")),
+                home.path().join(format!("b{n}{example}")),
+            );
+            let text = run_ok(
+                home.path(),
+                &[
+                    "backtest",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--data",
+                    &data,
+                    "--db",
+                    url,
+                    "--out",
+                    a.to_str().unwrap(),
+                ],
+            );
+            let id = text
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("session")
+                .trim()
+                .to_owned();
+            run_ok(
+                home.path(),
+                &[
+                    "sessions",
+                    "export",
+                    &id,
+                    "--out",
+                    b.to_str().unwrap(),
+                    "--data",
+                    &data,
+                    "--db",
+                    url,
+                ],
+            );
+            for file in [
+                "summary.json",
+                "fills.csv",
+                "orders.csv",
+                "trades.csv",
+                "equity.csv",
+                "quality.csv",
+                "scans.csv",
+                "report.html",
+            ] {
+                let (x, y) = (
+                    std::fs::read(a.join(file)).unwrap(),
+                    std::fs::read(b.join(file)).unwrap(),
+                );
+                assert!(
+                    x == y,
+                    "{url} {example}: exported {file} differs from backtest --out"
+                );
+            }
+        }
+    }
+    let missing = openbell(
+        home.path(),
+        &[
+            "sessions",
+            "export",
+            "01a1fddf-c81e-7f69-910a-36f61ea70830",
+            "--out",
+            "/tmp/x",
+        ],
+    );
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+}
