@@ -423,7 +423,8 @@ pub(crate) fn run_recorded(
         id,
         std::sync::Arc::clone(&stop),
     ));
-    let (stream, writer) = crate::registry::stream(&rt, &registry, id);
+    let (stream, writer) =
+        crate::registry::stream(&rt, &registry, id, std::sync::Arc::clone(&stop));
     let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
         let started = Instant::now();
         let result = backtest(

@@ -145,13 +145,31 @@ pub(crate) async fn start(
 }
 
 /// Marks a session failed with the reason (best effort: the reason is also printed).
+///
+/// When the registry itself is unreachable, it keeps trying for a while (the database may be
+/// restarting): the session then ends `failed` with the reason as soon as it is back. If it
+/// never comes back in time, the lease expires and the next start fails the session instead.
 pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
-    if let Ok(Some(row)) = store.session(id).await
-        && row.status.is_live()
-    {
-        let _ = store
-            .transition(id, row.status, SessionStatus::Failed, Some(reason))
-            .await;
+    let deadline = std::time::Instant::now() + (lease() * 3).to_std().unwrap_or_default();
+    loop {
+        match store.session(id).await {
+            Ok(Some(row)) if row.status.is_live() => {
+                if store
+                    .transition(id, row.status, SessionStatus::Failed, Some(reason))
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            Ok(_) => return,
+            Err(_) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!("could not record the failure of session {id}; the next start will");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 
@@ -283,6 +301,9 @@ const STREAM_DEPTH: usize = 4;
 /// Turns engine events into rows and hands them, in batches, to the session's one writer
 /// through a bounded channel. When the channel is full the engine waits.
 pub(crate) struct StreamWriter {
+    /// Set when the writer fails, so the session stops at a safe point instead of running on
+    /// without a record.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     batch: Batch,
     tx: Option<tokio::sync::mpsc::Sender<Batch>>,
     fills: i64,
@@ -299,6 +320,7 @@ pub(crate) fn stream(
     rt: &tokio::runtime::Runtime,
     store: &Store,
     session: SessionId,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (StreamWriter, tokio::task::JoinHandle<Result<u64>>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(STREAM_DEPTH);
     let store = store.clone();
@@ -314,6 +336,7 @@ pub(crate) fn stream(
         Ok(rows)
     });
     let writer = StreamWriter {
+        stop: Some(stop),
         batch: Batch::default(),
         tx: Some(tx),
         fills: 0,
@@ -458,6 +481,9 @@ impl StreamWriter {
             && tx.blocking_send(batch).is_err()
         {
             self.tx = None;
+            if let Some(stop) = &self.stop {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 

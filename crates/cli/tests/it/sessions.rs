@@ -516,3 +516,163 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
         stderr(&missing)
     );
 }
+
+/// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and
+/// restored: the database becoming unreachable mid-session, without stopping the server other
+/// tests share.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    live: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: &'static str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let live = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, live2) = (std::sync::Arc::clone(&up), std::sync::Arc::clone(&live));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut keep = live2.lock().unwrap();
+                keep.push(client.try_clone().unwrap());
+                keep.push(server.try_clone().unwrap());
+                drop(keep);
+                let (mut c_in, mut c_out) = (client.try_clone().unwrap(), client);
+                let (mut s_in, mut s_out) = (server.try_clone().unwrap(), server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self { port, up, live }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn fills_of(shown: &str) -> i64 {
+    rows_line(shown)
+        .split(", ")
+        .find_map(|part| {
+            part.trim_start_matches("rows")
+                .trim()
+                .strip_prefix("fills ")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_committed_rows() {
+    let Some(pg) = PgDb::create("dbdown") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let generated = openbell(
+        home.path(),
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            "10",
+            "--days",
+            "250",
+            "--start",
+            "2024-01-02",
+            "--seed",
+            "8",
+        ],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let long = home.path().join("long.toml");
+    std::fs::write(
+        &long,
+        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
+    )
+    .unwrap();
+    let direct = pg.url();
+    let proxy = Proxy::start("127.0.0.1:5432");
+    let via_proxy = format!("postgres://root@127.0.0.1:{}/{}", proxy.port, pg.0);
+    run_ok(home.path(), &["db", "migrate", "--db", &direct]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args([
+            "backtest",
+            "--config",
+            long.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--db",
+            &via_proxy,
+        ])
+        .env("OPENBELL_HOME", home.path())
+        .env("OPENBELL_LEASE_SECS", "4")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some of its records are committed.
+    let started = std::time::Instant::now();
+    let (id, committed) = loop {
+        let listed = run_ok(home.path(), &["sessions", "ls", "--db", &direct]);
+        if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
+            let id = line[..36].to_owned();
+            let fills = fills_of(&run_ok(
+                home.path(),
+                &["sessions", "show", &id, "--db", &direct],
+            ));
+            if fills > 0 {
+                break (id, fills);
+            }
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the database went away"
+        );
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no records were committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    proxy.cut();
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    proxy.restore();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the backtest claimed success without its records"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: "), "{err}");
+    let shown = run_ok(home.path(), &["sessions", "show", &id, "--db", &direct]);
+    assert!(shown.contains("status    failed"), "{shown}");
+    assert!(shown.contains("reason    the registry writer stopped") || shown.contains("reason    writing the session"), "{shown}");
+    assert!(fills_of(&shown) >= committed, "{shown}");
+}
