@@ -673,6 +673,10 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
     assert!(err.contains("error: "), "{err}");
     let shown = run_ok(home.path(), &["sessions", "show", &id, "--db", &direct]);
     assert!(shown.contains("status    failed"), "{shown}");
-    assert!(shown.contains("reason    the registry writer stopped") || shown.contains("reason    writing the session"), "{shown}");
+    assert!(
+        shown.contains("reason    the registry writer stopped")
+            || shown.contains("reason    writing the session"),
+        "{shown}"
+    );
     assert!(fills_of(&shown) >= committed, "{shown}");
 }
