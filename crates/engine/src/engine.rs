@@ -213,6 +213,8 @@ pub struct Engine<'a> {
     data: SessionData,
     summary: Summary,
     reported: BTreeSet<(Symbol, NaiveDate)>,
+    /// Yesterday's indicators by symbol, to continue for symbols registered again today.
+    carried: BTreeMap<Symbol, Vec<Box<dyn openbell_indicators::Indicator>>>,
     /// Recent days' bars by symbol and date, kept for the trailing history of the days that
     /// follow (never more than the history window).
     recent: BTreeMap<(Symbol, NaiveDate), Arc<DayBars>>,
@@ -265,6 +267,7 @@ impl<'a> Engine<'a> {
             summary: Summary::default(),
             reported: BTreeSet::new(),
             recent: BTreeMap::new(),
+            carried: BTreeMap::new(),
             trading: None,
             catching_up: false,
             stop: None,
@@ -639,10 +642,26 @@ impl<'a> Engine<'a> {
         let old = std::mem::take(&mut self.data);
         let Some(first) = history_days.first().map(|d| d.date) else {
             self.recent.clear();
+            self.carried.clear();
+            if old.date().is_some() {
+                for s in old.symbols {
+                    self.carried.insert(
+                        s.symbol,
+                        s.indicators.into_iter().map(|i| i.indicator).collect(),
+                    );
+                }
+            }
             return;
         };
+        self.carried.clear();
         if let Some(date) = old.date() {
             for s in old.symbols {
+                // Indicators continue where yesterday left them for a symbol registered again
+                // today: the continuous series, with no warm-up to repeat.
+                self.carried.insert(
+                    s.symbol,
+                    s.indicators.into_iter().map(|i| i.indicator).collect(),
+                );
                 if s.delivered == s.day_bars.len() && !s.day_bars.is_empty() {
                     let bars = DayBars {
                         base: s.day_bars,
@@ -1095,9 +1114,16 @@ impl<'a> Engine<'a> {
     ) -> Result<SymbolData, EngineError> {
         let history = self.history(symbol, history_days)?;
         let base = self.config.base_interval;
-        let mut indicators: Vec<RegisteredIndicator> = self
-            .config
-            .build_indicators()
+        let carried = self
+            .carried
+            .remove(&symbol)
+            .filter(|c| c.len() == self.config.indicators.len());
+        let warm = carried.is_none();
+        let built: Vec<(usize, Box<dyn openbell_indicators::Indicator>)> = match carried {
+            Some(c) => c.into_iter().enumerate().collect(),
+            None => self.config.build_indicators(),
+        };
+        let mut indicators: Vec<RegisteredIndicator> = built
             .into_iter()
             .map(|(i, indicator)| {
                 let interval = self.config.indicators[i].interval;
@@ -1113,7 +1139,7 @@ impl<'a> Engine<'a> {
         let intervals: Vec<Interval> = std::iter::once(base)
             .chain(self.config.derived.iter().copied())
             .collect();
-        for (h, bars) in &history {
+        for (h, bars) in history.iter().filter(|_| warm) {
             let session = history_days[*h].open;
             for (k, interval) in intervals.iter().enumerate() {
                 if !indicators.iter().any(|ind| ind.interval == *interval) {

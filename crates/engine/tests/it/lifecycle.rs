@@ -214,6 +214,8 @@ fn warmed_indicators_equal_one_continuous_computation() {
         .collect();
     let mut sma = create("sma", &[("period".to_owned(), 20.0)].into()).unwrap();
     let mut ema = create("ema", &[("period".to_owned(), 20.0)].into()).unwrap();
+    // RSI(14) on 5m bars converges slowly: only a continuous computation gives these values.
+    let mut rsi = create("rsi", &std::collections::BTreeMap::new()).unwrap();
     let mut expected = std::collections::BTreeMap::new();
     let cal = xnys();
     for bar in &all {
@@ -225,6 +227,21 @@ fn warmed_indicators_equal_one_continuous_computation() {
         }
         if let Some(v) = ema.update(&c) {
             expected.insert(("ema_20", ts), v.value());
+        }
+    }
+    for day in cal.trading_days(date("2024-06-27"), date(TO)).unwrap() {
+        let bars: Vec<_> = all
+            .iter()
+            .filter(|b| day.open <= b.ts_event() && b.ts_event() < day.close)
+            .copied()
+            .collect();
+        let five =
+            openbell_calendar::resample_day(&day, sym("BBB"), Interval::M1, Interval::M5, &bars)
+                .unwrap();
+        for bar in &five {
+            if let Some(v) = rsi.update(&Candle::from_bar(bar, day.open)) {
+                expected.insert(("rsi_14", bar.ts_close_nominal().min(day.close)), v.value());
+            }
         }
     }
     let mut checked = 0;
@@ -242,9 +259,16 @@ fn warmed_indicators_equal_one_continuous_computation() {
             checked += 1;
         }
     }
-    // Both indicators on every in-session bar, from the first bar of the first day.
+    // SMA and EMA on every in-session minute, RSI on every in-session 5m bar, from the first
+    // bar of the first day.
     let in_session = minute_bars("BBB", FROM, TO, |_, _| false).len();
-    assert_eq!(checked, 2 * in_session);
+    let five_minute: usize = cal
+        .trading_days(date(FROM), date(TO))
+        .unwrap()
+        .iter()
+        .map(|d| d.bar_slots(Interval::M5).len())
+        .sum();
+    assert_eq!(checked, 2 * in_session + five_minute);
 }
 
 /// Records how much simulated time it was asked to wait.
