@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use openbell_model::{OrderType, SessionId, SessionKind, SessionStatus, Side, Timestamp};
+use openbell_model::{SessionId, SessionKind, SessionStatus, Side, Timestamp};
 use openbell_store::{
     Batch, DayRow, EquityRow, FillRow, NewSession, OrderRow, PoolConfig, PositionRow, QualityRow,
     RiskRow, ScanRow, SignalRow, Store, TradeRow,
@@ -226,12 +226,7 @@ fn to_batch(r: &BacktestResult) -> Batch {
     let mut b = Batch::default();
     for rec in &r.orders {
         let o = &rec.order;
-        let (limit, stop) = match o.order_type() {
-            OrderType::Market => (None, None),
-            OrderType::Limit { limit } => (Some(limit), None),
-            OrderType::Stop { stop } => (None, Some(stop)),
-            OrderType::StopLimit { stop, limit } => (Some(limit), Some(stop)),
-        };
+        let (limit, stop) = o.order_type().limit_and_stop();
         b.orders.push(OrderRow {
             order_id: i64::try_from(o.id().0).unwrap_or(i64::MAX),
             ts: to_utc(o.ts_init()),

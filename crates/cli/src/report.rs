@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use openbell_data::BarStore;
-use openbell_model::{OrderType, Side, Timestamp};
+use openbell_model::{Side, Timestamp};
 use serde_json::json;
 
 use crate::backtest_cmd::{BacktestResult, ensure_dir};
@@ -124,12 +124,7 @@ fn orders_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
     out.write_all(b"id,ts,symbol,side,type,limit,stop,tif,qty,filled,status,signal_id,reason\n")?;
     for rec in &r.orders {
         let o = &rec.order;
-        let (limit, stop) = match o.order_type() {
-            OrderType::Market => (None, None),
-            OrderType::Limit { limit } => (Some(limit), None),
-            OrderType::Stop { stop } => (None, Some(stop)),
-            OrderType::StopLimit { stop, limit } => (Some(limit), Some(stop)),
-        };
+        let (limit, stop) = o.order_type().limit_and_stop();
         writeln!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{}",

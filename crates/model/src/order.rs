@@ -105,6 +105,17 @@ impl OrderType {
         }
     }
 
+    /// The limit and stop prices, where the type has them.
+    #[must_use]
+    pub const fn limit_and_stop(self) -> (Option<Price>, Option<Price>) {
+        match self {
+            Self::Market => (None, None),
+            Self::Limit { limit } => (Some(limit), None),
+            Self::Stop { stop } => (None, Some(stop)),
+            Self::StopLimit { stop, limit } => (Some(limit), Some(stop)),
+        }
+    }
+
     /// True for types with a trigger.
     #[must_use]
     pub const fn has_stop(self) -> bool {

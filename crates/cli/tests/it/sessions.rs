@@ -204,12 +204,12 @@ fn rows_line(text: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_else_changes() {
-    let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
+/// 10 symbols x 250 days of generated bars and a config trading all of them with `sma_cross`:
+/// a backtest long enough to act on while it runs. Returns (data folder, config path).
+fn long_backtest(home: &Path, seed: &str) -> (String, std::path::PathBuf) {
+    let data = home.join("data");
     let generated = openbell(
-        home.path(),
+        home,
         &[
             "data",
             "--data",
@@ -222,21 +222,27 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
             "--start",
             "2024-01-02",
             "--seed",
-            "5",
+            seed,
         ],
     );
     assert!(generated.status.success(), "{}", stderr(&generated));
-    let data = data.to_str().unwrap().to_owned();
+    let long = home.join("long.toml");
+    std::fs::write(
+        &long,
+        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
+    )
+    .unwrap();
+    (data.to_str().unwrap().to_owned(), long)
+}
+
+#[test]
+fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_else_changes() {
+    let home = tempfile::tempdir().unwrap();
+    let (data, long) = long_backtest(home.path(), "5");
     let short = home.path().join("short.toml");
     std::fs::write(
         &short,
         "[session]\nstart = \"2024-01-02\"\nend = \"2024-01-10\"\n[universe]\nall = true\n[strategy]\nname = \"buy_and_hold\"\nqty = 5\n",
-    )
-    .unwrap();
-    let long = home.path().join("long.toml");
-    std::fs::write(
-        &long,
-        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
     )
     .unwrap();
     let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
@@ -324,32 +330,7 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
 #[test]
 fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped() {
     let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
-    let generated = openbell(
-        home.path(),
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "10",
-            "--days",
-            "250",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            "6",
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
-    let data = data.to_str().unwrap().to_owned();
-    let long = home.path().join("long.toml");
-    std::fs::write(
-        &long,
-        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
-    )
-    .unwrap();
+    let (data, long) = long_backtest(home.path(), "6");
     let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
     let pg = PgDb::create("stopped");
     let mut urls = vec![sqlite];
@@ -592,31 +573,7 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
-    let generated = openbell(
-        home.path(),
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "10",
-            "--days",
-            "250",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            "8",
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
-    let long = home.path().join("long.toml");
-    std::fs::write(
-        &long,
-        "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
-    )
-    .unwrap();
+    let (data, long) = long_backtest(home.path(), "8");
     let direct = pg.url();
     let proxy = Proxy::start("127.0.0.1:5432");
     let via_proxy = format!("postgres://root@127.0.0.1:{}/{}", proxy.port, pg.0);
@@ -627,7 +584,7 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
             "--config",
             long.to_str().unwrap(),
             "--data",
-            data.to_str().unwrap(),
+            &data,
             "--db",
             &via_proxy,
         ])
