@@ -425,8 +425,7 @@ pub(crate) fn run_recorded(
     ));
     let (stream, writer) =
         crate::registry::stream(&rt, &registry, id, std::sync::Arc::clone(&stop));
-    let outcome = (|| -> Result<(BacktestResult, u64, f64)> {
-        let started = Instant::now();
+    let outcome = (|| -> Result<(BacktestResult, crate::registry::Written)> {
         let result = backtest(
             store,
             cfg,
@@ -439,11 +438,11 @@ pub(crate) fn run_recorded(
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
-        let rows = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
-        Ok((result, streamed + rows, started.elapsed().as_secs_f64()))
+        let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
+        Ok((result, streamed.and(rest)))
     })();
     heartbeat.abort();
-    let (result, rows, secs) = match outcome {
+    let (result, written) = match outcome {
         Ok(done) => done,
         Err(e) => {
             rt.block_on(crate::registry::fail(&registry, id, &format!("{e:#}")));
@@ -458,9 +457,14 @@ pub(crate) fn run_recorded(
             result.trading_days, result.days_planned
         )?;
     }
+    #[allow(clippy::cast_precision_loss)]
+    let rate = written.rows as f64 / written.secs.max(1e-9);
     writeln!(
         out,
-        "registry  {rows} rows recorded as the session ran and at its end ({secs:.2}s in all), {}",
+        "registry  {} rows in {:.2}s of writes ({:.0}k rows/s), {}",
+        written.rows,
+        written.secs,
+        rate / 1e3,
         crate::registry::shown(url)
     )?;
     if let Some(dir) = out_dir {

@@ -173,16 +173,43 @@ pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
     }
 }
 
+/// Rows written and the time spent in the database writing them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    pub(crate) rows: u64,
+    pub(crate) secs: f64,
+}
+
+impl Written {
+    fn add(&mut self, rows: usize, took: std::time::Duration) {
+        self.rows += rows as u64;
+        self.secs += took.as_secs_f64();
+    }
+
+    /// Both parts together.
+    pub(crate) fn and(self, other: Self) -> Self {
+        Self {
+            rows: self.rows + other.rows,
+            secs: self.secs + other.secs,
+        }
+    }
+}
+
 /// Rows per transaction when recording a finished session.
 const BATCH_ROWS: usize = 20_000;
 
 /// Writes what is known only at the end (orders in their final state, round trips), then the
 /// result, and only then marks the session completed. The rest was streamed during the run.
-pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Result<u64> {
-    let batch = to_batch(r);
-    let rows = batch.len() as u64;
-    for part in split(batch) {
+pub(crate) async fn finish(
+    store: &Store,
+    r: &BacktestResult,
+    summary_json: &str,
+) -> Result<Written> {
+    let mut written = Written::default();
+    for part in split(to_batch(r)) {
+        let started = std::time::Instant::now();
         store.write_batch(r.session_id, &part).await?;
+        written.add(part.len(), started.elapsed());
     }
     store
         .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
@@ -214,7 +241,7 @@ pub(crate) async fn finish(store: &Store, r: &BacktestResult, summary_json: &str
             )
             .await?;
     }
-    Ok(rows)
+    Ok(written)
 }
 
 fn side(s: Side) -> String {
@@ -316,19 +343,20 @@ pub(crate) fn stream(
     store: &Store,
     session: SessionId,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> (StreamWriter, tokio::task::JoinHandle<Result<u64>>) {
+) -> (StreamWriter, tokio::task::JoinHandle<Result<Written>>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(STREAM_DEPTH);
     let store = store.clone();
     let task = rt.spawn(async move {
-        let mut rows = 0u64;
+        let mut written = Written::default();
         while let Some(batch) = rx.recv().await {
+            let started = std::time::Instant::now();
             store
                 .write_batch(session, &batch)
                 .await
                 .context("writing the session's records")?;
-            rows += batch.len() as u64;
+            written.add(batch.len(), started.elapsed());
         }
-        Ok(rows)
+        Ok(written)
     });
     let writer = StreamWriter {
         stop: Some(stop),
