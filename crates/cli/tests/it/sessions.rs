@@ -288,15 +288,23 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
                 url,
             ],
         );
-        // Wait until it is running, then kill it without warning.
+        // Wait until it is running with records committed, then kill it without warning.
         let started = std::time::Instant::now();
-        let killed = loop {
+        let (killed, committed) = loop {
             let listed = stdout(&with_lease(
                 home.path(),
                 &["sessions", "ls", "--status", "running", "--db", url],
             ));
             if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
-                break line[..36].to_owned();
+                let id = line[..36].to_owned();
+                let shown = stdout(&with_lease(
+                    home.path(),
+                    &["sessions", "show", &id, "--db", url],
+                ));
+                let fills = fills_of(&shown);
+                if fills > 0 {
+                    break (id, fills);
+                }
             }
             assert!(
                 child.try_wait().unwrap().is_none(),
@@ -320,6 +328,8 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
             String::from_utf8_lossy(&shown.stderr).contains(&format!("session {killed} failed")),
             "{url}"
         );
+        // Every row committed before the kill is still there.
+        assert!(fills_of(&text) >= committed, "{url}: {text}");
         // The other session is exactly as it was.
         let after_show = run_ok(home.path(), &["sessions", "show", &kept, "--db", url]);
         assert!(after_show.contains("status    completed"), "{after_show}");
