@@ -84,6 +84,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when SQLite reported the database busy or locked by another process: worth
+    /// retrying after a moment (a fresh database switching to WAL mode, say).
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("5" | "6" | "261" | "517"))
+                    || e.message().contains("database is locked")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Pool sizes (PostgreSQL; SQLite uses one writer and a few readers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
