@@ -1,0 +1,351 @@
+//! Phase 5: the day's queues merged with a heap, delivery of base and derived bars, and
+//! mid-session insertion.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use openbell_calendar::TradingDay;
+use openbell_indicators::Candle;
+use openbell_model::{Bar, Interval, Symbol, Timestamp};
+
+use super::{Engine, EngineError, bar_close};
+use crate::config::Mode;
+use crate::event::Event;
+use crate::session_data::SessionData;
+
+/// A heap entry: a symbol's next queued bar, ordered by its close time, then the symbol (by
+/// rank among today's symbols). Packed into one integer so the heap compares cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Queued(u128);
+
+impl Queued {
+    fn new(close: Timestamp, rank: u32, slot: u32) -> Self {
+        // Flipping the sign bit maps i64 order onto u64 order.
+        #[allow(clippy::cast_sign_loss)]
+        let close = (close.as_nanos() as u64) ^ (1 << 63);
+        Self((u128::from(close) << 64) | (u128::from(rank) << 32) | u128::from(slot))
+    }
+
+    fn close(self) -> Timestamp {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+        let nanos = (((self.0 >> 64) as u64) ^ (1 << 63)) as i64;
+        Timestamp::from_nanos(nanos)
+    }
+
+    fn slot(self) -> usize {
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = self.0 as u32;
+        slot as usize
+    }
+}
+
+/// The day's queues: one heap entry per registered symbol with bars left, and each slot's
+/// next queued bar.
+#[derive(Debug, Default)]
+struct Queues {
+    heap: BinaryHeap<Reverse<Queued>>,
+    /// Per slot: the index of the next bar to queue.
+    next: Vec<usize>,
+    /// Per slot: its rank among today's symbols in symbol order.
+    ranks: Vec<u32>,
+}
+
+impl Queues {
+    /// Ranks every slot by symbol, then re-keys the heap (after an insertion).
+    fn rerank(&mut self, data: &SessionData) {
+        self.ranks = vec![0; data.symbols.len()];
+        for (rank, slot) in data.index.values().enumerate() {
+            self.ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        let ranks = &self.ranks;
+        self.heap = std::mem::take(&mut self.heap)
+            .into_iter()
+            .map(|Reverse(q)| Reverse(Queued::new(q.close(), ranks[q.slot()], slot_u32(q.slot()))))
+            .collect();
+        self.next.resize(data.symbols.len(), 0);
+    }
+
+    /// Queues slot's bar at `next[slot]`, if any.
+    fn queue(&mut self, data: &SessionData, slot: usize, day: &TradingDay) {
+        let index = self.next[slot];
+        if let Some(bar) = data.symbols[slot].day_bars.get(index) {
+            self.next[slot] = index + 1;
+            let close = bar_close(bar, day);
+            self.heap.push(Reverse(Queued::new(
+                close,
+                self.ranks[slot],
+                slot_u32(slot),
+            )));
+        }
+    }
+}
+
+fn slot_u32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+impl Engine<'_> {
+    /// Inserts a symbol mid-session: history and warmed indicators, then today's bars up to
+    /// the clock, and only then its remaining bars join the queues.
+    fn insert(
+        &mut self,
+        symbol: Symbol,
+        day: &TradingDay,
+        history_days: &[TradingDay],
+        queues: &mut Queues,
+    ) -> Result<(), EngineError> {
+        let data = self.register(symbol, history_days)?;
+        let history_bars = data.history_len();
+        self.data.add(data);
+        if !self.load_day(symbol, day) {
+            return Ok(());
+        }
+        let Some(&slot) = self.data.index.get(&symbol) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let split = self.data.symbols[slot]
+            .day_bars
+            .partition_point(|b| bar_close(b, day) <= now);
+        self.catching_up = true;
+        for _ in 0..split {
+            self.deliver_base(slot, now)?;
+        }
+        // Windows whose time is already up.
+        let mut late = Vec::new();
+        for r in &mut self.data.symbols[slot].resamplers {
+            late.extend(r.close_until(now)?);
+        }
+        for bar in late {
+            self.deliver_derived(slot, bar, now)?;
+        }
+        self.catching_up = false;
+        // Added and ready: history, warmed indicators and today's bars up to the clock.
+        self.emit(&Event::SymbolAdded {
+            symbol,
+            history_bars,
+            caught_up: split,
+            ts: now,
+        });
+        self.hook(|s, ctx| s.on_symbol_added(ctx, symbol))?;
+        queues.rerank(&self.data);
+        queues.next[slot] = split;
+        queues.queue(&self.data, slot, day);
+        Ok(())
+    }
+
+    /// Moves the clock to `target`, stepping in clock-driven mode and closing derived windows
+    /// whose time runs out on the way. No queued bar may close at or before `target`.
+    fn advance_clock(&mut self, target: Timestamp) -> Result<(), EngineError> {
+        if let Mode::ClockDriven { step_nanos } = self.config.mode {
+            while self.clock.now() < target {
+                let next = Timestamp::from_nanos(
+                    (self.clock.now().as_nanos() + step_nanos.max(1)).min(target.as_nanos()),
+                );
+                self.close_windows(next)?;
+                self.clock.advance_to(next);
+            }
+        }
+        self.close_windows(target)?;
+        self.clock.advance_to(target);
+        Ok(())
+    }
+
+    /// Delivers the day's bars in time order, pausing for mid-session scans; returns how many
+    /// base bars were delivered.
+    pub(super) fn stream(
+        &mut self,
+        day: &TradingDay,
+        universe: &[Symbol],
+        history_days: &[TradingDay],
+    ) -> Result<u64, EngineError> {
+        let mut queues = Queues::default();
+        queues.rerank(&self.data);
+        for slot in 0..self.data.symbols.len() {
+            queues.queue(&self.data, slot, day);
+        }
+        let mut scans: Vec<(Timestamp, usize)> = self
+            .config
+            .scanners
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.session_times(day).into_iter().map(move |t| (t, i)))
+            .collect();
+        scans.sort_unstable();
+        let mut next_scan = 0;
+        let mut delivered = 0;
+        loop {
+            let next_close = queues.heap.peek().map(|Reverse(q)| q.close());
+            // One pause mechanism: scans (and the insertions they cause) run between groups,
+            // after every bar closing at or before their time.
+            while let Some(&(t, i)) = scans.get(next_scan) {
+                if next_close.is_some_and(|g| g <= t) {
+                    break;
+                }
+                next_scan += 1;
+                self.advance_clock(t)?;
+                for symbol in self.scan(i, day, t, universe) {
+                    if !self.data.contains(symbol) {
+                        self.insert(symbol, day, history_days, &mut queues)?;
+                    }
+                }
+            }
+            // A stop request ends the day's stream after the last complete delivery time;
+            // the day still closes (phase 6) so its records are whole.
+            if self.stop_requested() {
+                break;
+            }
+            let Some(&Reverse(next)) = queues.heap.peek() else {
+                break;
+            };
+            let group_close = next.close();
+            // Windows that ended strictly before this group without their last bar; a window
+            // ending exactly now still gets this group's bar.
+            self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
+            self.clock.advance_to(group_close);
+            // Every base bar closing now, by symbol, each with the derived bars it completes.
+            while let Some(&Reverse(q)) = queues.heap.peek() {
+                if q.close() != group_close {
+                    break;
+                }
+                queues.heap.pop();
+                let slot = q.slot();
+                queues.queue(&self.data, slot, day);
+                self.deliver_base(slot, group_close)?;
+                delivered += 1;
+            }
+            if self.trading.is_some() {
+                self.record_equity(group_close)?;
+            }
+        }
+        // The clock never passes the close.
+        self.close_windows(day.close)?;
+        Ok(delivered)
+    }
+
+    /// Emits derived windows whose close is at or before `until`, in close order.
+    fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
+        let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
+        let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
+        for (slot, data) in self.data.symbols.iter_mut().enumerate() {
+            for r in &mut data.resamplers {
+                if let Some(bar) = r.close_until(until)? {
+                    let close = bar.ts_close_nominal().min(day_close);
+                    late.push((close, data.symbol, bar.interval(), slot, bar));
+                }
+            }
+        }
+        late.sort_by_key(|(close, symbol, interval, _, _)| (*close, *symbol, *interval));
+        for (close, _, _, slot, bar) in late {
+            self.clock.advance_to(close);
+            self.deliver_derived(slot, bar, close)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers the next base bar of `slot` at clock `ts`, then the derived bars it completes.
+    #[inline]
+    fn deliver_base(&mut self, slot: usize, ts: Timestamp) -> Result<(), EngineError> {
+        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
+        let events = self.out.wants_bars;
+        let data = &mut self.data.symbols[slot];
+        let Some(bar) = data.day_bars.get(data.delivered) else {
+            return Ok(());
+        };
+        let candle = Candle::from_bar(bar, session);
+        data.metrics.update(bar, &candle);
+        let mut derived = std::mem::take(&mut self.derived_scratch);
+        for r in &mut data.resamplers {
+            r.push(bar, &mut derived)?;
+        }
+        let interval = bar.interval();
+        for ind in &mut data.indicators {
+            if ind.interval == interval
+                && let Some(output) = ind.indicator.update(&candle)
+            {
+                ind.values.push((ts, output));
+                self.summary.indicator_values += 1;
+                if events {
+                    self.outputs_scratch
+                        .push((interval, Arc::clone(&ind.label), output));
+                }
+            }
+        }
+        let bar = (events || self.trading.is_some()).then_some(*bar);
+        data.delivered += 1;
+        self.summary.base_bars += 1;
+        // Events go out once the session data holds the bar and its values.
+        if let Some(bar) = bar {
+            if events {
+                self.emit_bar(bar, false, ts);
+            }
+            self.trade_base_bar(bar)?;
+        }
+        if !derived.is_empty() {
+            derived.sort_by_key(Bar::interval);
+            for d in derived.drain(..) {
+                self.deliver_derived(slot, d, ts)?;
+            }
+        }
+        self.derived_scratch = derived;
+        Ok(())
+    }
+
+    /// Delivers a derived bar of `slot` at clock `ts`.
+    pub(super) fn deliver_derived(
+        &mut self,
+        slot: usize,
+        bar: Bar,
+        ts: Timestamp,
+    ) -> Result<(), EngineError> {
+        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
+        let events = self.out.wants_bars;
+        let data = &mut self.data.symbols[slot];
+        let interval = bar.interval();
+        let Some(k) = data.derived_intervals.iter().position(|iv| *iv == interval) else {
+            return Ok(());
+        };
+        self.summary.derived_bars += 1;
+        let mut candle: Option<Candle> = None;
+        for ind in &mut data.indicators {
+            if ind.interval != interval {
+                continue;
+            }
+            let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
+            if let Some(output) = ind.indicator.update(candle) {
+                ind.values.push((ts, output));
+                self.summary.indicator_values += 1;
+                if events {
+                    self.outputs_scratch
+                        .push((interval, Arc::clone(&ind.label), output));
+                }
+            }
+        }
+        data.derived[k].push(bar);
+        if events {
+            self.emit_bar(bar, true, ts);
+        }
+        self.trade_bar(bar)
+    }
+
+    /// Emits a delivered bar's event, then the events of the indicator values it produced.
+    fn emit_bar(&mut self, bar: Bar, derived: bool, ts: Timestamp) {
+        let symbol = bar.symbol();
+        let now = self.clock.now();
+        self.out
+            .emit(&Event::Bar { bar, derived, ts }, now, &self.data);
+        let mut outputs = std::mem::take(&mut self.outputs_scratch);
+        for (interval, label, output) in outputs.drain(..) {
+            let event = Event::Indicator {
+                symbol,
+                interval,
+                label,
+                output,
+                ts,
+            };
+            self.out.emit(&event, now, &self.data);
+        }
+        self.outputs_scratch = outputs;
+    }
+}

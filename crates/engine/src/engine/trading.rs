@@ -1,0 +1,324 @@
+//! The strategy, its broker and portfolio: hooks, orders, fills, equity and the report.
+
+use chrono::NaiveDate;
+use openbell_calendar::TradingDay;
+use openbell_model::{Bar, Fill, Interval, Money, OrderId, Signal, Symbol, Timestamp};
+use tracing::warn;
+
+use super::{Engine, EngineError};
+use crate::broker::{Broker, BrokerConfig, BrokerEvent, OrderRecord, RiskConfig};
+use crate::event::Event;
+use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
+use crate::portfolio::Portfolio;
+use crate::strategy::{Command, Context, Strategy};
+
+/// A strategy with its broker and portfolio, and the record of what they did.
+pub(super) struct Trading<'a> {
+    pub(super) strategy: &'a mut dyn Strategy,
+    /// Intervals whose bars the strategy receives.
+    pub(super) intervals: Vec<Interval>,
+    pub(super) broker: Broker,
+    pub(super) portfolio: Portfolio,
+    pub(super) trades: TradeBook,
+    /// Equity at every delivery time, with whether a position was open.
+    pub(super) equity: Vec<(Timestamp, Money, bool)>,
+    /// Closing equity of every trading day.
+    pub(super) daily: Vec<(NaiveDate, Money)>,
+    pub(super) commands: Vec<Command>,
+    pub(super) next_order: u64,
+    pub(super) next_signal: u64,
+}
+
+/// What a trading session did: its orders, round trips, equity, portfolio and metrics.
+#[derive(Debug)]
+pub struct TradingReport<'r> {
+    /// Every order with how it ended.
+    pub orders: Vec<&'r OrderRecord>,
+    /// Closed round trips.
+    pub trades: &'r [Trade],
+    /// Equity at every delivery time, with whether a position was open.
+    pub equity: &'r [(Timestamp, Money, bool)],
+    /// Closing equity of every trading day.
+    pub daily: &'r [(NaiveDate, Money)],
+    /// The portfolio at the end.
+    pub portfolio: &'r Portfolio,
+    /// Performance metrics.
+    pub metrics: Performance,
+}
+
+/// [`TradingReport`], owned: what [`Engine::into_report`] hands over.
+#[derive(Debug)]
+pub struct OwnedTradingReport {
+    /// Every order with how it ended, by id.
+    pub orders: Vec<OrderRecord>,
+    /// Closed round trips.
+    pub trades: Vec<Trade>,
+    /// Equity at every delivery time, with whether a position was open.
+    pub equity: Vec<(Timestamp, Money, bool)>,
+    /// Closing equity of every trading day.
+    pub daily: Vec<(NaiveDate, Money)>,
+    /// Equity at the end.
+    pub final_equity: Money,
+    /// The portfolio at the end.
+    pub portfolio: Portfolio,
+    /// Performance metrics.
+    pub metrics: Performance,
+}
+
+impl<'a> Engine<'a> {
+    /// Trades `strategy` through a simulated broker with `broker` and `risk` settings.
+    #[must_use]
+    pub fn with_strategy(
+        mut self,
+        strategy: &'a mut dyn Strategy,
+        broker: BrokerConfig,
+        risk: RiskConfig,
+    ) -> Self {
+        let mut intervals = strategy.intervals();
+        if intervals.is_empty() {
+            intervals.push(self.config.base_interval);
+        }
+        let portfolio = Portfolio::new(broker.initial_cash, broker.lots);
+        self.trading = Some(Trading {
+            strategy,
+            intervals,
+            broker: Broker::new(broker, risk),
+            portfolio,
+            trades: TradeBook::default(),
+            equity: Vec::new(),
+            daily: Vec::new(),
+            commands: Vec::new(),
+            next_order: 0,
+            next_signal: 0,
+        });
+        self
+    }
+
+    /// What the strategy did, once a trading session has run.
+    #[must_use]
+    pub fn report(&self) -> Option<TradingReport<'_>> {
+        let t = self.trading.as_ref()?;
+        let daily: Vec<Money> = t.daily.iter().map(|(_, m)| *m).collect();
+        let metrics = performance(&MetricInputs {
+            initial: t.portfolio.initial_cash(),
+            equity: &t.equity,
+            daily: &daily,
+            trades: t.trades.closed(),
+            traded: t.portfolio.traded_notional(),
+            commissions: t.portfolio.commissions(),
+        });
+        Some(TradingReport {
+            orders: t.broker.records().collect(),
+            trades: t.trades.closed(),
+            equity: &t.equity,
+            daily: &t.daily,
+            portfolio: &t.portfolio,
+            metrics,
+        })
+    }
+
+    /// Ends the engine and hands over what the strategy did, without copying it.
+    #[must_use]
+    pub fn into_report(self) -> Option<OwnedTradingReport> {
+        let metrics = self.report()?.metrics;
+        let t = self.trading?;
+        let final_equity = t.portfolio.equity().ok()?;
+        Some(OwnedTradingReport {
+            orders: t.broker.into_records(),
+            trades: t.trades.into_closed(),
+            equity: t.equity,
+            daily: t.daily,
+            final_equity,
+            portfolio: t.portfolio,
+            metrics,
+        })
+    }
+
+    /// Calls a strategy hook with a context at the clock, then carries out what it asked.
+    pub(super) fn hook(
+        &mut self,
+        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
+    ) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let mut ctx = Context {
+            now: self.clock.now(),
+            data: &self.data,
+            portfolio: &t.portfolio,
+            broker: &t.broker,
+            commands: &mut t.commands,
+            next_order: &mut t.next_order,
+            next_signal: &mut t.next_signal,
+        };
+        f(&mut *t.strategy, &mut ctx);
+        self.apply_commands()
+    }
+
+    /// Carries out the strategy's signals, orders and cancels, in the order it made them.
+    fn apply_commands(&mut self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let commands = std::mem::take(&mut t.commands);
+        let mut events = Vec::new();
+        for command in commands {
+            match command {
+                Command::Signal {
+                    id,
+                    symbol,
+                    side,
+                    strength,
+                    reason,
+                } => match Signal::try_new(id, symbol, side, strength, reason, now) {
+                    Ok(signal) => events.push(Event::Signal { signal, ts: now }),
+                    Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
+                },
+                Command::Submit(id, request) => {
+                    let last = self
+                        .data
+                        .symbol(request.symbol)
+                        .and_then(|s| s.metrics.last)
+                        .or_else(|| {
+                            t.portfolio
+                                .holding(request.symbol)
+                                .and_then(|h| h.last_price())
+                        });
+                    let event = t.broker.submit(id, &request, now, last, &t.portfolio)?;
+                    events.push(broker_event(event, now));
+                }
+                Command::Cancel(id) => {
+                    if let Some(event) = t.broker.cancel(id, "cancelled by the strategy")? {
+                        events.push(broker_event(event, now));
+                    }
+                }
+            }
+        }
+        for event in &events {
+            self.emit(event);
+        }
+        Ok(())
+    }
+
+    /// Reports what the broker did: fills move positions and reach the strategy.
+    fn broker_events(&mut self, events: Vec<BrokerEvent>) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut fills: Vec<Fill> = Vec::new();
+        for event in events {
+            if let BrokerEvent::Filled(fill, before, realized) = &event
+                && let Some(t) = self.trading.as_mut()
+            {
+                t.trades.record(fill, *before, *realized);
+                let quantity = t.portfolio.position(fill.symbol());
+                let filled = broker_event(event.clone(), now);
+                self.emit(&filled);
+                self.emit(&Event::PositionChanged {
+                    symbol: fill.symbol(),
+                    quantity,
+                    realized: *realized,
+                    ts: now,
+                });
+                fills.push(*fill);
+                continue;
+            }
+            let event = broker_event(event, now);
+            self.emit(&event);
+        }
+        for fill in fills {
+            self.hook(|s, ctx| s.on_fill(ctx, &fill))?;
+        }
+        Ok(())
+    }
+
+    /// A base bar reached the session data: the broker matches it, positions are marked at its
+    /// close, and the strategy sees it.
+    pub(super) fn trade_base_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let events = t.broker.on_bar(&bar, &mut t.portfolio)?;
+        t.portfolio.mark(bar.symbol(), bar.close());
+        if !events.is_empty() {
+            self.broker_events(events)?;
+        }
+        self.trade_bar(bar)
+    }
+
+    /// The strategy sees a bar of an interval it subscribed to.
+    pub(super) fn trade_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+        let subscribed = self
+            .trading
+            .as_ref()
+            .is_some_and(|t| t.intervals.contains(&bar.interval()));
+        if subscribed && !self.catching_up {
+            self.hook(|s, ctx| s.on_bar(ctx, &bar))?;
+        }
+        Ok(())
+    }
+
+    /// Records the equity after a delivery time.
+    pub(super) fn record_equity(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let equity = t.portfolio.equity()?;
+        let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
+        let cash = t.portfolio.cash();
+        // One record per delivery time: the close's record replaces the last group's.
+        if t.equity.last().is_some_and(|last| last.0 == ts) {
+            t.equity.pop();
+        }
+        t.equity.push((ts, equity, open));
+        self.emit(&Event::Equity { equity, cash, ts });
+        Ok(())
+    }
+
+    /// The close: optional flattening, day orders expire, the strategy's day-end hook, and
+    /// the day's closing equity.
+    pub(super) fn trade_day_end(&mut self, day: &TradingDay) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let Some(t) = self.trading.as_mut() else {
+            return Ok(());
+        };
+        let mut events = Vec::new();
+        if t.broker.config().flatten_at_close {
+            let open: Vec<(Symbol, Option<openbell_model::Price>)> = t
+                .portfolio
+                .holdings()
+                .filter(|h| !h.quantity().is_zero())
+                .map(|h| (h.symbol(), h.last_price()))
+                .collect();
+            for (symbol, last) in open {
+                let price = self
+                    .data
+                    .symbol(symbol)
+                    .and_then(|s| s.metrics.last)
+                    .or(last);
+                if let Some(price) = price {
+                    t.next_order += 1;
+                    let id = OrderId(t.next_order);
+                    events.extend(t.broker.flatten(id, symbol, price, now, &mut t.portfolio)?);
+                }
+            }
+        }
+        events.extend(t.broker.end_day(day.close)?);
+        self.broker_events(events)?;
+        self.hook(|s, ctx| s.on_day_end(ctx))?;
+        if let Some(t) = self.trading.as_mut() {
+            let equity = t.portfolio.equity()?;
+            t.daily.push((day.date, equity));
+        }
+        self.record_equity(now)
+    }
+}
+
+/// The event for what the broker did.
+fn broker_event(event: BrokerEvent, ts: Timestamp) -> Event {
+    match event {
+        BrokerEvent::Accepted(order) => Event::OrderAccepted { order, ts },
+        BrokerEvent::Rejected(order, reason) => Event::OrderRejected { order, reason, ts },
+        BrokerEvent::Filled(fill, _, _) => Event::OrderFilled { fill, ts },
+        BrokerEvent::Closed(order, reason) => Event::OrderClosed { order, reason, ts },
+    }
+}
