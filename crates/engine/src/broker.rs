@@ -375,14 +375,7 @@ impl Broker {
             let cost = price
                 .checked_mul_qty(order.quantity())?
                 .checked_add(self.commission(order.quantity(), price, false)?)?;
-            let equity = portfolio.equity()?;
-            #[allow(clippy::cast_possible_truncation)]
-            let extra = if self.config.margin > 1.0 {
-                Money::from_raw((equity.raw() as f64 * (self.config.margin - 1.0)) as i128)
-            } else {
-                Money::ZERO
-            };
-            let power = portfolio.cash().checked_add(extra)?;
+            let power = self.buying_power(portfolio)?;
             if cost > power {
                 return Ok(Some(format!(
                     "insufficient buying power: {} {} at about {price} costs {cost}, {power} available",
@@ -592,13 +585,17 @@ impl Broker {
             .price()
             .checked_mul_qty(fill.quantity())?
             .checked_add(fill.commission())?;
+        Ok(cost <= self.buying_power(portfolio)?)
+    }
+
+    /// Cash, plus `(margin - 1) × equity` when margin is on.
+    fn buying_power(&self, portfolio: &Portfolio) -> Result<Money, ModelError> {
+        if self.config.margin <= 1.0 {
+            return Ok(portfolio.cash());
+        }
         #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-        let extra = if self.config.margin > 1.0 {
-            (portfolio.equity()?.raw() as f64 * (self.config.margin - 1.0)) as i128
-        } else {
-            0
-        };
-        Ok(cost.raw() <= portfolio.cash().raw() + extra)
+        let extra = (portfolio.equity()?.raw() as f64 * (self.config.margin - 1.0)) as i128;
+        portfolio.cash().checked_add(Money::from_raw(extra))
     }
 
     /// Fills at `price` closing the whole position in `symbol` (flatten at the close).

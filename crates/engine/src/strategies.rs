@@ -207,11 +207,14 @@ impl Strategy for SmaCross {
         let held = ctx.position(symbol);
         use std::cmp::Ordering::{Greater, Less};
         if held.is_zero() && now == Greater && previous != Greater {
-            let signal = ctx.signal(symbol, Side::Buy, 1.0, "fast SMA crossed above slow SMA");
-            ctx.market(symbol, Side::Buy, self.qty, Some(signal));
+            ctx.act(
+                symbol,
+                Side::Buy,
+                self.qty,
+                "fast SMA crossed above slow SMA",
+            );
         } else if held.is_positive() && now == Less && previous != Less {
-            let signal = ctx.signal(symbol, Side::Sell, 1.0, "fast SMA crossed below slow SMA");
-            ctx.market(symbol, Side::Sell, held, Some(signal));
+            ctx.act(symbol, Side::Sell, held, "fast SMA crossed below slow SMA");
         }
     }
 }
@@ -274,21 +277,19 @@ impl Strategy for RsiReversion {
         };
         let held = ctx.position(symbol);
         if held.is_zero() && value < self.lower {
-            let signal = ctx.signal(
+            ctx.act(
                 symbol,
                 Side::Buy,
-                1.0,
+                self.qty,
                 format!("RSI {value:.1} below {}", self.lower),
             );
-            ctx.market(symbol, Side::Buy, self.qty, Some(signal));
         } else if held.is_positive() && value > self.upper {
-            let signal = ctx.signal(
+            ctx.act(
                 symbol,
                 Side::Sell,
-                1.0,
+                held,
                 format!("RSI {value:.1} above {}", self.upper),
             );
-            ctx.market(symbol, Side::Sell, held, Some(signal));
         }
     }
 }
@@ -355,8 +356,7 @@ impl Strategy for OpeningRangeBreakout {
                 for id in stops {
                     ctx.cancel(id);
                 }
-                let signal = ctx.signal(symbol, Side::Sell, 1.0, "flat before the close");
-                ctx.market(symbol, Side::Sell, held, Some(signal));
+                ctx.act(symbol, Side::Sell, held, "flat before the close");
             }
             return;
         }
@@ -365,13 +365,12 @@ impl Strategy for OpeningRangeBreakout {
         };
         if held.is_zero() && !d.entered && bar.close() > high {
             d.entered = true;
-            let signal = ctx.signal(
+            ctx.act(
                 symbol,
                 Side::Buy,
-                1.0,
+                self.qty,
                 format!("close above the opening range high {high}"),
             );
-            ctx.market(symbol, Side::Buy, self.qty, Some(signal));
             d.stop = Some(low);
         }
     }
@@ -432,21 +431,19 @@ impl Strategy for VwapReversion {
         let close = bar.close().to_f64();
         let held = ctx.position(symbol);
         if held.is_zero() && close < vwap * (1.0 - self.threshold) {
-            let signal = ctx.signal(
+            ctx.act(
                 symbol,
                 Side::Buy,
-                1.0,
+                self.qty,
                 format!("close {close} below VWAP {vwap:.4}"),
             );
-            ctx.market(symbol, Side::Buy, self.qty, Some(signal));
         } else if held.is_positive() && close >= vwap {
-            let signal = ctx.signal(
+            ctx.act(
                 symbol,
                 Side::Sell,
-                1.0,
+                held,
                 format!("close {close} back at VWAP {vwap:.4}"),
             );
-            ctx.market(symbol, Side::Sell, held, Some(signal));
         }
     }
 }
@@ -471,8 +468,7 @@ impl BuyAndHold {
 impl Strategy for BuyAndHold {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         if self.bought.insert(bar.symbol()) {
-            let signal = ctx.signal(bar.symbol(), Side::Buy, 1.0, "buy and hold");
-            ctx.market(bar.symbol(), Side::Buy, self.qty, Some(signal));
+            ctx.act(bar.symbol(), Side::Buy, self.qty, "buy and hold");
         }
     }
 }

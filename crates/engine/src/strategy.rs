@@ -145,6 +145,19 @@ impl Context<'_> {
         })
     }
 
+    /// Acts on a view: a full-strength signal with `reason`, and a market order for
+    /// `quantity` linked to it.
+    pub fn act(
+        &mut self,
+        symbol: Symbol,
+        side: Side,
+        quantity: Quantity,
+        reason: impl Into<String>,
+    ) -> OrderId {
+        let signal = self.signal(symbol, side, 1.0, reason);
+        self.market(symbol, side, quantity, Some(signal))
+    }
+
     /// Cancels a working order.
     pub fn cancel(&mut self, id: OrderId) {
         self.commands.push(Command::Cancel(id));

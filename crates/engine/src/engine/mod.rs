@@ -271,19 +271,8 @@ impl<'a> Engine<'a> {
     /// days kept for trailing history, and days older than today's window are forgotten.
     fn reset(&mut self, history_days: &[TradingDay]) {
         let old = std::mem::take(&mut self.data);
-        let Some(first) = history_days.first().map(|d| d.date) else {
-            self.recent.clear();
-            self.carried.clear();
-            if old.date().is_some() {
-                for s in old.symbols {
-                    self.carried.insert(
-                        s.symbol,
-                        s.indicators.into_iter().map(|i| i.indicator).collect(),
-                    );
-                }
-            }
-            return;
-        };
+        // Recent days are kept only while some day's history still needs them.
+        let keep_from = history_days.first().map(|d| d.date);
         self.carried.clear();
         if let Some(date) = old.date() {
             for s in old.symbols {
@@ -293,7 +282,8 @@ impl<'a> Engine<'a> {
                     s.symbol,
                     s.indicators.into_iter().map(|i| i.indicator).collect(),
                 );
-                if s.delivered == s.day_bars.len() && !s.day_bars.is_empty() {
+                let complete = s.delivered == s.day_bars.len() && !s.day_bars.is_empty();
+                if keep_from.is_some() && complete {
                     let bars = DayBars {
                         base: s.day_bars,
                         derived: s.derived,
@@ -302,7 +292,10 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        self.recent.retain(|(_, date), _| *date >= first);
+        match keep_from {
+            Some(first) => self.recent.retain(|(_, date), _| *date >= first),
+            None => self.recent.clear(),
+        }
     }
 
     fn run_day(&mut self, day: &TradingDay) -> Result<(), EngineError> {

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use openbell_calendar::TradingDay;
-use openbell_model::{Bar, Fill, Interval, Money, OrderId, Signal, Symbol, Timestamp};
+use openbell_model::{Bar, Fill, Interval, Money, OrderId, Price, Signal, Symbol, Timestamp};
 use tracing::warn;
 
 use super::{Engine, EngineError};
@@ -10,6 +10,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerEvent, OrderRecord, RiskConfig};
 use crate::event::Event;
 use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
 use crate::portfolio::Portfolio;
+use crate::session_data::SessionData;
 use crate::strategy::{Command, Context, Strategy};
 
 /// A strategy with its broker and portfolio, and the record of what they did.
@@ -176,15 +177,7 @@ impl<'a> Engine<'a> {
                     Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
                 },
                 Command::Submit(id, request) => {
-                    let last = self
-                        .data
-                        .symbol(request.symbol)
-                        .and_then(|s| s.metrics.last)
-                        .or_else(|| {
-                            t.portfolio
-                                .holding(request.symbol)
-                                .and_then(|h| h.last_price())
-                        });
+                    let last = last_price(&self.data, &t.portfolio, request.symbol);
                     let event = t.broker.submit(id, &request, now, last, &t.portfolio)?;
                     events.push(broker_event(event, now));
                 }
@@ -283,19 +276,14 @@ impl<'a> Engine<'a> {
         };
         let mut events = Vec::new();
         if t.broker.config().flatten_at_close {
-            let open: Vec<(Symbol, Option<openbell_model::Price>)> = t
+            let open: Vec<Symbol> = t
                 .portfolio
                 .holdings()
                 .filter(|h| !h.quantity().is_zero())
-                .map(|h| (h.symbol(), h.last_price()))
+                .map(crate::portfolio::Holding::symbol)
                 .collect();
-            for (symbol, last) in open {
-                let price = self
-                    .data
-                    .symbol(symbol)
-                    .and_then(|s| s.metrics.last)
-                    .or(last);
-                if let Some(price) = price {
+            for symbol in open {
+                if let Some(price) = last_price(&self.data, &t.portfolio, symbol) {
                     t.next_order += 1;
                     let id = OrderId(t.next_order);
                     events.extend(t.broker.flatten(id, symbol, price, now, &mut t.portfolio)?);
@@ -311,6 +299,14 @@ impl<'a> Engine<'a> {
         }
         self.record_equity(now)
     }
+}
+
+/// A symbol's latest price: today's last delivered close, else the price its position was
+/// last marked at.
+fn last_price(data: &SessionData, portfolio: &Portfolio, symbol: Symbol) -> Option<Price> {
+    data.symbol(symbol)
+        .and_then(|s| s.metrics.last)
+        .or_else(|| portfolio.holding(symbol).and_then(|h| h.last_price()))
 }
 
 /// The event for what the broker did.
