@@ -30,10 +30,9 @@ pub(crate) fn run(cmd: DbCommand, out: &mut dyn Write) -> Result<()> {
         DbCommand::Migrate { db } => {
             let url = db_url(db.as_deref())?;
             rt.block_on(async {
-                let store = Store::connect(&url, &PoolConfig::default())
+                let (store, applied) = Store::open(&url, &PoolConfig::default())
                     .await
                     .with_context(|| format!("opening {}", shown(&url)))?;
-                let applied = store.migrate().await?;
                 let status = store.status().await?;
                 if applied.is_empty() {
                     writeln!(

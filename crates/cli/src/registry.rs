@@ -63,26 +63,9 @@ pub(crate) fn runner_id() -> String {
 /// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub(crate) async fn open(url: &str) -> Result<Store> {
-    // Several processes opening a fresh SQLite registry at once can find it briefly locked
-    // (switching to WAL mode, migrating): try again for a few seconds before giving up.
-    let mut attempt = 0;
-    let store = loop {
-        let opened = match Store::connect(url, &PoolConfig::default()).await {
-            Ok(store) => store.migrate().await.map(|_| store),
-            Err(e) => Err(e),
-        };
-        match opened {
-            Ok(store) => break store,
-            Err(e) if e.is_busy() && attempt < 50 => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::from(e))
-                    .with_context(|| format!("opening the session registry at {}", shown(url)));
-            }
-        }
-    };
+    let (store, _) = Store::open(url, &PoolConfig::default())
+        .await
+        .with_context(|| format!("opening the session registry at {}", shown(url)))?;
     for id in store.recover_expired(Utc::now()).await? {
         eprintln!("session {id} failed: its runner stopped before it finished");
     }

@@ -99,6 +99,15 @@ impl StoreError {
     }
 }
 
+/// A single-row update's outcome: the row, or [`StoreError::NotFound`].
+const fn one_row(changed: u64, id: SessionId) -> Result<(), StoreError> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(id))
+    }
+}
+
 /// Pool sizes (PostgreSQL; SQLite uses one writer and a few readers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -304,6 +313,30 @@ impl Store {
             });
         }
         Err(StoreError::Url(url.to_owned()))
+    }
+
+    /// Connects (as [`Store::connect`]) and applies pending migrations; returns the store and
+    /// the versions it applied. Several processes opening a fresh SQLite file at once can find
+    /// it briefly locked (switching to WAL mode, migrating), so this tries again for up to five
+    /// seconds while SQLite reports it busy.
+    ///
+    /// # Errors
+    /// As [`Store::connect`] and [`Store::migrate`].
+    pub async fn open(url: &str, pool: &PoolConfig) -> Result<(Self, Vec<i64>), StoreError> {
+        let mut attempt = 0;
+        loop {
+            let opened = match Self::connect(url, pool).await {
+                Ok(store) => store.migrate().await.map(|applied| (store, applied)),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Err(e) if e.is_busy() && attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Which backend this is.
@@ -610,11 +643,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(id))
-        }
+        one_row(changed, id)
     }
 
     /// Extends the lease of every live session of runner `runner`; returns how many.
@@ -694,11 +723,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(id))
-        }
+        one_row(changed, id)
     }
 
     /// The trading days of a session, oldest first: date, base bars, closing equity.

@@ -624,3 +624,27 @@ async fn concurrent_migrations_on_a_fresh_database_apply_each_step_once() {
         drop_db(cleanup).await;
     }
 }
+
+#[tokio::test]
+async fn separate_connections_opening_a_fresh_sqlite_file_all_succeed() {
+    // Like several processes starting at once: each has its own pool.
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Store::open(&url, &PoolConfig::default()).await })
+            })
+            .collect();
+        let mut applied = Vec::new();
+        for t in tasks {
+            let (store, versions) = t.await.unwrap().unwrap();
+            applied.extend(versions);
+            assert_eq!(store.status().await.unwrap().current, head());
+            store.close().await;
+        }
+        applied.sort_unstable();
+        assert_eq!(applied, (1..=head()).collect::<Vec<_>>());
+    }
+}
