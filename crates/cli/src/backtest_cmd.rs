@@ -18,8 +18,8 @@ use openbell_engine::{
 use openbell_model::{Fill, Money, SessionId, Symbol, Timestamp};
 
 use crate::home::data_dir_or;
-use crate::replay_cmd::load_config;
 use crate::report;
+use crate::session_config::load_config;
 use crate::store_source::StoreSource;
 
 #[derive(Debug, Args)]

@@ -50,7 +50,7 @@ pub(crate) fn run(a: &DemoArgs, out: &mut dyn Write) -> Result<()> {
             store.root().display()
         )?;
     }
-    let cfg = crate::replay_cmd::parse_config(DEMO_CONFIG, "examples/demo.toml")?;
+    let cfg = crate::session_config::parse_config(DEMO_CONFIG, "examples/demo.toml")?;
     let report_dir = dir.join("out");
     let url = crate::registry::db_url(a.db.as_deref())?;
     run_recorded(&store, &cfg, "demo", &url, Some(&report_dir), out)?;

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
+use openbell_config::SessionConfig;
 use openbell_engine::{OrderRecord, Performance, Trade};
 use openbell_model::{
     Fill, Money, Order, OrderId, OrderStatus, OrderType, Price, Quantity, SessionId, Side, Symbol,
@@ -108,8 +109,12 @@ fn text<'s>(summary: &'s Value, key: &str) -> &'s str {
     summary.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Reads a finished session back into what the output files are written from.
-pub(crate) async fn load(store: &Store, session: SessionId) -> Result<BacktestResult> {
+/// Reads a finished session back into what the output files are written from, with its
+/// config.
+pub(crate) async fn load(
+    store: &Store,
+    session: SessionId,
+) -> Result<(BacktestResult, SessionConfig)> {
     let row = store
         .session(session)
         .await?
@@ -121,7 +126,8 @@ pub(crate) async fn load(store: &Store, session: SessionId) -> Result<BacktestRe
         );
     };
     let summary: Value = serde_json::from_str(summary).context("stored summary")?;
-    let cfg = crate::replay_cmd::parse_config(&row.config, &format!("session {session} config"))?;
+    let cfg =
+        crate::session_config::parse_config(&row.config, &format!("session {session} config"))?;
     let days = cfg
         .engine
         .calendar
@@ -270,7 +276,7 @@ pub(crate) async fn load(store: &Store, session: SessionId) -> Result<BacktestRe
         trades: count("trades"),
         commissions: num(&summary, "commissions"),
     };
-    Ok(BacktestResult {
+    let result = BacktestResult {
         session_id: session,
         name: summary
             .get("name")
@@ -322,5 +328,6 @@ pub(crate) async fn load(store: &Store, session: SessionId) -> Result<BacktestRe
         config_text: row.config.clone(),
         interval: cfg.engine.base_interval,
         range,
-    })
+    };
+    Ok((result, cfg))
 }

@@ -13,6 +13,7 @@ mod indicator_cmd;
 mod registry;
 mod replay_cmd;
 mod report;
+mod session_config;
 mod sessions_cmd;
 mod store_source;
 

@@ -17,6 +17,7 @@ use openbell_model::{Interval, Symbol};
 use crate::args::{parse, required_range};
 use crate::calendar_cmd::resolve;
 use crate::home::{data_dir, data_dir_or};
+use crate::session_config::load_config;
 use crate::store_source::StoreSource;
 
 #[derive(Debug, Args)]
@@ -106,25 +107,6 @@ fn parse_indicator(text: &str, base: Interval, i: usize) -> Result<IndicatorSpec
         interval,
         params: map,
     })
-}
-
-/// Reads and validates a session config file.
-pub(crate) fn load_config(path: &std::path::Path) -> Result<openbell_config::SessionConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config {}", path.display()))?;
-    parse_config(&text, &path.display().to_string())
-}
-
-/// Validates a session config; `origin` names it in errors.
-pub(crate) fn parse_config(text: &str, origin: &str) -> Result<openbell_config::SessionConfig> {
-    let calendar = |code: &str| resolve(code).map_err(|e| e.to_string());
-    let strategies = openbell_engine::StrategyRegistry::default();
-    let resolver = openbell_config::Resolver {
-        calendar: &calendar,
-        custom_scanners: &[],
-        strategies: &strategies,
-    };
-    Ok(openbell_config::parse(text, origin, &resolver)?)
 }
 
 pub(crate) fn run(a: &ReplayArgs, out: &mut dyn Write) -> Result<()> {

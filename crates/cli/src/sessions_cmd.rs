@@ -190,8 +190,7 @@ pub(crate) fn run(cmd: SessionsCommand, out: &mut dyn Write) -> Result<()> {
             } => {
                 let id = session_id(&id)?;
                 let store = open(&db_url(db.as_deref())?).await?;
-                let result = crate::export::load(&store, id).await?;
-                let cfg = crate::replay_cmd::parse_config(&result.config_text, "session config")?;
+                let (result, cfg) = crate::export::load(&store, id).await?;
                 let bars = openbell_data::BarStore::open(crate::home::data_dir_or(
                     data.as_deref(),
                     cfg.data_dir.as_deref(),

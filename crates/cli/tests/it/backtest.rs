@@ -22,26 +22,7 @@ fn examples() -> PathBuf {
 
 /// The demo's sample data: 8 symbols x 62 trading days from 2024-01-02, seed 7.
 fn generated(home: &Path) -> PathBuf {
-    let data = home.join("data");
-    let out = openbell(
-        home,
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "8",
-            "--days",
-            "62",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            "7",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    data
+    PathBuf::from(crate::generate(home, 8, 62, "2024-01-02", 7))
 }
 
 fn backtest(home: &Path, config: &Path, data: &Path, out: &Path) -> String {

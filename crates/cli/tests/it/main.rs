@@ -31,6 +31,31 @@ pub(crate) fn openbell_env(home: &Path, env: &[(&str, &Path)], args: &[&str]) ->
     cmd.output().expect("running openbell")
 }
 
+/// Generates `symbols` x `days` trading days of sample 1m bars from `start` with `seed` into
+/// `<home>/data` (the default bar store of that home); returns the folder.
+pub(crate) fn generate(home: &Path, symbols: u32, days: u32, start: &str, seed: u32) -> String {
+    let data = home.join("data");
+    let out = openbell(
+        home,
+        &[
+            "data",
+            "--data",
+            data.to_str().unwrap(),
+            "generate",
+            "--symbols",
+            &symbols.to_string(),
+            "--days",
+            &days.to_string(),
+            "--start",
+            start,
+            "--seed",
+            &seed.to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    data.to_str().unwrap().to_owned()
+}
+
 pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }

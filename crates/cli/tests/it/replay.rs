@@ -5,20 +5,7 @@ use crate::{openbell, stderr, stdout};
 #[test]
 fn replay_runs_stored_bars_through_the_engine() {
     let home = tempfile::tempdir().unwrap();
-    let generated = openbell(
-        home.path(),
-        &[
-            "data",
-            "generate",
-            "--symbols",
-            "2",
-            "--days",
-            "3",
-            "--start",
-            "2024-07-02",
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    crate::generate(home.path(), 2, 3, "2024-07-02", 42);
     let out = openbell(
         home.path(),
         &[
@@ -107,20 +94,7 @@ fn counts(text: &str) -> String {
 #[test]
 fn replay_from_a_config_file_equals_the_same_flags() {
     let home = tempfile::tempdir().unwrap();
-    let generated = openbell(
-        home.path(),
-        &[
-            "data",
-            "generate",
-            "--symbols",
-            "3",
-            "--days",
-            "4",
-            "--start",
-            "2024-07-02",
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    crate::generate(home.path(), 3, 4, "2024-07-02", 42);
     let flags = openbell(
         home.path(),
         &[

@@ -42,26 +42,7 @@ impl Drop for PgDb {
 }
 
 fn generated(home: &Path) -> String {
-    let data = home.join("data");
-    let out = openbell(
-        home,
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "4",
-            "--days",
-            "10",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            "3",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    data.to_str().unwrap().to_owned()
+    crate::generate(home, 4, 10, "2024-01-02", 3)
 }
 
 fn run_ok(home: &Path, args: &[&str]) -> String {
@@ -206,39 +187,62 @@ fn rows_line(text: &str) -> String {
 
 /// 10 symbols x 250 days of generated bars and a config trading all of them with `sma_cross`:
 /// a backtest long enough to act on while it runs. Returns (data folder, config path).
-fn long_backtest(home: &Path, seed: &str) -> (String, std::path::PathBuf) {
-    let data = home.join("data");
-    let generated = openbell(
-        home,
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "10",
-            "--days",
-            "250",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            seed,
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
+fn long_backtest(home: &Path, seed: u32) -> (String, std::path::PathBuf) {
+    let data = crate::generate(home, 10, 250, "2024-01-02", seed);
     let long = home.join("long.toml");
     std::fs::write(
         &long,
         "[session]\nstart = \"2024-01-02\"\nend = \"2024-12-27\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\n[broker]\ninitial_cash = 10000000\n",
     )
     .unwrap();
-    (data.to_str().unwrap().to_owned(), long)
+    (data, long)
+}
+
+/// Polls the registry at `url` until a session is running with at least `min_fills` fills
+/// committed; returns its id and fill count. Fails if the backtest ends first, or after a
+/// minute.
+fn wait_running(
+    home: &Path,
+    url: &str,
+    child: &mut std::process::Child,
+    min_fills: i64,
+) -> (String, i64) {
+    let started = std::time::Instant::now();
+    loop {
+        let listed = run_ok(
+            home,
+            &["sessions", "ls", "--status", "running", "--db", url],
+        );
+        if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
+            let id = line[..36].to_owned();
+            let fills = if min_fills > 0 {
+                fills_of(&run_ok(home, &["sessions", "show", &id, "--db", url]))
+            } else {
+                0
+            };
+            if fills >= min_fills {
+                return (id, fills);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("{url}: the backtest ended ({status}) before it was seen running: {err}");
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{url}: no running session with {min_fills} fills within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]
 fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_else_changes() {
     let home = tempfile::tempdir().unwrap();
-    let (data, long) = long_backtest(home.path(), "5");
+    let (data, long) = long_backtest(home.path(), 5);
     let short = home.path().join("short.toml");
     std::fs::write(
         &short,
@@ -289,33 +293,7 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
             ],
         );
         // Wait until it is running with records committed, then kill it without warning.
-        let started = std::time::Instant::now();
-        let (killed, committed) = loop {
-            let listed = stdout(&with_lease(
-                home.path(),
-                &["sessions", "ls", "--status", "running", "--db", url],
-            ));
-            if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
-                let id = line[..36].to_owned();
-                let shown = stdout(&with_lease(
-                    home.path(),
-                    &["sessions", "show", &id, "--db", url],
-                ));
-                let fills = fills_of(&shown);
-                if fills > 0 {
-                    break (id, fills);
-                }
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the backtest finished before it could be killed"
-            );
-            assert!(
-                started.elapsed().as_secs() < 60,
-                "the backtest never showed as running"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let (killed, committed) = wait_running(home.path(), url, &mut child, 1);
         child.kill().unwrap();
         child.wait().unwrap();
         // After the lease runs out, the next start marks it failed with the reason.
@@ -340,7 +318,7 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
 #[test]
 fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped() {
     let home = tempfile::tempdir().unwrap();
-    let (data, long) = long_backtest(home.path(), "6");
+    let (data, long) = long_backtest(home.path(), 6);
     let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
     let pg = PgDb::create("stopped");
     let mut urls = vec![sqlite];
@@ -361,25 +339,7 @@ fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped(
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let started = std::time::Instant::now();
-        let id = loop {
-            let listed = run_ok(
-                home.path(),
-                &["sessions", "ls", "--status", "running", "--db", url],
-            );
-            if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
-                break line[..36].to_owned();
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "{url}: the backtest ended ({status}) before it was seen running: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            assert!(started.elapsed().as_secs() < 60, "never running");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let (id, _) = wait_running(home.path(), url, &mut child, 0);
         let stop = run_ok(home.path(), &["sessions", "stop", &id, "--db", url]);
         assert!(stop.contains("is stopping"), "{stop}");
         let out = child.wait_with_output().unwrap();
@@ -403,26 +363,7 @@ fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped(
 #[test]
 fn sessions_export_writes_the_same_files_as_backtest_out() {
     let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
-    let generated = openbell(
-        home.path(),
-        &[
-            "data",
-            "--data",
-            data.to_str().unwrap(),
-            "generate",
-            "--symbols",
-            "8",
-            "--days",
-            "62",
-            "--start",
-            "2024-01-02",
-            "--seed",
-            "7",
-        ],
-    );
-    assert!(generated.status.success(), "{}", stderr(&generated));
-    let data = data.to_str().unwrap().to_owned();
+    let data = crate::generate(home.path(), 8, 62, "2024-01-02", 7);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
     let pg = PgDb::create("export");
@@ -583,7 +524,7 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let (data, long) = long_backtest(home.path(), "8");
+    let (data, long) = long_backtest(home.path(), 8);
     let direct = pg.url();
     let proxy = Proxy::start("127.0.0.1:5432");
     let via_proxy = format!("postgres://root@127.0.0.1:{}/{}", proxy.port, pg.0);
@@ -605,29 +546,7 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
         .spawn()
         .unwrap();
     // Wait until some of its records are committed.
-    let started = std::time::Instant::now();
-    let (id, committed) = loop {
-        let listed = run_ok(home.path(), &["sessions", "ls", "--db", &direct]);
-        if let Some(line) = listed.lines().nth(1).filter(|l| l.contains("running")) {
-            let id = line[..36].to_owned();
-            let fills = fills_of(&run_ok(
-                home.path(),
-                &["sessions", "show", &id, "--db", &direct],
-            ));
-            if fills > 0 {
-                break (id, fills);
-            }
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before the database went away"
-        );
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "no records were committed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let (id, committed) = wait_running(home.path(), &direct, &mut child, 1);
     proxy.cut();
     std::thread::sleep(std::time::Duration::from_millis(1_500));
     proxy.restore();
