@@ -30,6 +30,21 @@ pub(super) struct Trading<'a> {
     pub(super) next_signal: u64,
 }
 
+impl Trading<'_> {
+    /// The performance metrics of what has been recorded so far.
+    fn metrics(&self) -> Performance {
+        let daily: Vec<Money> = self.daily.iter().map(|(_, m)| *m).collect();
+        performance(&MetricInputs {
+            initial: self.portfolio.initial_cash(),
+            equity: &self.equity,
+            daily: &daily,
+            trades: self.trades.closed(),
+            traded: self.portfolio.traded_notional(),
+            commissions: self.portfolio.commissions(),
+        })
+    }
+}
+
 /// What a trading session did: its orders, round trips, equity, portfolio and metrics.
 #[derive(Debug)]
 pub struct TradingReport<'r> {
@@ -99,30 +114,21 @@ impl<'a> Engine<'a> {
     #[must_use]
     pub fn report(&self) -> Option<TradingReport<'_>> {
         let t = self.trading.as_ref()?;
-        let daily: Vec<Money> = t.daily.iter().map(|(_, m)| *m).collect();
-        let metrics = performance(&MetricInputs {
-            initial: t.portfolio.initial_cash(),
-            equity: &t.equity,
-            daily: &daily,
-            trades: t.trades.closed(),
-            traded: t.portfolio.traded_notional(),
-            commissions: t.portfolio.commissions(),
-        });
         Some(TradingReport {
             orders: t.broker.records().collect(),
             trades: t.trades.closed(),
             equity: &t.equity,
             daily: &t.daily,
             portfolio: &t.portfolio,
-            metrics,
+            metrics: t.metrics(),
         })
     }
 
     /// Ends the engine and hands over what the strategy did, without copying it.
     #[must_use]
     pub fn into_report(self) -> Option<OwnedTradingReport> {
-        let metrics = self.report()?.metrics;
         let t = self.trading?;
+        let metrics = t.metrics();
         let final_equity = t.portfolio.equity().ok()?;
         Some(OwnedTradingReport {
             orders: t.broker.into_records(),
