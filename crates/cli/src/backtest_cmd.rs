@@ -425,7 +425,7 @@ pub(crate) fn run_recorded(
     ));
     let (stream, writer) =
         crate::registry::stream(&rt, &registry, id, std::sync::Arc::clone(&stop));
-    let outcome = (|| -> Result<(BacktestResult, crate::registry::Written)> {
+    let outcome = (|| -> Result<(BacktestResult, openbell_store::Written)> {
         let result = backtest(
             store,
             cfg,
@@ -457,8 +457,7 @@ pub(crate) fn run_recorded(
             result.trading_days, result.days_planned
         )?;
     }
-    #[allow(clippy::cast_precision_loss)]
-    let rate = written.rows as f64 / written.secs.max(1e-9);
+    let rate = written.rate();
     writeln!(
         out,
         "registry  {} rows in {:.2}s of writes ({:.0}k rows/s), {}",

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use openbell_model::{SessionId, SessionKind, SessionStatus, Side, Timestamp};
 use openbell_store::{
     Batch, DayRow, EquityRow, FillRow, NewSession, OrderRow, PoolConfig, PositionRow, QualityRow,
-    RiskRow, ScanRow, SignalRow, Store, TradeRow,
+    RiskRow, ScanRow, SignalRow, Store, TradeRow, Written,
 };
 
 use crate::backtest_cmd::BacktestResult;
@@ -172,28 +172,6 @@ pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
     }
 }
 
-/// Rows written and the time spent in the database writing them.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Written {
-    pub(crate) rows: u64,
-    pub(crate) secs: f64,
-}
-
-impl Written {
-    fn add(&mut self, rows: usize, took: std::time::Duration) {
-        self.rows += rows as u64;
-        self.secs += took.as_secs_f64();
-    }
-
-    /// Both parts together.
-    pub(crate) fn and(self, other: Self) -> Self {
-        Self {
-            rows: self.rows + other.rows,
-            secs: self.secs + other.secs,
-        }
-    }
-}
-
 /// Rows per transaction when recording a finished session.
 const BATCH_ROWS: usize = 20_000;
 
@@ -204,12 +182,18 @@ pub(crate) async fn finish(
     r: &BacktestResult,
     summary_json: &str,
 ) -> Result<Written> {
-    let mut written = Written::default();
-    for part in split(to_batch(r)) {
-        let started = std::time::Instant::now();
-        store.write_batch(r.session_id, &part).await?;
-        written.add(part.len(), started.elapsed());
-    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
+    let parts = split(to_batch(r));
+    let feed = tokio::spawn(async move {
+        for part in parts {
+            if tx.send(part).await.is_err() {
+                break;
+            }
+        }
+    });
+    let written = store.write_all(r.session_id, rx).await;
+    feed.abort();
+    let written = written?;
     store
         .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
         .await?;
@@ -313,11 +297,16 @@ fn split(b: Batch) -> Vec<Batch> {
     parts
 }
 
-/// Rows per batch sent to the writer while a session runs.
-const STREAM_ROWS: usize = 5_000;
+/// Rows per batch sent to the writer while a session runs: large batches keep the database's
+/// per-statement and per-transaction costs small.
+const STREAM_ROWS: usize = 20_000;
+
+/// The longest a row waits in the sink before it is sent to the writer, so a slow (paper or
+/// live) session's record stays current.
+const STREAM_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Batches waiting for the writer before the engine waits: backpressure, never loss.
-const STREAM_DEPTH: usize = 4;
+const STREAM_DEPTH: usize = 2;
 
 /// Turns engine events into rows and hands them, in batches, to the session's one writer
 /// through a bounded channel. When the channel is full the engine waits.
@@ -333,6 +322,7 @@ pub(crate) struct StreamWriter {
     risk: i64,
     last_equity: Option<String>,
     sent: u64,
+    last_send: std::time::Instant,
 }
 
 /// Starts the writer task for `session` on `rt`; returns the sink half and the task, which
@@ -343,19 +333,13 @@ pub(crate) fn stream(
     session: SessionId,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (StreamWriter, tokio::task::JoinHandle<Result<Written>>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(STREAM_DEPTH);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(STREAM_DEPTH);
     let store = store.clone();
     let task = rt.spawn(async move {
-        let mut written = Written::default();
-        while let Some(batch) = rx.recv().await {
-            let started = std::time::Instant::now();
-            store
-                .write_batch(session, &batch)
-                .await
-                .context("writing the session's records")?;
-            written.add(batch.len(), started.elapsed());
-        }
-        Ok(written)
+        store
+            .write_all(session, rx)
+            .await
+            .context("writing the session's records")
     });
     let writer = StreamWriter {
         stop: Some(stop),
@@ -367,6 +351,7 @@ pub(crate) fn stream(
         risk: 0,
         last_equity: None,
         sent: 0,
+        last_send: std::time::Instant::now(),
     };
     (writer, task)
 }
@@ -481,13 +466,15 @@ impl StreamWriter {
                     bars: i64::try_from(*bars).unwrap_or(i64::MAX),
                     equity: self.last_equity.clone(),
                 });
-                self.send();
-                return;
             }
             _ => return,
         }
-        if self.batch.len() >= STREAM_ROWS {
+        if self.batch.len() >= STREAM_ROWS || self.last_send.elapsed() >= STREAM_INTERVAL {
+            // The newest equity row stays for the next batch: a later record at its time
+            // replaces it there, so each equity time is written once.
+            let newest = self.batch.equity.pop();
             self.send();
+            self.batch.equity.extend(newest);
         }
     }
 
@@ -498,6 +485,7 @@ impl StreamWriter {
         }
         let batch = std::mem::take(&mut self.batch);
         self.sent += batch.len() as u64;
+        self.last_send = std::time::Instant::now();
         // A writer that failed has dropped its end; its error is reported when it is joined.
         if let Some(tx) = &self.tx
             && tx.blocking_send(batch).is_err()

@@ -8,6 +8,7 @@
 
 mod migrations;
 mod records;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,8 +22,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use crate::migrations::{Backend, MIGRATIONS, Migration, head};
 pub use crate::records::{
     Batch, DayRow, EquityRow, FillRow, OrderRow, PositionRow, QualityRow, RiskRow, ScanRow,
-    SignalRow, TradeRow,
+    SignalRow, StagedBatch, TradeRow,
 };
+pub use crate::writer::Written;
 
 /// The largest config text a session may carry.
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
@@ -62,6 +64,9 @@ pub enum StoreError {
     /// Input that must not be stored: too large or malformed.
     #[error("{0}")]
     Input(String),
+    /// A session's batch writer stopped unexpectedly.
+    #[error("batch writer: {0}")]
+    Writer(String),
     /// A stored value did not decode.
     #[error("stored {what} {value:?} is not valid: {message}")]
     Corrupt {

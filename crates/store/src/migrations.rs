@@ -4,7 +4,8 @@
 //!
 //! Rules every table follows: child rows carry `session_id` NOT NULL with a foreign key that
 //! cascades on delete; enums are stored as their text values under CHECK constraints; money,
-//! prices and quantities are exact decimal text; per-session reads in time order have indexes.
+//! prices and quantities are exact decimal text; per-session reads in time order go through the
+//! primary keys (session id, then a sequence number or time that grows with the session's clock).
 
 /// Which database a migration is rendered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +214,18 @@ CREATE TABLE risk_events (
     reason TEXT NOT NULL,
     PRIMARY KEY (session_id, event_seq)
 )
+",
+    },
+    Migration {
+        version: 3,
+        name: "time-ordered reads through the primary keys",
+        sql: r"
+DROP INDEX signals_time;
+DROP INDEX orders_time;
+DROP INDEX fills_time;
+DROP INDEX trades_time;
+DROP INDEX positions_time;
+DROP INDEX scans_time
 ",
     },
 ];

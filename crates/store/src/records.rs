@@ -473,121 +473,370 @@ impl Store {
         })
     }
 
-    /// Writes a batch of one session's rows in one transaction (multi-row inserts); either all
-    /// of it is committed or none.
+    /// Writes a batch of one session's rows in one transaction; either all of it is committed
+    /// or none.
     ///
     /// # Errors
     /// [`StoreError::Db`]: a constraint (an unknown session, a duplicate row, a bad enum) or the
     /// database itself.
     pub async fn write_batch(&self, session: SessionId, batch: &Batch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+        self.stage_batch(session, batch).await?.commit().await
+    }
+
+    /// Writes a batch of one session's rows inside a transaction that is left open: nothing is
+    /// visible or durable until [`StagedBatch::commit`]; dropping it rolls the rows back. On
+    /// PostgreSQL the rows go in with `COPY`; on SQLite with multi-row inserts.
+    ///
+    /// Equity rows are inserted, never merged: a session writes each equity time once.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`], as [`Store::write_batch`].
+    pub async fn stage_batch(
+        &self,
+        session: SessionId,
+        batch: &Batch,
+    ) -> Result<StagedBatch, StoreError> {
         let sid = session.to_string();
-        if let Pool::Postgres(pg) = &self.pool {
-            return copy_batch(pg, &sid, batch).await;
+        let tx = match &self.pool {
+            Pool::Postgres(pg) => {
+                let mut tx = pg.begin().await?;
+                if !batch.is_empty() {
+                    copy_batch(&mut tx, &sid, batch).await?;
+                }
+                Tx::Postgres(tx)
+            }
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                if !batch.is_empty() {
+                    sqlite_batch(&mut tx, &sid, batch).await?;
+                }
+                Tx::Sqlite(tx)
+            }
+        };
+        Ok(StagedBatch { tx })
+    }
+
+    /// Whether staging one batch while the one before it commits makes writing faster: true on
+    /// PostgreSQL, where each connection is served by its own server process; false on SQLite,
+    /// which has one writer.
+    #[must_use]
+    pub const fn overlapping_writes(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+}
+
+/// A batch written inside an open transaction: [`StagedBatch::commit`] makes it durable;
+/// dropping it rolls it back.
+#[derive(Debug)]
+pub struct StagedBatch {
+    tx: Tx,
+}
+
+#[derive(Debug)]
+enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl StagedBatch {
+    /// Commits the batch.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the commit fails; nothing of the batch is then stored.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
         }
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            insert_rows!(tx, "INSERT INTO session_days (session_id, date, bars, equity) ", " ON CONFLICT (session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity", batch.days, sid, |b, r| {
-                b.push_bind(r.date.clone()).push_bind(r.bars).push_bind(r.equity.clone());
-            });
-            insert_rows!(tx, "INSERT INTO signals (session_id, signal_id, ts, symbol, side, strength, reason) ", "", batch.signals, sid, |b, r| {
-                b.push_bind(r.signal_id).push_bind(r.ts).push_bind(r.symbol.clone()).push_bind(r.side.clone()).push_bind(r.strength).push_bind(r.reason.clone());
-            });
-            insert_rows!(tx, "INSERT INTO orders (session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason) ", " ON CONFLICT (session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason", batch.orders, sid, |b, r| {
-                b.push_bind(r.order_id).push_bind(r.ts).push_bind(r.symbol.clone()).push_bind(r.side.clone()).push_bind(r.order_type.clone()).push_bind(r.limit_price.clone()).push_bind(r.stop_price.clone()).push_bind(r.time_in_force.clone()).push_bind(r.quantity.clone()).push_bind(r.filled.clone()).push_bind(r.status.clone()).push_bind(r.signal_id).push_bind(r.reason.clone());
-            });
-            insert_rows!(tx, "INSERT INTO fills (session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission) ", "", batch.fills, sid, |b, r| {
-                b.push_bind(r.seq).push_bind(r.ts).push_bind(r.order_id).push_bind(r.symbol.clone()).push_bind(r.side.clone()).push_bind(r.quantity.clone()).push_bind(r.price.clone()).push_bind(r.commission.clone());
-            });
-            insert_rows!(tx, "INSERT INTO trades (session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission) ", "", batch.trades, sid, |b, r| {
-                b.push_bind(r.seq).push_bind(r.symbol.clone()).push_bind(r.side.clone()).push_bind(r.quantity.clone()).push_bind(r.entry_ts).push_bind(r.exit_ts).push_bind(r.entry_price.clone()).push_bind(r.exit_price.clone()).push_bind(r.gross_pnl.clone()).push_bind(r.commission.clone());
-            });
-            insert_rows!(tx, "INSERT INTO positions (session_id, position_seq, ts, symbol, quantity, realized) ", "", batch.positions, sid, |b, r| {
-                b.push_bind(r.seq).push_bind(r.ts).push_bind(r.symbol.clone()).push_bind(r.quantity.clone()).push_bind(r.realized.clone());
-            });
-            insert_rows!(tx, "INSERT INTO equity (session_id, ts, equity, cash) ", " ON CONFLICT (session_id, ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash", batch.equity, sid, |b, r| {
-                b.push_bind(r.ts).push_bind(r.equity.clone()).push_bind(r.cash.clone());
-            });
-            insert_rows!(tx, "INSERT INTO quality (session_id, date, symbol, expected, present, missing) ", "", batch.quality, sid, |b, r| {
-                b.push_bind(r.date.clone()).push_bind(r.symbol.clone()).push_bind(r.expected).push_bind(r.present).push_bind(r.missing.clone());
-            });
-            insert_rows!(tx, "INSERT INTO scans (session_id, scan_seq, ts, scanner, as_of, candidates, chosen) ", "", batch.scans, sid, |b, r| {
-                b.push_bind(r.seq).push_bind(r.ts).push_bind(r.scanner.clone()).push_bind(r.as_of).push_bind(r.candidates.clone()).push_bind(r.chosen.clone());
-            });
-            insert_rows!(tx, "INSERT INTO risk_events (session_id, event_seq, ts, order_id, symbol, reason) ", "", batch.risk, sid, |b, r| {
-                b.push_bind(r.seq).push_bind(r.ts).push_bind(r.order_id).push_bind(r.symbol.clone()).push_bind(r.reason.clone());
-            });
-            tx.commit().await?;
-        });
         Ok(())
     }
 }
 
-/// One CSV field: NULL unquoted and empty, text quoted when it must be (an empty string is
-/// quoted so it is not NULL).
-fn field(out: &mut String, value: Option<&str>) {
-    match value {
-        None => {}
-        Some("") => out.push_str("\"\""),
-        Some(v) if v.contains([',', '"', '\n', '\r', '\\']) => {
-            out.push('"');
-            out.push_str(&v.replace('"', "\"\""));
-            out.push('"');
+/// The SQLite path: multi-row inserts into the tables, in the open transaction.
+async fn sqlite_batch(
+    tx: &mut sqlx::SqliteConnection,
+    sid: &str,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    let sid = sid.to_owned();
+    insert_rows!(
+        tx,
+        "INSERT INTO session_days (session_id, date, bars, equity) ",
+        " ON CONFLICT (session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity",
+        batch.days,
+        sid,
+        |b, r| {
+            b.push_bind(r.date.clone())
+                .push_bind(r.bars)
+                .push_bind(r.equity.clone());
         }
-        Some(v) => out.push_str(v),
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO signals (session_id, signal_id, ts, symbol, side, strength, reason) ",
+        "",
+        batch.signals,
+        sid,
+        |b, r| {
+            b.push_bind(r.signal_id)
+                .push_bind(r.ts)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.side.clone())
+                .push_bind(r.strength)
+                .push_bind(r.reason.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO orders (session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason) ",
+        " ON CONFLICT (session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
+        batch.orders,
+        sid,
+        |b, r| {
+            b.push_bind(r.order_id)
+                .push_bind(r.ts)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.side.clone())
+                .push_bind(r.order_type.clone())
+                .push_bind(r.limit_price.clone())
+                .push_bind(r.stop_price.clone())
+                .push_bind(r.time_in_force.clone())
+                .push_bind(r.quantity.clone())
+                .push_bind(r.filled.clone())
+                .push_bind(r.status.clone())
+                .push_bind(r.signal_id)
+                .push_bind(r.reason.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO fills (session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission) ",
+        "",
+        batch.fills,
+        sid,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.ts)
+                .push_bind(r.order_id)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.side.clone())
+                .push_bind(r.quantity.clone())
+                .push_bind(r.price.clone())
+                .push_bind(r.commission.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO trades (session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission) ",
+        "",
+        batch.trades,
+        sid,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.side.clone())
+                .push_bind(r.quantity.clone())
+                .push_bind(r.entry_ts)
+                .push_bind(r.exit_ts)
+                .push_bind(r.entry_price.clone())
+                .push_bind(r.exit_price.clone())
+                .push_bind(r.gross_pnl.clone())
+                .push_bind(r.commission.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO positions (session_id, position_seq, ts, symbol, quantity, realized) ",
+        "",
+        batch.positions,
+        sid,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.ts)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.quantity.clone())
+                .push_bind(r.realized.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO equity (session_id, ts, equity, cash) ",
+        "",
+        batch.equity,
+        sid,
+        |b, r| {
+            b.push_bind(r.ts)
+                .push_bind(r.equity.clone())
+                .push_bind(r.cash.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO quality (session_id, date, symbol, expected, present, missing) ",
+        "",
+        batch.quality,
+        sid,
+        |b, r| {
+            b.push_bind(r.date.clone())
+                .push_bind(r.symbol.clone())
+                .push_bind(r.expected)
+                .push_bind(r.present)
+                .push_bind(r.missing.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO scans (session_id, scan_seq, ts, scanner, as_of, candidates, chosen) ",
+        "",
+        batch.scans,
+        sid,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.ts)
+                .push_bind(r.scanner.clone())
+                .push_bind(r.as_of)
+                .push_bind(r.candidates.clone())
+                .push_bind(r.chosen.clone());
+        }
+    );
+    insert_rows!(
+        tx,
+        "INSERT INTO risk_events (session_id, event_seq, ts, order_id, symbol, reason) ",
+        "",
+        batch.risk,
+        sid,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.ts)
+                .push_bind(r.order_id)
+                .push_bind(r.symbol.clone())
+                .push_bind(r.reason.clone());
+        }
+    );
+    Ok(())
+}
+
+/// Rows as CSV for `COPY ... FROM STDIN (FORMAT csv)`, written straight into one buffer.
+/// NULL is an empty unquoted field; an empty string is quoted so it is not NULL.
+struct Csv {
+    out: String,
+}
+
+impl Csv {
+    fn rows<T>(sid: &str, rows: &[T], cells: impl Fn(&mut Self, &T)) -> String {
+        let mut csv = Self {
+            out: String::with_capacity(rows.len() * 112),
+        };
+        for row in rows {
+            csv.out.push_str(sid);
+            cells(&mut csv, row);
+            csv.out.push('\n');
+        }
+        csv.out
+    }
+
+    fn text(&mut self, v: &str) {
+        self.out.push(',');
+        if v.is_empty() {
+            self.out.push_str("\"\"");
+        } else if v.contains([',', '"', '\n', '\r', '\\']) {
+            self.out.push('"');
+            self.out.push_str(&v.replace('"', "\"\""));
+            self.out.push('"');
+        } else {
+            self.out.push_str(v);
+        }
+    }
+
+    fn opt(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.text(v),
+            None => self.out.push(','),
+        }
+    }
+
+    fn int(&mut self, v: i64) {
+        use std::fmt::Write as _;
+        let _ = write!(self.out, ",{v}");
+    }
+
+    fn opt_int(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => self.int(v),
+            None => self.out.push(','),
+        }
+    }
+
+    fn real(&mut self, v: f64) {
+        use std::fmt::Write as _;
+        // `{:?}` prints the shortest text that reads back as the same f64.
+        let _ = write!(self.out, ",{v:?}");
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS[.fffffffff]+00`, digit by digit.
+    fn ts(&mut self, t: &DateTime<Utc>) {
+        use chrono::{Datelike as _, Timelike as _};
+        fn digits(out: &mut String, v: u32, width: u32) {
+            for p in (0..width).rev() {
+                let d = (v / 10u32.pow(p)) % 10;
+                out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+            }
+        }
+        let out = &mut self.out;
+        out.push(',');
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+            return;
+        }
+        digits(out, year.unsigned_abs(), 4);
+        out.push('-');
+        digits(out, t.month(), 2);
+        out.push('-');
+        digits(out, t.day(), 2);
+        out.push(' ');
+        digits(out, t.hour(), 2);
+        out.push(':');
+        digits(out, t.minute(), 2);
+        out.push(':');
+        digits(out, t.second(), 2);
+        let nanos = t.nanosecond();
+        if nanos != 0 {
+            out.push('.');
+            digits(out, nanos.min(999_999_999), 9);
+        }
+        out.push_str("+00");
     }
 }
 
-/// Rows as CSV for `COPY ... FROM STDIN (FORMAT csv)`, session id first.
-fn csv_rows<T>(sid: &str, rows: &[T], cells: impl Fn(&T) -> Vec<Option<String>>) -> String {
-    let mut out = String::with_capacity(rows.len() * 96);
-    for row in rows {
-        out.push_str(sid);
-        for cell in cells(row) {
-            out.push(',');
-            field(&mut out, cell.as_deref());
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn ts(t: &DateTime<Utc>) -> Option<String> {
-    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-}
-
-/// The PostgreSQL path: COPY into the tables (through a staging table where rows may update
-/// earlier ones), all in one transaction.
-async fn copy_batch(pg: &sqlx::PgPool, sid: &str, b: &Batch) -> Result<(), StoreError> {
+/// The PostgreSQL path: COPY into the tables, all in the caller's transaction. Tables whose
+/// rows may replace earlier ones (a day's totals, an order's later state) are copied straight
+/// in too; only when that meets an existing row does the table's part go through a staging
+/// table and `INSERT ... ON CONFLICT`.
+async fn copy_batch(tx: &mut sqlx::PgConnection, sid: &str, b: &Batch) -> Result<(), StoreError> {
     // (table, columns, conflict clause for tables whose rows may be rewritten, CSV)
-    let tables: Vec<(&str, &str, Option<&str>, String)> = vec![
+    let tables: [(&str, &str, Option<&str>, String); 10] = [
         (
             "session_days",
             "session_id, date, bars, equity",
             Some("(session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity"),
-            csv_rows(sid, &b.days, |r| {
-                vec![
-                    Some(r.date.clone()),
-                    Some(r.bars.to_string()),
-                    r.equity.clone(),
-                ]
+            Csv::rows(sid, &b.days, |c, r| {
+                c.text(&r.date);
+                c.int(r.bars);
+                c.opt(r.equity.as_deref());
             }),
         ),
         (
             "signals",
             "session_id, signal_id, ts, symbol, side, strength, reason",
             None,
-            csv_rows(sid, &b.signals, |r| {
-                vec![
-                    Some(r.signal_id.to_string()),
-                    ts(&r.ts),
-                    Some(r.symbol.clone()),
-                    Some(r.side.clone()),
-                    Some(format!("{:?}", r.strength)),
-                    Some(r.reason.clone()),
-                ]
+            Csv::rows(sid, &b.signals, |c, r| {
+                c.int(r.signal_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.real(r.strength);
+                c.text(&r.reason);
             }),
         ),
         (
@@ -596,164 +845,174 @@ async fn copy_batch(pg: &sqlx::PgPool, sid: &str, b: &Batch) -> Result<(), Store
             Some(
                 "(session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
             ),
-            csv_rows(sid, &b.orders, |r| {
-                vec![
-                    Some(r.order_id.to_string()),
-                    ts(&r.ts),
-                    Some(r.symbol.clone()),
-                    Some(r.side.clone()),
-                    Some(r.order_type.clone()),
-                    r.limit_price.clone(),
-                    r.stop_price.clone(),
-                    Some(r.time_in_force.clone()),
-                    Some(r.quantity.clone()),
-                    Some(r.filled.clone()),
-                    Some(r.status.clone()),
-                    r.signal_id.map(|v| v.to_string()),
-                    r.reason.clone(),
-                ]
+            Csv::rows(sid, &b.orders, |c, r| {
+                c.int(r.order_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.order_type);
+                c.opt(r.limit_price.as_deref());
+                c.opt(r.stop_price.as_deref());
+                c.text(&r.time_in_force);
+                c.text(&r.quantity);
+                c.text(&r.filled);
+                c.text(&r.status);
+                c.opt_int(r.signal_id);
+                c.opt(r.reason.as_deref());
             }),
         ),
         (
             "fills",
             "session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission",
             None,
-            csv_rows(sid, &b.fills, |r| {
-                vec![
-                    Some(r.seq.to_string()),
-                    ts(&r.ts),
-                    Some(r.order_id.to_string()),
-                    Some(r.symbol.clone()),
-                    Some(r.side.clone()),
-                    Some(r.quantity.clone()),
-                    Some(r.price.clone()),
-                    Some(r.commission.clone()),
-                ]
+            Csv::rows(sid, &b.fills, |c, r| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.text(&r.price);
+                c.text(&r.commission);
             }),
         ),
         (
             "trades",
             "session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission",
             None,
-            csv_rows(sid, &b.trades, |r| {
-                vec![
-                    Some(r.seq.to_string()),
-                    Some(r.symbol.clone()),
-                    Some(r.side.clone()),
-                    Some(r.quantity.clone()),
-                    ts(&r.entry_ts),
-                    ts(&r.exit_ts),
-                    Some(r.entry_price.clone()),
-                    Some(r.exit_price.clone()),
-                    Some(r.gross_pnl.clone()),
-                    Some(r.commission.clone()),
-                ]
+            Csv::rows(sid, &b.trades, |c, r| {
+                c.int(r.seq);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.ts(&r.entry_ts);
+                c.ts(&r.exit_ts);
+                c.text(&r.entry_price);
+                c.text(&r.exit_price);
+                c.text(&r.gross_pnl);
+                c.text(&r.commission);
             }),
         ),
         (
             "positions",
             "session_id, position_seq, ts, symbol, quantity, realized",
             None,
-            csv_rows(sid, &b.positions, |r| {
-                vec![
-                    Some(r.seq.to_string()),
-                    ts(&r.ts),
-                    Some(r.symbol.clone()),
-                    Some(r.quantity.clone()),
-                    Some(r.realized.clone()),
-                ]
+            Csv::rows(sid, &b.positions, |c, r| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.quantity);
+                c.text(&r.realized);
             }),
         ),
         (
             "equity",
             "session_id, ts, equity, cash",
-            Some("(session_id, ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash"),
-            csv_rows(sid, &b.equity, |r| {
-                vec![ts(&r.ts), Some(r.equity.clone()), Some(r.cash.clone())]
+            None,
+            Csv::rows(sid, &b.equity, |c, r| {
+                c.ts(&r.ts);
+                c.text(&r.equity);
+                c.text(&r.cash);
             }),
         ),
         (
             "quality",
             "session_id, date, symbol, expected, present, missing",
             None,
-            csv_rows(sid, &b.quality, |r| {
-                vec![
-                    Some(r.date.clone()),
-                    Some(r.symbol.clone()),
-                    Some(r.expected.to_string()),
-                    Some(r.present.to_string()),
-                    Some(r.missing.clone()),
-                ]
+            Csv::rows(sid, &b.quality, |c, r| {
+                c.text(&r.date);
+                c.text(&r.symbol);
+                c.int(r.expected);
+                c.int(r.present);
+                c.text(&r.missing);
             }),
         ),
         (
             "scans",
             "session_id, scan_seq, ts, scanner, as_of, candidates, chosen",
             None,
-            csv_rows(sid, &b.scans, |r| {
-                vec![
-                    Some(r.seq.to_string()),
-                    ts(&r.ts),
-                    Some(r.scanner.clone()),
-                    ts(&r.as_of),
-                    Some(r.candidates.clone()),
-                    Some(r.chosen.clone()),
-                ]
+            Csv::rows(sid, &b.scans, |c, r| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.scanner);
+                c.ts(&r.as_of);
+                c.text(&r.candidates);
+                c.text(&r.chosen);
             }),
         ),
         (
             "risk_events",
             "session_id, event_seq, ts, order_id, symbol, reason",
             None,
-            csv_rows(sid, &b.risk, |r| {
-                vec![
-                    Some(r.seq.to_string()),
-                    ts(&r.ts),
-                    Some(r.order_id.to_string()),
-                    Some(r.symbol.clone()),
-                    Some(r.reason.clone()),
-                ]
+            Csv::rows(sid, &b.risk, |c, r| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.reason);
             }),
         ),
     ];
-    let mut tx = pg.begin().await?;
     for (table, columns, conflict, csv) in tables {
         if csv.is_empty() {
             continue;
         }
-        let target = match conflict {
-            Some(_) => {
-                let stage = format!("stage_{table}");
-                sqlx::query(&format!(
-                    "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
-                ))
-                .execute(&mut *tx)
-                .await?;
-                stage
-            }
-            None => table.to_owned(),
+        let Some(conflict) = conflict else {
+            copy_in(tx, table, columns, csv.into_bytes()).await?;
+            continue;
         };
-        let mut copy = tx
-            .copy_in_raw(&format!(
-                "COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)"
-            ))
-            .await?;
-        if let Err(e) = copy.send(csv.into_bytes()).await {
-            let _ = copy.abort(e.to_string()).await;
-            return Err(e.into());
-        }
-        copy.finish().await?;
-        if let Some(conflict) = conflict {
-            sqlx::query(&format!(
-                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT {conflict}"
-            ))
+        sqlx::query("SAVEPOINT copy_direct")
             .execute(&mut *tx)
             .await?;
-            sqlx::query(&format!("DELETE FROM {target}"))
-                .execute(&mut *tx)
-                .await?;
+        match copy_in(tx, table, columns, csv.clone().into_bytes()).await {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT copy_direct")
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
+            Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT copy_direct")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Err(e) => return Err(e),
         }
+        let stage = format!("stage_{table}");
+        sqlx::query(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        copy_in(tx, &stage, columns, csv.into_bytes()).await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT {conflict}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DELETE FROM {stage}"))
+            .execute(&mut *tx)
+            .await?;
     }
-    tx.commit().await?;
+    Ok(())
+}
+
+/// One `COPY ... FROM STDIN (FORMAT csv)`.
+async fn copy_in(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    columns: &str,
+    csv: Vec<u8>,
+) -> Result<(), StoreError> {
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+        ))
+        .await?;
+    if let Err(e) = copy.send(csv).await {
+        let _ = copy.abort(e.to_string()).await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
     Ok(())
 }

@@ -648,3 +648,128 @@ async fn separate_connections_opening_a_fresh_sqlite_file_all_succeed() {
         assert_eq!(applied, (1..=head()).collect::<Vec<_>>());
     }
 }
+
+#[tokio::test]
+async fn rewritten_orders_and_days_take_their_latest_state() {
+    for (name, store, cleanup, _dir) in backends("order updates").await {
+        store.migrate().await.unwrap();
+        let s = new_session(31);
+        store.create_session(&s).await.unwrap();
+        let mut first = batch(3);
+        for o in &mut first.orders {
+            o.status = "accepted".into();
+            o.filled = "0".into();
+        }
+        first.days.push(openbell_store::DayRow {
+            date: "2024-01-02".into(),
+            bars: 10,
+            equity: None,
+        });
+        store.write_batch(s.id, &first).await.unwrap();
+        // A later batch carries order 2 filled, a new order 4 and the day's final totals.
+        let mut later = Batch::default();
+        let mut filled = batch(4).orders;
+        filled.retain(|o| o.order_id == 2 || o.order_id == 4);
+        later.orders = filled;
+        later.days.push(openbell_store::DayRow {
+            date: "2024-01-02".into(),
+            bars: 390,
+            equity: Some("100100.5".into()),
+        });
+        store.write_batch(s.id, &later).await.unwrap();
+        let orders = store.orders(s.id).await.unwrap();
+        let states: Vec<(i64, &str, &str)> = orders
+            .iter()
+            .map(|o| (o.order_id, o.status.as_str(), o.filled.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, "accepted", "0"),
+                (2, "filled", "100"),
+                (3, "accepted", "0"),
+                (4, "filled", "100")
+            ],
+            "{name}"
+        );
+        assert_eq!(
+            store.session_days(s.id).await.unwrap(),
+            [("2024-01-02".to_owned(), 390, Some("100100.5".to_owned()))],
+            "{name}"
+        );
+        // The fills of the first batch are still there once, next to nothing else.
+        assert_eq!(store.fills(s.id).await.unwrap().len(), 3, "{name}");
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
+
+/// Batch `k` of a stream: `n` fills numbered from `k * n + 1`.
+fn part(k: i64, n: i64) -> Batch {
+    let mut b = batch(n);
+    b.orders.clear();
+    b.equity.clear();
+    for f in &mut b.fills {
+        f.seq += k * n;
+        f.order_id = f.seq;
+    }
+    b
+}
+
+#[tokio::test]
+async fn the_writer_commits_batches_in_order_and_stops_at_the_first_failure() {
+    for (name, store, cleanup, _dir) in backends("batch writer").await {
+        store.migrate().await.unwrap();
+        let (a, b) = (new_session(41), new_session(42));
+        store.create_session(&a).await.unwrap();
+        store.create_session(&b).await.unwrap();
+
+        // Twelve batches through a channel of two: all committed, counted and in order.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let feed = tokio::spawn(async move {
+            for k in 0..12 {
+                tx.send(part(k, 250)).await.unwrap();
+            }
+        });
+        let written = store.write_all(a.id, rx).await.unwrap();
+        feed.await.unwrap();
+        assert_eq!(written.rows, 12 * 250, "{name}");
+        assert!(written.secs > 0.0, "{name}");
+        let seqs: Vec<i64> = store
+            .fills(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(seqs, (1..=3_000).collect::<Vec<_>>(), "{name}");
+
+        // Batch 5 repeats a fill of batch 2: the writer fails there, and what is stored is
+        // exactly the batches before it; the sender then finds the channel closed.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let feed = tokio::spawn(async move {
+            let mut sent = 0;
+            for k in 0..40 {
+                let p = if k == 5 { part(2, 100) } else { part(k, 100) };
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+        let err = store.write_all(b.id, rx).await.unwrap_err();
+        assert!(matches!(err, StoreError::Db(_)), "{name}: {err}");
+        assert!(feed.await.unwrap() < 40, "{name}: the sender was not stopped");
+        let seqs: Vec<i64> = store
+            .fills(b.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(seqs, (1..=500).collect::<Vec<_>>(), "{name}");
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
