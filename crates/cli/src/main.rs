@@ -9,6 +9,9 @@ mod db_cmd;
 mod demo_cmd;
 mod export;
 mod home;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod in_process_tests;
 mod indicator_cmd;
 mod registry;
 mod replay_cmd;

@@ -760,7 +760,10 @@ async fn the_writer_commits_batches_in_order_and_stops_at_the_first_failure() {
         });
         let err = store.write_all(b.id, rx).await.unwrap_err();
         assert!(matches!(err, StoreError::Db(_)), "{name}: {err}");
-        assert!(feed.await.unwrap() < 40, "{name}: the sender was not stopped");
+        assert!(
+            feed.await.unwrap() < 40,
+            "{name}: the sender was not stopped"
+        );
         let seqs: Vec<i64> = store
             .fills(b.id)
             .await
