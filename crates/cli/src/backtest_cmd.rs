@@ -409,6 +409,10 @@ pub(crate) fn run_recorded(
     cfg.strategy
         .as_ref()
         .context("the config has no [strategy] table: a backtest needs one")?;
+    if let Some(dir) = out_dir {
+        // An output folder that cannot be made fails before the session starts.
+        ensure_dir(dir)?;
+    }
     let rt = crate::registry::runtime()?;
     let registry = rt.block_on(crate::registry::open(url))?;
     let id = new_session_id()?;
@@ -438,7 +442,17 @@ pub(crate) fn run_recorded(
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
-        let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
+        // The output files are written while the registry takes the rest of the record.
+        let rest = std::thread::scope(|s| -> Result<openbell_store::Written> {
+            let files = out_dir.map(|dir| s.spawn(|| report::write_all(dir, &result, store)));
+            let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary));
+            if let Some(files) = files {
+                files
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("writing the output files panicked"))??;
+            }
+            rest
+        })?;
         Ok((result, streamed.and(rest)))
     })();
     heartbeat.abort();
@@ -467,7 +481,6 @@ pub(crate) fn run_recorded(
         crate::registry::shown(url)
     )?;
     if let Some(dir) = out_dir {
-        report::write_all(dir, &result, store)?;
         writeln!(out, "report    {}", dir.join("report.html").display())?;
     }
     rt.block_on(registry.close());

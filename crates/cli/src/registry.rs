@@ -182,17 +182,23 @@ pub(crate) async fn finish(
     r: &BacktestResult,
     summary_json: &str,
 ) -> Result<Written> {
+    // Each part is built only when the writer is ready for it, so at most a few parts exist
+    // at once, however long the session.
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
-    let parts = split(to_batch(r));
-    let feed = tokio::spawn(async move {
-        for part in parts {
+    let feed = async move {
+        let orders = r.orders.chunks(BATCH_ROWS).map(order_rows);
+        let trades = r
+            .trades
+            .chunks(BATCH_ROWS)
+            .enumerate()
+            .map(|(k, c)| trade_rows(k * BATCH_ROWS, c));
+        for part in orders.chain(trades) {
             if tx.send(part).await.is_err() {
                 break;
             }
         }
-    });
-    let written = store.write_all(r.session_id, rx).await;
-    feed.abort();
+    };
+    let ((), written) = tokio::join!(feed, store.write_all(r.session_id, rx));
     let written = written?;
     store
         .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
@@ -231,10 +237,10 @@ fn side(s: Side) -> String {
     s.as_str().to_owned()
 }
 
-/// The orders (in their final state) and round trips of a finished backtest, as rows.
-fn to_batch(r: &BacktestResult) -> Batch {
+/// Orders in their final state, as rows.
+fn order_rows(orders: &[openbell_engine::OrderRecord]) -> Batch {
     let mut b = Batch::default();
-    for rec in &r.orders {
+    for rec in orders {
         let o = &rec.order;
         let (limit, stop) = o.order_type().limit_and_stop();
         b.orders.push(OrderRow {
@@ -255,9 +261,15 @@ fn to_batch(r: &BacktestResult) -> Batch {
             reason: rec.reason.clone(),
         });
     }
-    for (i, t) in r.trades.iter().enumerate() {
+    b
+}
+
+/// Round trips, as rows numbered from `first + 1`.
+fn trade_rows(first: usize, trades: &[openbell_engine::Trade]) -> Batch {
+    let mut b = Batch::default();
+    for (i, t) in trades.iter().enumerate() {
         b.trades.push(TradeRow {
-            seq: i64::try_from(i + 1).unwrap_or(i64::MAX),
+            seq: i64::try_from(first + i + 1).unwrap_or(i64::MAX),
             symbol: t.symbol.to_string(),
             side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
             quantity: t.quantity.to_string(),
@@ -270,31 +282,6 @@ fn to_batch(r: &BacktestResult) -> Batch {
         });
     }
     b
-}
-
-/// Splits a batch into parts of at most [`BATCH_ROWS`] rows per table.
-fn split(b: Batch) -> Vec<Batch> {
-    fn take<T>(v: &mut Vec<T>) -> Vec<T> {
-        let n = v.len().min(BATCH_ROWS);
-        v.drain(..n).collect()
-    }
-    let mut b = b;
-    let mut parts = Vec::new();
-    while !b.is_empty() {
-        parts.push(Batch {
-            days: take(&mut b.days),
-            signals: take(&mut b.signals),
-            orders: take(&mut b.orders),
-            fills: take(&mut b.fills),
-            trades: take(&mut b.trades),
-            positions: take(&mut b.positions),
-            equity: take(&mut b.equity),
-            quality: take(&mut b.quality),
-            scans: take(&mut b.scans),
-            risk: take(&mut b.risk),
-        });
-    }
-    parts
 }
 
 /// Rows per batch sent to the writer while a session runs: large batches keep the database's
