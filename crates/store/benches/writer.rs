@@ -1,5 +1,6 @@
 //! Batch-writer throughput on both backends: a backtest's mix of rows (equity, orders, fills,
-//! signals, positions, round trips) for one session, in 5,000-row batches through
+//! signals, positions, round trips) for one session, in 20,000-row batches (the size the CLI's
+//! writer sends) through
 //! [`Store::write_all`], and the same batches written one after the other with
 //! [`Store::write_batch`]. Prints rows/s (median of three runs) per backend.
 //!
@@ -19,7 +20,7 @@ use openbell_store::{
 
 /// Rows per run: the 250-day `sma_cross` backtest of BENCHMARKS.md writes 270k.
 const ROWS: usize = 270_000;
-const BATCH: usize = 5_000;
+const BATCH: usize = 20_000;
 const RUNS: usize = 3;
 
 fn ts(minute: i64) -> DateTime<Utc> {

@@ -259,7 +259,11 @@ macro_rules! insert_rows {
                 $bind
             });
             qb.push($tail);
-            qb.build().persistent(false).execute(&mut *$tx).await?;
+            // Full chunks share one statement text: prepared once per connection and reused.
+            qb.build()
+                .persistent(chunk.len() == CHUNK)
+                .execute(&mut *$tx)
+                .await?;
         }
     };
 }
