@@ -162,8 +162,13 @@ pub struct Broker {
     config: BrokerConfig,
     risk: RiskConfig,
     working: BTreeMap<OrderId, Working>,
-    /// By id: ids are handed out one by one from 1, so an order's record sits at `id - 1`.
+    /// By id. While every record is kept, ids are handed out one by one from 1, so an order's
+    /// record sits at `id - 1`.
     records: Vec<OrderRecord>,
+    /// Whether finished orders stay in `records`.
+    keep_finished: bool,
+    /// Orders that finished since the last [`Broker::take_finished`].
+    finished: Vec<OrderRecord>,
     orders_today: u32,
     day_start_equity: Money,
     entries_blocked: bool,
@@ -182,6 +187,8 @@ impl Broker {
             risk,
             working: BTreeMap::new(),
             records: Vec::new(),
+            keep_finished: true,
+            finished: Vec::new(),
             orders_today: 0,
             day_start_equity: Money::ZERO,
             entries_blocked: false,
@@ -199,7 +206,22 @@ impl Broker {
         self.working.values().map(|w| &w.order)
     }
 
-    /// Every order of the session, in submission order, with its latest state.
+    /// Keeps finished orders only until [`Broker::take_finished`] hands them out, so the
+    /// broker's memory does not grow with the session; [`Broker::records`] then holds the
+    /// working orders.
+    pub(crate) fn forget_finished(&mut self) {
+        self.keep_finished = false;
+        self.records.retain(|r| r.order.status().is_open());
+    }
+
+    /// Orders that finished (filled, cancelled, expired or rejected) since the last call, in
+    /// the order they finished.
+    pub(crate) fn take_finished(&mut self) -> Vec<OrderRecord> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Every order of the session (or, once [`Broker::forget_finished`], every working one),
+    /// in submission order, with its latest state.
     pub fn records(&self) -> impl Iterator<Item = &OrderRecord> {
         self.records.iter()
     }
@@ -232,6 +254,14 @@ impl Broker {
                     reason,
                 },
             ),
+        }
+        // Every path to a final state records it once.
+        if order.status().is_terminal() {
+            if self.keep_finished {
+                self.finished.push(self.records[position].clone());
+            } else {
+                self.finished.push(self.records.remove(position));
+            }
         }
     }
 

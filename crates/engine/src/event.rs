@@ -4,6 +4,9 @@ use chrono::NaiveDate;
 use openbell_indicators::Output;
 use openbell_model::{Bar, Fill, Interval, Money, Order, Quantity, Signal, Symbol, Timestamp};
 
+use crate::broker::OrderRecord;
+use crate::performance::Trade;
+
 /// The phases of a trading day, in the order they run (ARCHITECTURE.md, "The trading-day
 /// lifecycle").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -180,6 +183,21 @@ pub enum Event {
         /// The clock.
         ts: Timestamp,
     },
+    /// An order reached its final state (filled, cancelled, expired or rejected), after the
+    /// events that took it there.
+    OrderFinished {
+        /// The order in its final state, with why it ended.
+        record: OrderRecord,
+        /// The clock.
+        ts: Timestamp,
+    },
+    /// A round trip closed (flat to flat), after the fill that closed it.
+    TradeClosed {
+        /// The round trip.
+        trade: Trade,
+        /// The clock.
+        ts: Timestamp,
+    },
     /// A position changed after a fill.
     PositionChanged {
         /// The symbol.
@@ -236,6 +254,8 @@ impl Event {
             | Self::OrderRejected { ts, .. }
             | Self::OrderFilled { ts, .. }
             | Self::OrderClosed { ts, .. }
+            | Self::OrderFinished { ts, .. }
+            | Self::TradeClosed { ts, .. }
             | Self::PositionChanged { ts, .. }
             | Self::Equity { ts, .. }
             | Self::DayEnded { ts, .. }

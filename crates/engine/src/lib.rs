@@ -32,7 +32,9 @@ pub use crate::clock::{Clock, PacedClock, Pacer, SimulatedClock};
 pub use crate::config::{ConfigError, EngineConfig, IndicatorSpec, Mode, Universe};
 pub use crate::engine::{Engine, EngineError, OwnedTradingReport, Summary, TradingReport};
 pub use crate::event::{Event, EventSink, FaultKind, NullSink, Observer, Phase, VecSink};
-pub use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
+pub use crate::performance::{
+    EquityStats, MetricInputs, Performance, Trade, TradeBook, TradeStats, performance,
+};
 pub use crate::portfolio::{Holding, LotMethod, Portfolio};
 pub use crate::scanner::{Filters, ScanView, Scanner, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};

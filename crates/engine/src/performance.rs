@@ -61,11 +61,24 @@ struct OpenTrade {
     commission: i128,
 }
 
-/// Builds round trips from fills.
-#[derive(Debug, Clone, Default)]
+/// Builds round trips from fills, and keeps the closed ones unless told not to.
+#[derive(Debug, Clone)]
 pub struct TradeBook {
     open: std::collections::BTreeMap<Symbol, OpenTrade>,
     closed: Vec<Trade>,
+    keep: bool,
+    stats: TradeStats,
+}
+
+impl Default for TradeBook {
+    fn default() -> Self {
+        Self {
+            open: std::collections::BTreeMap::new(),
+            closed: Vec::new(),
+            keep: true,
+            stats: TradeStats::default(),
+        }
+    }
 }
 
 fn vwap(notional: i128, qty: i128) -> Price {
@@ -78,8 +91,20 @@ fn vwap(notional: i128, qty: i128) -> Price {
 }
 
 impl TradeBook {
+    /// A book that hands closed round trips out ([`TradeBook::record`]'s result) and keeps
+    /// only their statistics: its memory does not grow with the session.
+    #[must_use]
+    pub fn forgetting() -> Self {
+        Self {
+            keep: false,
+            ..Self::default()
+        }
+    }
+
     /// Records a fill: `before` is the position before it, `realized` what it realized.
-    pub fn record(&mut self, fill: &Fill, before: Quantity, realized: Money) {
+    /// Returns the round trip it closed, if it closed one.
+    pub fn record(&mut self, fill: &Fill, before: Quantity, realized: Money) -> Option<Trade> {
+        let mut done = None;
         let delta = fill.signed_quantity().raw();
         let before = before.raw();
         let after = before + delta;
@@ -102,7 +127,7 @@ impl TradeBook {
             if after == 0 || after.signum() != before.signum() {
                 let t = self.open.remove(&symbol);
                 if let Some(t) = t {
-                    self.closed.push(Trade {
+                    let trade = Trade {
                         symbol,
                         side: t.side,
                         quantity: Quantity::from_raw(t.peak),
@@ -112,7 +137,12 @@ impl TradeBook {
                         exit_price: vwap(t.exit_notional, t.exit_qty),
                         gross_pnl: Money::from_raw(t.gross),
                         commission: Money::from_raw(t.commission),
-                    });
+                    };
+                    self.stats.add(&trade);
+                    if self.keep {
+                        self.closed.push(trade.clone());
+                    }
+                    done = Some(trade);
                 }
             }
         }
@@ -138,9 +168,16 @@ impl TradeBook {
             t.commission += commission;
             t.peak = t.peak.max(after.abs());
         }
+        done
     }
 
-    /// Closed round trips, in closing order.
+    /// Statistics of every closed round trip.
+    #[must_use]
+    pub const fn stats(&self) -> &TradeStats {
+        &self.stats
+    }
+
+    /// Closed round trips, in closing order (none for a [`TradeBook::forgetting`] book).
     #[must_use]
     pub fn closed(&self) -> &[Trade] {
         &self.closed
@@ -156,6 +193,99 @@ impl TradeBook {
     #[must_use]
     pub fn open_count(&self) -> usize {
         self.open.len()
+    }
+}
+
+/// Running statistics of closed round trips: what the metrics need of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TradeStats {
+    /// Round trips.
+    pub count: usize,
+    /// Round trips with a positive net profit.
+    pub wins: usize,
+    /// Σ net profit of the winners.
+    pub win_sum: f64,
+    /// Round trips with a negative net profit.
+    pub losses: usize,
+    /// Σ net profit of the losers (negative).
+    pub loss_sum: f64,
+}
+
+impl TradeStats {
+    /// Adds a closed round trip.
+    pub fn add(&mut self, trade: &Trade) {
+        let net = trade.net_pnl().to_f64();
+        self.count += 1;
+        if net > 0.0 {
+            self.wins += 1;
+            self.win_sum += net;
+        } else if net < 0.0 {
+            self.losses += 1;
+            self.loss_sum += net;
+        }
+    }
+
+    /// The statistics of `trades`.
+    #[must_use]
+    pub fn of(trades: &[Trade]) -> Self {
+        let mut stats = Self::default();
+        for t in trades {
+            stats.add(t);
+        }
+        stats
+    }
+}
+
+/// Running statistics of the equity recorded at each delivery time: what the metrics need of
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EquityStats {
+    peak: f64,
+    /// The largest fall from a peak so far, as a fraction of the peak.
+    pub max_drawdown: f64,
+    /// Records.
+    pub records: u64,
+    /// Records with a position open.
+    pub exposed: u64,
+    /// The latest equity.
+    pub last: Option<f64>,
+}
+
+impl EquityStats {
+    /// No records yet; drawdowns are measured from `initial`.
+    #[must_use]
+    pub fn new(initial: Money) -> Self {
+        Self {
+            peak: initial.to_f64(),
+            max_drawdown: 0.0,
+            records: 0,
+            exposed: 0,
+            last: None,
+        }
+    }
+
+    /// Adds the equity at a delivery time and whether a position was open.
+    pub fn add(&mut self, equity: Money, open: bool) {
+        let e = equity.to_f64();
+        self.peak = self.peak.max(e);
+        if self.peak > 0.0 {
+            self.max_drawdown = self.max_drawdown.max((self.peak - e) / self.peak);
+        }
+        self.records += 1;
+        if open {
+            self.exposed += 1;
+        }
+        self.last = Some(e);
+    }
+
+    /// The statistics of `records`, from `initial`.
+    #[must_use]
+    pub fn of(initial: Money, records: &[(Timestamp, Money, bool)]) -> Self {
+        let mut stats = Self::new(initial);
+        for (_, e, open) in records {
+            stats.add(*e, *open);
+        }
+        stats
     }
 }
 
@@ -205,12 +335,12 @@ pub struct Performance {
 pub struct MetricInputs<'a> {
     /// Starting equity.
     pub initial: Money,
-    /// Equity at each delivery time, with whether a position was open.
-    pub equity: &'a [(Timestamp, Money, bool)],
+    /// Statistics of the equity at each delivery time.
+    pub equity: &'a EquityStats,
     /// Closing equity of each trading day.
     pub daily: &'a [Money],
-    /// Closed round trips.
-    pub trades: &'a [Trade],
+    /// Statistics of the closed round trips.
+    pub trades: &'a TradeStats,
     /// Σ |notional| of every fill.
     pub traded: Money,
     /// Commissions paid.
@@ -226,7 +356,7 @@ pub fn performance(input: &MetricInputs<'_>) -> Performance {
     let final_equity = daily
         .last()
         .copied()
-        .or_else(|| input.equity.last().map(|e| e.1.to_f64()))
+        .or(input.equity.last)
         .unwrap_or(initial);
     let mut returns = Vec::with_capacity(daily.len());
     let mut previous = initial;
@@ -265,15 +395,7 @@ pub fn performance(input: &MetricInputs<'_>) -> Performance {
     };
 
     // Max drawdown over every equity record, starting from the initial equity.
-    let mut peak = initial;
-    let mut max_drawdown = 0.0f64;
-    for (_, e, _) in input.equity {
-        let e = e.to_f64();
-        peak = peak.max(e);
-        if peak > 0.0 {
-            max_drawdown = max_drawdown.max((peak - e) / peak);
-        }
-    }
+    let max_drawdown = input.equity.max_drawdown;
     // Longest run of days below an earlier daily peak.
     let mut daily_peak = initial;
     let (mut run, mut longest) = (0u32, 0u32);
@@ -287,16 +409,12 @@ pub fn performance(input: &MetricInputs<'_>) -> Performance {
         }
     }
 
-    let nets: Vec<f64> = input.trades.iter().map(|t| t.net_pnl().to_f64()).collect();
-    let wins: Vec<f64> = nets.iter().copied().filter(|p| *p > 0.0).collect();
-    let losses: Vec<f64> = nets.iter().copied().filter(|p| *p < 0.0).collect();
-    let gross_win: f64 = wins.iter().sum();
-    let gross_loss: f64 = losses.iter().sum();
-    let mean_of = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let exposure = if input.equity.is_empty() {
+    let t = input.trades;
+    let mean_of = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
+    let exposure = if input.equity.records == 0 {
         0.0
     } else {
-        input.equity.iter().filter(|e| e.2).count() as f64 / input.equity.len() as f64
+        input.equity.exposed as f64 / input.equity.records as f64
     };
     let mean_equity = if daily.is_empty() {
         initial
@@ -314,17 +432,17 @@ pub fn performance(input: &MetricInputs<'_>) -> Performance {
         calmar: (max_drawdown > 0.0).then(|| cagr / max_drawdown),
         max_drawdown,
         max_drawdown_days: longest,
-        win_rate: (!nets.is_empty()).then(|| wins.len() as f64 / nets.len() as f64),
-        profit_factor: (gross_loss < 0.0).then(|| gross_win / -gross_loss),
-        avg_win: mean_of(&wins),
-        avg_loss: mean_of(&losses),
+        win_rate: (t.count > 0).then(|| t.wins as f64 / t.count as f64),
+        profit_factor: (t.loss_sum < 0.0).then(|| t.win_sum / -t.loss_sum),
+        avg_win: mean_of(t.win_sum, t.wins),
+        avg_loss: mean_of(t.loss_sum, t.losses),
         exposure,
         turnover: if mean_equity > 0.0 {
             input.traded.to_f64() / mean_equity
         } else {
             0.0
         },
-        trades: nets.len(),
+        trades: t.count,
         commissions: input.commissions.to_f64(),
     }
 }
@@ -376,9 +494,9 @@ mod tests {
         let trades = [trade(30), trade(-10), trade(20)];
         let m = performance(&MetricInputs {
             initial: money(100),
-            equity: &equity,
+            equity: &EquityStats::of(money(100), &equity),
             daily: &daily,
-            trades: &trades,
+            trades: &TradeStats::of(&trades),
             traded: money(330),
             commissions: money(3),
         });
@@ -409,9 +527,9 @@ mod tests {
         let daily = [money(100), money(100)];
         let m = performance(&MetricInputs {
             initial: money(100),
-            equity: &[],
+            equity: &EquityStats::new(money(100)),
             daily: &daily,
-            trades: &[],
+            trades: &TradeStats::default(),
             traded: Money::ZERO,
             commissions: Money::ZERO,
         });

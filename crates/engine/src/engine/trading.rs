@@ -8,7 +8,7 @@ use tracing::warn;
 use super::{Engine, EngineError};
 use crate::broker::{Broker, BrokerConfig, BrokerEvent, OrderRecord, RiskConfig};
 use crate::event::Event;
-use crate::performance::{MetricInputs, Performance, Trade, TradeBook, performance};
+use crate::performance::{EquityStats, MetricInputs, Performance, Trade, TradeBook, performance};
 use crate::portfolio::Portfolio;
 use crate::session_data::SessionData;
 use crate::strategy::{Command, Context, Strategy};
@@ -21,8 +21,15 @@ pub(super) struct Trading<'a> {
     pub(super) broker: Broker,
     pub(super) portfolio: Portfolio,
     pub(super) trades: TradeBook,
-    /// Equity at every delivery time, with whether a position was open.
+    /// Equity at every delivery time, with whether a position was open (unless records are
+    /// off).
     pub(super) equity: Vec<(Timestamp, Money, bool)>,
+    /// Whether orders, round trips and equity are kept for the report.
+    pub(super) keep_records: bool,
+    /// Statistics of the equity records before the latest delivery time.
+    pub(super) equity_stats: EquityStats,
+    /// The latest delivery time's equity record: a later record at the same time replaces it.
+    pub(super) latest_equity: Option<(Timestamp, Money, bool)>,
     /// Closing equity of every trading day.
     pub(super) daily: Vec<(NaiveDate, Money)>,
     pub(super) commands: Vec<Command>,
@@ -34,18 +41,24 @@ impl Trading<'_> {
     /// The performance metrics of what has been recorded so far.
     fn metrics(&self) -> Performance {
         let daily: Vec<Money> = self.daily.iter().map(|(_, m)| *m).collect();
+        let mut equity = self.equity_stats;
+        if let Some((_, e, open)) = self.latest_equity {
+            equity.add(e, open);
+        }
         performance(&MetricInputs {
             initial: self.portfolio.initial_cash(),
-            equity: &self.equity,
+            equity: &equity,
             daily: &daily,
-            trades: self.trades.closed(),
+            trades: self.trades.stats(),
             traded: self.portfolio.traded_notional(),
             commissions: self.portfolio.commissions(),
         })
     }
 }
 
-/// What a trading session did: its orders, round trips, equity, portfolio and metrics.
+/// What a trading session did: its orders, round trips, equity, portfolio and metrics. After
+/// [`Engine::without_records`], the orders are the working ones and the round trips and
+/// equity are empty; the metrics cover the whole session either way.
 #[derive(Debug)]
 pub struct TradingReport<'r> {
     /// Every order with how it ended.
@@ -95,6 +108,7 @@ impl<'a> Engine<'a> {
             intervals.push(self.config.base_interval);
         }
         let portfolio = Portfolio::new(broker.initial_cash, broker.lots);
+        let equity_stats = EquityStats::new(portfolio.initial_cash());
         self.trading = Some(Trading {
             strategy,
             intervals,
@@ -102,11 +116,29 @@ impl<'a> Engine<'a> {
             portfolio,
             trades: TradeBook::default(),
             equity: Vec::new(),
+            keep_records: true,
+            equity_stats,
+            latest_equity: None,
             daily: Vec::new(),
             commands: Vec::new(),
             next_order: 0,
             next_signal: 0,
         });
+        self
+    }
+
+    /// Keeps no record that grows with the session: finished orders, closed round trips and
+    /// equity reach the sink as events ([`Event::OrderFinished`], [`Event::TradeClosed`],
+    /// [`Event::Equity`]) and are not kept for [`Engine::report`], which then holds the
+    /// working orders and the metrics, computed over the whole session as before.
+    #[must_use]
+    pub fn without_records(mut self) -> Self {
+        if let Some(t) = self.trading.as_mut() {
+            t.keep_records = false;
+            t.broker.forget_finished();
+            t.trades = TradeBook::forgetting();
+            t.equity = Vec::new();
+        }
         self
     }
 
@@ -197,7 +229,19 @@ impl<'a> Engine<'a> {
         for event in &events {
             self.emit(event);
         }
+        self.emit_finished();
         Ok(())
+    }
+
+    /// Reports the orders that reached their final state.
+    fn emit_finished(&mut self) {
+        let now = self.clock.now();
+        let Some(t) = self.trading.as_mut() else {
+            return;
+        };
+        for record in t.broker.take_finished() {
+            self.emit(&Event::OrderFinished { record, ts: now });
+        }
     }
 
     /// Reports what the broker did: fills move positions and reach the strategy.
@@ -208,7 +252,7 @@ impl<'a> Engine<'a> {
             if let BrokerEvent::Filled(fill, before, realized) = &event
                 && let Some(t) = self.trading.as_mut()
             {
-                t.trades.record(fill, *before, *realized);
+                let closed = t.trades.record(fill, *before, *realized);
                 let quantity = t.portfolio.position(fill.symbol());
                 let filled = broker_event(event.clone(), now);
                 self.emit(&filled);
@@ -218,12 +262,16 @@ impl<'a> Engine<'a> {
                     realized: *realized,
                     ts: now,
                 });
+                if let Some(trade) = closed {
+                    self.emit(&Event::TradeClosed { trade, ts: now });
+                }
                 fills.push(*fill);
                 continue;
             }
             let event = broker_event(event, now);
             self.emit(&event);
         }
+        self.emit_finished();
         for fill in fills {
             self.hook(|s, ctx| s.on_fill(ctx, &fill))?;
         }
@@ -265,10 +313,18 @@ impl<'a> Engine<'a> {
         let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
         let cash = t.portfolio.cash();
         // One record per delivery time: the close's record replaces the last group's.
-        if t.equity.last().is_some_and(|last| last.0 == ts) {
-            t.equity.pop();
+        if let Some((at, e, was_open)) = t.latest_equity
+            && at != ts
+        {
+            t.equity_stats.add(e, was_open);
         }
-        t.equity.push((ts, equity, open));
+        t.latest_equity = Some((ts, equity, open));
+        if t.keep_records {
+            if t.equity.last().is_some_and(|last| last.0 == ts) {
+                t.equity.pop();
+            }
+            t.equity.push((ts, equity, open));
+        }
         self.emit(&Event::Equity { equity, cash, ts });
         Ok(())
     }

@@ -148,3 +148,88 @@ fn opening_range_breakout_enters_once_with_a_stop_and_is_flat_at_the_close() {
         .unwrap();
     assert!(last_position.is_zero());
 }
+
+/// `sma_cross` on three symbols over the shared multi-day source, with records kept or not:
+/// the events and the report.
+fn sma_session(keep: bool) -> (Vec<Event>, openbell_engine::OwnedTradingReport) {
+    let mut cfg = config(&["AAA", "BBB", "CCC"], "2024-07-01", "2024-07-09");
+    cfg.indicators.clear();
+    let params: Params = [("fast", 3.0), ("slow", 8.0), ("qty", 10.0)]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Param::Number(*v)))
+        .collect();
+    let mut strategy = StrategyRegistry::default()
+        .create("sma_cross", &params, Interval::M1)
+        .unwrap();
+    let mut src = crate::source();
+    let mut clock = SimulatedClock::default();
+    let mut sink = VecSink::default();
+    let report = {
+        let mut engine = Engine::new(cfg, &mut src, &mut clock, &mut sink)
+            .unwrap()
+            .with_strategy(
+                strategy.as_mut(),
+                BrokerConfig::default(),
+                RiskConfig::default(),
+            );
+        if !keep {
+            engine = engine.without_records();
+        }
+        engine.run().unwrap();
+        engine.into_report().unwrap()
+    };
+    (sink.0, report)
+}
+
+#[test]
+fn without_records_the_events_carry_every_order_and_round_trip_and_the_metrics_are_the_same() {
+    let (kept_events, kept) = sma_session(true);
+    let (events, report) = sma_session(false);
+    assert!(kept.trades.len() > 20, "the session should trade");
+    // The engine does the same; only what it keeps differs.
+    assert_eq!(events, kept_events);
+    assert_eq!(report.metrics, kept.metrics);
+    assert_eq!(report.final_equity, kept.final_equity);
+    assert!(report.trades.is_empty() && report.equity.is_empty());
+    assert!(report.orders.iter().all(|r| r.order.status().is_open()));
+
+    // Every finished order arrives once, in its final state, and with the working ones left
+    // at the end they are exactly the orders a kept record holds.
+    let mut orders: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderFinished { record, .. } => Some(record.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(orders.iter().all(|r| r.order.status().is_terminal()));
+    orders.extend(report.orders.iter().cloned());
+    orders.sort_by_key(|r| r.order.id());
+    assert_eq!(orders, kept.orders);
+
+    // Round trips arrive as they close, in closing order.
+    let trades: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TradeClosed { trade, .. } => Some(trade.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trades, kept.trades);
+
+    // Each order finishes after its last fill.
+    for (i, e) in events.iter().enumerate() {
+        if let Event::OrderFilled { fill, .. } = e {
+            let finished = events.iter().position(|later| {
+                matches!(later, Event::OrderFinished { record, .. } if record.order.id() == fill.order_id())
+            });
+            if let Some(at) = finished {
+                assert!(
+                    at > i,
+                    "order {:?} finished before its fill",
+                    fill.order_id()
+                );
+            }
+        }
+    }
+}
