@@ -69,7 +69,11 @@ struct Recorder {
     started: Instant,
     progress: bool,
     equity: Option<Money>,
+    /// Whether fills are kept for the output files.
+    keep: bool,
     fills: Vec<Fill>,
+    fill_count: usize,
+    order_count: usize,
     signals: usize,
     quality: Vec<QualityRow>,
     scans: Vec<ScanRow>,
@@ -85,7 +89,13 @@ impl EventSink for Recorder {
             stream.on_event(event);
         }
         match event {
-            Event::OrderFilled { fill, .. } => self.fills.push(*fill),
+            Event::OrderFilled { fill, .. } => {
+                self.fill_count += 1;
+                if self.keep {
+                    self.fills.push(*fill);
+                }
+            }
+            Event::OrderAccepted { .. } | Event::OrderRejected { .. } => self.order_count += 1,
             Event::Signal { .. } => self.signals += 1,
             Event::Equity { equity, .. } => self.equity = Some(*equity),
             Event::SymbolAdded { symbol, .. } => {
@@ -165,8 +175,14 @@ pub(crate) struct BacktestResult {
     pub(crate) stopped: bool,
     pub(crate) symbols: Vec<Symbol>,
     pub(crate) bars: u64,
+    /// Every order (or, without kept records, those still working at the end).
     pub(crate) orders: Vec<OrderRecord>,
+    /// Every fill (none without kept records).
     pub(crate) fills: Vec<Fill>,
+    /// Orders submitted.
+    pub(crate) order_count: usize,
+    /// Fills made.
+    pub(crate) fill_count: usize,
     pub(crate) signals: usize,
     pub(crate) trades: Vec<Trade>,
     pub(crate) equity: Vec<(Timestamp, Money, bool)>,
@@ -217,6 +233,7 @@ pub(crate) fn backtest(
     progress: bool,
     stream: Option<crate::registry::StreamWriter>,
     stop: Option<&std::sync::atomic::AtomicBool>,
+    keep_records: bool,
 ) -> Result<BacktestResult> {
     let strategy_cfg = cfg
         .strategy
@@ -244,7 +261,10 @@ pub(crate) fn backtest(
         started: Instant::now(),
         progress,
         equity: None,
+        keep: keep_records,
         fills: Vec::new(),
+        fill_count: 0,
+        order_count: 0,
         signals: 0,
         quality: Vec::new(),
         scans: Vec::new(),
@@ -257,6 +277,9 @@ pub(crate) fn backtest(
         .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
     if let Some(stop) = stop {
         engine = engine.with_stop(stop);
+    }
+    if !keep_records {
+        engine = engine.without_records();
     }
     let summary = engine.run()?;
     let report = engine
@@ -285,6 +308,8 @@ pub(crate) fn backtest(
         bars: summary.base_bars,
         orders: report.orders,
         fills: recorder.fills,
+        order_count: recorder.order_count,
+        fill_count: recorder.fill_count,
         signals: recorder.signals,
         trades: report.trades,
         equity: report.equity,
@@ -340,10 +365,7 @@ pub(crate) fn print_summary(r: &BacktestResult, out: &mut dyn Write) -> Result<(
     writeln!(
         out,
         "trading   {} signals, {} orders, {} fills, {} round trips",
-        r.signals,
-        r.orders.len(),
-        r.fills.len(),
-        m.trades
+        r.signals, r.order_count, r.fill_count, m.trades
     )?;
     writeln!(
         out,
@@ -437,6 +459,9 @@ pub(crate) fn run_recorded(
             std::io::stderr().is_terminal(),
             Some(stream),
             Some(&stop),
+            // The output files are written from what the run keeps; without them it keeps
+            // nothing that grows, and the registry has every record.
+            out_dir.is_some(),
         )?;
         let summary = report::summary_json(&result)?;
         let streamed = rt

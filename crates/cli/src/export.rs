@@ -306,6 +306,8 @@ pub(crate) async fn load(
             .get("bars_processed")
             .and_then(Value::as_u64)
             .unwrap_or(0),
+        order_count: orders.len(),
+        fill_count: fills.len(),
         orders,
         fills,
         signals: count("signals"),

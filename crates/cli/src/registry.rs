@@ -172,28 +172,31 @@ pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
     }
 }
 
-/// Rows per transaction when recording a finished session.
+/// Rows per transaction for what is written at the end of a session.
 const BATCH_ROWS: usize = 20_000;
 
-/// Writes what is known only at the end (orders in their final state, round trips), then the
-/// result, and only then marks the session completed. The rest was streamed during the run.
+/// Writes what is known only at the end (the orders still working), then the result, and only
+/// then marks the session completed. The rest was streamed during the run.
 pub(crate) async fn finish(
     store: &Store,
     r: &BacktestResult,
     summary_json: &str,
 ) -> Result<Written> {
-    // Each part is built only when the writer is ready for it, so at most a few parts exist
-    // at once, however long the session.
+    // Finished orders and round trips were streamed as they happened; what is left are the
+    // orders still working at the end, written in parts as the writer takes them.
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
     let feed = async move {
-        let orders = r.orders.chunks(BATCH_ROWS).map(order_rows);
-        let trades = r
-            .trades
-            .chunks(BATCH_ROWS)
-            .enumerate()
-            .map(|(k, c)| trade_rows(k * BATCH_ROWS, c));
-        for part in orders.chain(trades) {
-            if tx.send(part).await.is_err() {
+        let open: Vec<&openbell_engine::OrderRecord> = r
+            .orders
+            .iter()
+            .filter(|rec| rec.order.status().is_open())
+            .collect();
+        for part in open.chunks(BATCH_ROWS) {
+            let batch = Batch {
+                orders: part.iter().map(|rec| order_row(rec)).collect(),
+                ..Batch::default()
+            };
+            if tx.send(batch).await.is_err() {
                 break;
             }
         }
@@ -237,51 +240,43 @@ fn side(s: Side) -> String {
     s.as_str().to_owned()
 }
 
-/// Orders in their final state, as rows.
-fn order_rows(orders: &[openbell_engine::OrderRecord]) -> Batch {
-    let mut b = Batch::default();
-    for rec in orders {
-        let o = &rec.order;
-        let (limit, stop) = o.order_type().limit_and_stop();
-        b.orders.push(OrderRow {
-            order_id: i64::try_from(o.id().0).unwrap_or(i64::MAX),
-            ts: to_utc(o.ts_init()),
-            symbol: o.symbol().to_string(),
-            side: side(o.side()),
-            order_type: o.order_type().as_str().to_owned(),
-            limit_price: limit.map(|p| p.to_string()),
-            stop_price: stop.map(|p| p.to_string()),
-            time_in_force: o.time_in_force().as_str().to_owned(),
-            quantity: o.quantity().to_string(),
-            filled: o.filled().to_string(),
-            status: o.status().as_str().to_owned(),
-            signal_id: o
-                .signal_id()
-                .map(|s| i64::try_from(s.0).unwrap_or(i64::MAX)),
-            reason: rec.reason.clone(),
-        });
+/// An order in its latest state, as a row.
+fn order_row(rec: &openbell_engine::OrderRecord) -> OrderRow {
+    let o = &rec.order;
+    let (limit, stop) = o.order_type().limit_and_stop();
+    OrderRow {
+        order_id: i64::try_from(o.id().0).unwrap_or(i64::MAX),
+        ts: to_utc(o.ts_init()),
+        symbol: o.symbol().to_string(),
+        side: side(o.side()),
+        order_type: o.order_type().as_str().to_owned(),
+        limit_price: limit.map(|p| p.to_string()),
+        stop_price: stop.map(|p| p.to_string()),
+        time_in_force: o.time_in_force().as_str().to_owned(),
+        quantity: o.quantity().to_string(),
+        filled: o.filled().to_string(),
+        status: o.status().as_str().to_owned(),
+        signal_id: o
+            .signal_id()
+            .map(|s| i64::try_from(s.0).unwrap_or(i64::MAX)),
+        reason: rec.reason.clone(),
     }
-    b
 }
 
-/// Round trips, as rows numbered from `first + 1`.
-fn trade_rows(first: usize, trades: &[openbell_engine::Trade]) -> Batch {
-    let mut b = Batch::default();
-    for (i, t) in trades.iter().enumerate() {
-        b.trades.push(TradeRow {
-            seq: i64::try_from(first + i + 1).unwrap_or(i64::MAX),
-            symbol: t.symbol.to_string(),
-            side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
-            quantity: t.quantity.to_string(),
-            entry_ts: to_utc(t.entry_ts),
-            exit_ts: to_utc(t.exit_ts),
-            entry_price: t.entry_price.to_string(),
-            exit_price: t.exit_price.to_string(),
-            gross_pnl: t.gross_pnl.to_string(),
-            commission: t.commission.to_string(),
-        });
+/// A round trip, as row number `seq`.
+fn trade_row(seq: i64, t: &openbell_engine::Trade) -> TradeRow {
+    TradeRow {
+        seq,
+        symbol: t.symbol.to_string(),
+        side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
+        quantity: t.quantity.to_string(),
+        entry_ts: to_utc(t.entry_ts),
+        exit_ts: to_utc(t.exit_ts),
+        entry_price: t.entry_price.to_string(),
+        exit_price: t.exit_price.to_string(),
+        gross_pnl: t.gross_pnl.to_string(),
+        commission: t.commission.to_string(),
     }
-    b
 }
 
 /// Rows per batch sent to the writer while a session runs: large batches keep the database's
@@ -305,6 +300,7 @@ pub(crate) struct StreamWriter {
     tx: Option<tokio::sync::mpsc::Sender<Batch>>,
     fills: i64,
     positions: i64,
+    trades: i64,
     scans: i64,
     risk: i64,
     last_equity: Option<String>,
@@ -334,6 +330,7 @@ pub(crate) fn stream(
         tx: Some(tx),
         fills: 0,
         positions: 0,
+        trades: 0,
         scans: 0,
         risk: 0,
         last_equity: None,
@@ -369,6 +366,11 @@ impl StreamWriter {
                     price: fill.price().to_string(),
                     commission: fill.commission().to_string(),
                 });
+            }
+            Event::OrderFinished { record, .. } => b.orders.push(order_row(record)),
+            Event::TradeClosed { trade, .. } => {
+                self.trades += 1;
+                b.trades.push(trade_row(self.trades, trade));
             }
             Event::PositionChanged {
                 symbol,

@@ -70,8 +70,8 @@ pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
         "symbols": r.symbols.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "bars_processed": r.bars,
         "signals": r.signals,
-        "orders": r.orders.len(),
-        "fills": r.fills.len(),
+        "orders": r.order_count,
+        "fills": r.fill_count,
         "round_trips": m.trades,
         "initial_equity": r.initial.to_string(),
         "final_equity": r.final_equity.to_string(),
@@ -415,7 +415,7 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
         ("Turnover", format!("{:.2}", m.turnover)),
         ("Commissions", money_fmt(m.commissions)),
         ("Bars", r.bars.to_string()),
-        ("Fills", r.fills.len().to_string()),
+        ("Fills", r.fill_count.to_string()),
     ];
     html.push_str("<h2>Summary</h2><dl>");
     for (k, v) in stats {

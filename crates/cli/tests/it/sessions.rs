@@ -430,6 +430,69 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                     "{url} {example}: exported {file} differs from backtest --out"
                 );
             }
+            // Without --out the run keeps no record of its own: everything reaches the
+            // registry as it happens, and an export of it has the same rows.
+            let text = run_ok(
+                home.path(),
+                &[
+                    "backtest",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--data",
+                    &data,
+                    "--db",
+                    url,
+                ],
+            );
+            let id = text
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("session")
+                .trim()
+                .to_owned();
+            let c = home.path().join(format!("c{n}{example}"));
+            run_ok(
+                home.path(),
+                &[
+                    "sessions",
+                    "export",
+                    &id,
+                    "--out",
+                    c.to_str().unwrap(),
+                    "--data",
+                    &data,
+                    "--db",
+                    url,
+                ],
+            );
+            for file in [
+                "fills.csv",
+                "orders.csv",
+                "trades.csv",
+                "equity.csv",
+                "quality.csv",
+                "scans.csv",
+            ] {
+                let (x, z) = (
+                    std::fs::read(a.join(file)).unwrap(),
+                    std::fs::read(c.join(file)).unwrap(),
+                );
+                assert!(
+                    x == z,
+                    "{url} {example}: {file} of a run without --out differs"
+                );
+            }
+            let summary = |dir: &Path| -> serde_json::Value {
+                let mut v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap())
+                        .unwrap();
+                for key in ["session_id", "elapsed_ms", "bars_per_second"] {
+                    v.as_object_mut().unwrap().remove(key);
+                }
+                v
+            };
+            assert_eq!(summary(&a), summary(&c), "{url} {example}");
         }
     }
     let missing = openbell(
