@@ -25,6 +25,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc: with glibc's allocator a long session's large, short-lived buffers (a month of
+/// bars, a batch of rows) fragment the heap, and the resident size grows with the session's
+/// length although the live data does not.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// openbell: intraday bar strategies, backtested on a faithful trading day.
 #[derive(Debug, Parser)]
 #[command(name = "openbell", version, propagate_version = true)]
