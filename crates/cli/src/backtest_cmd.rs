@@ -1,7 +1,7 @@
 //! `openbell backtest`: a config's strategy over stored bars through the full trading-day
 //! lifecycle, with a summary and, with `--out`, every record as files and an HTML report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -69,9 +69,12 @@ struct Recorder {
     started: Instant,
     progress: bool,
     equity: Option<Money>,
-    /// Whether fills are kept for the output files.
-    keep: bool,
-    fills: Vec<Fill>,
+    /// The output files, written as the records arrive.
+    outputs: Option<report::Outputs>,
+    /// Whether each symbol's position is open, for the equity file.
+    held: BTreeMap<Symbol, bool>,
+    /// The first error writing the output files.
+    output_error: Option<anyhow::Error>,
     fill_count: usize,
     order_count: usize,
     signals: usize,
@@ -83,6 +86,18 @@ struct Recorder {
     stream: Option<crate::registry::StreamWriter>,
 }
 
+impl Recorder {
+    /// Hands a record to the output files; the first failure is kept and stops the writing.
+    fn output(&mut self, write: impl FnOnce(&mut report::Outputs) -> Result<()>) {
+        if let Some(outputs) = self.outputs.as_mut()
+            && let Err(e) = write(outputs)
+        {
+            self.output_error = Some(e);
+            self.outputs = None;
+        }
+    }
+}
+
 impl EventSink for Recorder {
     fn emit(&mut self, event: &Event) {
         if let Some(stream) = self.stream.as_mut() {
@@ -91,13 +106,22 @@ impl EventSink for Recorder {
         match event {
             Event::OrderFilled { fill, .. } => {
                 self.fill_count += 1;
-                if self.keep {
-                    self.fills.push(*fill);
-                }
+                self.output(|o| o.fill(fill));
             }
+            Event::PositionChanged {
+                symbol, quantity, ..
+            } => {
+                self.held.insert(*symbol, !quantity.is_zero());
+            }
+            Event::TradeClosed { trade, .. } => self.output(|o| o.trade(trade)),
+            Event::OrderFinished { record, .. } => self.output(|o| o.order(record.clone())),
             Event::OrderAccepted { .. } | Event::OrderRejected { .. } => self.order_count += 1,
             Event::Signal { .. } => self.signals += 1,
-            Event::Equity { equity, .. } => self.equity = Some(*equity),
+            Event::Equity { equity, ts, .. } => {
+                self.equity = Some(*equity);
+                let open = self.held.values().any(|o| *o);
+                self.output(|o| o.equity(*ts, *equity, open));
+            }
             Event::SymbolAdded { symbol, .. } => {
                 self.symbols.insert(*symbol);
             }
@@ -175,9 +199,9 @@ pub(crate) struct BacktestResult {
     pub(crate) stopped: bool,
     pub(crate) symbols: Vec<Symbol>,
     pub(crate) bars: u64,
-    /// Every order (or, without kept records, those still working at the end).
+    /// Every order (exports), or those still working at the end (a backtest).
     pub(crate) orders: Vec<OrderRecord>,
-    /// Every fill (none without kept records).
+    /// Every fill (exports; a backtest writes them as they happen).
     pub(crate) fills: Vec<Fill>,
     /// Orders submitted.
     pub(crate) order_count: usize,
@@ -233,8 +257,8 @@ pub(crate) fn backtest(
     progress: bool,
     stream: Option<crate::registry::StreamWriter>,
     stop: Option<&std::sync::atomic::AtomicBool>,
-    keep_records: bool,
-) -> Result<BacktestResult> {
+    out_dir: Option<&Path>,
+) -> Result<(BacktestResult, Option<report::Outputs>)> {
     let strategy_cfg = cfg
         .strategy
         .as_ref()
@@ -261,8 +285,11 @@ pub(crate) fn backtest(
         started: Instant::now(),
         progress,
         equity: None,
-        keep: keep_records,
-        fills: Vec::new(),
+        outputs: out_dir
+            .map(|dir| report::Outputs::create(dir, session_range(cfg)?, cfg.broker.initial_cash))
+            .transpose()?,
+        held: BTreeMap::new(),
+        output_error: None,
         fill_count: 0,
         order_count: 0,
         signals: 0,
@@ -278,9 +305,9 @@ pub(crate) fn backtest(
     if let Some(stop) = stop {
         engine = engine.with_stop(stop);
     }
-    if !keep_records {
-        engine = engine.without_records();
-    }
+    // Nothing that grows with the session is kept: every record reaches the registry and the
+    // output files as it happens.
+    engine = engine.without_records();
     let summary = engine.run()?;
     let report = engine
         .into_report()
@@ -295,7 +322,11 @@ pub(crate) fn backtest(
     let fingerprint = store.files_digest(source.files())?;
     // Quality in (date, symbol) order, as the registry returns it.
     recorder.quality.sort_by_key(|q| (q.date, q.symbol));
-    Ok(BacktestResult {
+    if let Some(e) = recorder.output_error.take() {
+        return Err(e);
+    }
+    let outputs = recorder.outputs.take();
+    let result = BacktestResult {
         session_id,
         name: cfg.name.clone(),
         strategy: strategy_cfg.name.clone(),
@@ -307,7 +338,7 @@ pub(crate) fn backtest(
         symbols: recorder.symbols.into_iter().collect(),
         bars: summary.base_bars,
         orders: report.orders,
-        fills: recorder.fills,
+        fills: Vec::new(),
         order_count: recorder.order_count,
         fill_count: recorder.fill_count,
         signals: recorder.signals,
@@ -325,7 +356,8 @@ pub(crate) fn backtest(
         config_text: cfg.text.clone(),
         interval: cfg.engine.base_interval,
         range: session_range(cfg)?,
-    })
+    };
+    Ok((result, outputs))
 }
 
 /// The first open and last close of the session's trading days.
@@ -452,32 +484,34 @@ pub(crate) fn run_recorded(
     let (stream, writer) =
         crate::registry::stream(&rt, &registry, id, std::sync::Arc::clone(&stop));
     let outcome = (|| -> Result<(BacktestResult, openbell_store::Written)> {
-        let result = backtest(
+        let (result, outputs) = backtest(
             store,
             cfg,
             id,
             std::io::stderr().is_terminal(),
             Some(stream),
             Some(&stop),
-            // The output files are written from what the run keeps; without them it keeps
-            // nothing that grows, and the registry has every record.
-            out_dir.is_some(),
+            out_dir,
         )?;
         let summary = report::summary_json(&result)?;
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
-        // The output files are written while the registry takes the rest of the record.
-        let rest = std::thread::scope(|s| -> Result<openbell_store::Written> {
-            let files = out_dir.map(|dir| s.spawn(|| report::write_all(dir, &result, store)));
-            let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary));
-            if let Some(files) = files {
-                files
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("writing the output files panicked"))??;
+        let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
+        if let Some(outputs) = outputs {
+            match outputs.orders_from() {
+                // Too many orders waited on a working one: the rest, by id, a page at a time
+                // from the registry, which now has them all.
+                Some(from) => {
+                    let mut rest = crate::export::RegistryOrders::new(&rt, &registry, id, from);
+                    outputs.finish(&result, &mut rest, store)?;
+                }
+                None => {
+                    let mut rest = result.orders.iter().cloned().map(Ok);
+                    outputs.finish(&result, &mut rest, store)?;
+                }
             }
-            rest
-        })?;
+        }
         Ok((result, streamed.and(rest)))
     })();
     heartbeat.abort();

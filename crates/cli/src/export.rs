@@ -109,6 +109,61 @@ fn text<'s>(summary: &'s Value, key: &str) -> &'s str {
     summary.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// A session's orders from the registry, by id, read a page at a time.
+pub(crate) struct RegistryOrders<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    store: &'a Store,
+    session: SessionId,
+    after: i64,
+    page: std::collections::VecDeque<openbell_store::OrderRow>,
+    done: bool,
+}
+
+impl<'a> RegistryOrders<'a> {
+    /// The session's orders from id `from` on.
+    pub(crate) fn new(
+        rt: &'a tokio::runtime::Runtime,
+        store: &'a Store,
+        session: SessionId,
+        from: u64,
+    ) -> Self {
+        Self {
+            rt,
+            store,
+            session,
+            after: i64::try_from(from).unwrap_or(i64::MAX).saturating_sub(1),
+            page: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for RegistryOrders<'_> {
+    type Item = Result<OrderRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const PAGE: i64 = 5_000;
+        if self.page.is_empty() && !self.done {
+            match self
+                .rt
+                .block_on(self.store.orders_page(self.session, self.after, PAGE))
+            {
+                Ok(rows) => {
+                    self.done = i64::try_from(rows.len()).unwrap_or(0) < PAGE;
+                    self.page.extend(rows);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            }
+        }
+        let row = self.page.pop_front()?;
+        self.after = row.order_id;
+        Some(order(&row))
+    }
+}
+
 /// Reads a finished session back into what the output files are written from, with its
 /// config.
 pub(crate) async fn load(

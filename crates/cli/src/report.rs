@@ -7,55 +7,389 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use openbell_data::BarStore;
-use openbell_model::{Side, Timestamp};
+use std::collections::BTreeMap;
+
+use openbell_engine::{OrderRecord, Trade};
+use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
 use serde_json::json;
 
 use crate::backtest_cmd::{BacktestResult, ensure_dir};
 
-/// Writes every output file into `dir`, streaming the CSVs rather than building them whole.
+/// Points per chart: records are grouped into this many equal spans of the session's time.
+const CHART_POINTS: u64 = 1500;
+
+/// Rows shown in each of the report's tables (every row is in the CSVs).
+const TABLE_ROWS: usize = 300;
+
+type FileOut = std::io::BufWriter<std::fs::File>;
+
+/// A session's output files, written as its records arrive, in memory that does not grow with
+/// the session: fills, round trips and equity go straight to their CSVs; the report keeps its
+/// charts as a fixed number of points and its tables' first rows. The same records in the same
+/// order give the same files, whether they come from a running backtest or from the registry.
+pub(crate) struct Outputs {
+    dir: std::path::PathBuf,
+    range: (Timestamp, Timestamp),
+    fills: FileOut,
+    trades: FileOut,
+    equity: FileOut,
+    /// The latest delivery time's equity and whether a position was open: a later record at
+    /// the same time replaces it.
+    pending: Option<(Timestamp, Money, bool)>,
+    peak: f64,
+    /// Chart span → the last equity and the deepest drawdown in it.
+    equity_points: BTreeMap<u64, (f64, f64)>,
+    /// Symbol → chart span → the first buy and sell price in it.
+    markers: BTreeMap<Symbol, BTreeMap<u64, [Option<f64>; 2]>>,
+    fill_rows: Vec<Vec<String>>,
+    trade_rows: Vec<Vec<String>>,
+    orders: OrderLog<FileOut>,
+}
+
+/// Finished orders kept waiting for an earlier, still working one before `orders.csv` is
+/// completed from the registry instead.
+const MAX_WAITING_ORDERS: usize = 50_000;
+
+/// `orders.csv`: orders by id (ids run from 1 without gaps), though they finish in any order.
+/// An order that finishes before an earlier one waits for it; when too many wait, the log
+/// stops taking orders and the rest must come, by id, from the registry.
+struct OrderLog<W: Write> {
+    out: W,
+    /// The next id the file takes.
+    next: u64,
+    waiting: BTreeMap<u64, OrderRecord>,
+    max_waiting: usize,
+    spilled: bool,
+    /// The first rows, for the report's table.
+    rows: Vec<Vec<String>>,
+    total: usize,
+}
+
+impl<W: Write> OrderLog<W> {
+    fn new(mut out: W, max_waiting: usize) -> std::io::Result<Self> {
+        out.write_all(
+            b"id,ts,symbol,side,type,limit,stop,tif,qty,filled,status,signal_id,reason\n",
+        )?;
+        Ok(Self {
+            out,
+            next: 1,
+            waiting: BTreeMap::new(),
+            max_waiting,
+            spilled: false,
+            rows: Vec::new(),
+            total: 0,
+        })
+    }
+
+    /// An order reached its final state.
+    fn finished(&mut self, rec: OrderRecord) -> std::io::Result<()> {
+        if self.spilled {
+            return Ok(());
+        }
+        self.waiting.insert(rec.order.id().0, rec);
+        while let Some(rec) = self.waiting.remove(&self.next) {
+            self.write(&rec)?;
+        }
+        if self.waiting.len() > self.max_waiting {
+            self.waiting.clear();
+            self.spilled = true;
+        }
+        Ok(())
+    }
+
+    /// After too many waited, the id from which the rest must be read back.
+    const fn read_back_from(&self) -> Option<u64> {
+        if self.spilled { Some(self.next) } else { None }
+    }
+
+    /// The orders not taken yet: those still working at the end, or, after
+    /// [`OrderLog::read_back_from`], every order from that id on, by id.
+    fn rest(&mut self, rec: OrderRecord) -> std::io::Result<()> {
+        if self.spilled {
+            self.write(&rec)
+        } else {
+            self.waiting.insert(rec.order.id().0, rec);
+            Ok(())
+        }
+    }
+
+    /// Writes what still waits, in id order, and hands back the writer.
+    fn close(mut self) -> std::io::Result<(W, Vec<Vec<String>>, usize)> {
+        for rec in std::mem::take(&mut self.waiting).into_values() {
+            self.write(&rec)?;
+        }
+        self.out.flush()?;
+        Ok((self.out, self.rows, self.total))
+    }
+
+    fn write(&mut self, rec: &OrderRecord) -> std::io::Result<()> {
+        order_line(rec, &mut self.out)?;
+        if self.rows.len() < TABLE_ROWS {
+            self.rows.push(order_cells(rec));
+        }
+        self.total += 1;
+        self.next = rec.order.id().0 + 1;
+        Ok(())
+    }
+}
+
+impl Outputs {
+    /// Starts the files in `dir` for a session over `range` that starts with `initial` equity.
+    pub(crate) fn create(
+        dir: &Path,
+        range: (Timestamp, Timestamp),
+        initial: Money,
+    ) -> Result<Self> {
+        ensure_dir(dir)?;
+        let file = |name: &str, head: &str| -> Result<FileOut> {
+            let path = dir.join(name);
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            w.write_all(head.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(w)
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            range,
+            fills: file(
+                "fills.csv",
+                "ts,symbol,side,qty,price,commission,order_id\n",
+            )?,
+            trades: file(
+                "trades.csv",
+                "symbol,side,qty,entry_ts,exit_ts,entry_price,exit_price,gross_pnl,commission,net_pnl\n",
+            )?,
+            equity: file("equity.csv", "ts,equity,drawdown,position_open\n")?,
+            orders: OrderLog::new(file("orders.csv", "")?, MAX_WAITING_ORDERS)
+                .context("writing orders.csv")?,
+            pending: None,
+            peak: initial.to_f64(),
+            equity_points: BTreeMap::new(),
+            markers: BTreeMap::new(),
+            fill_rows: Vec::new(),
+            trade_rows: Vec::new(),
+        })
+    }
+
+    fn span(&self, ts: Timestamp) -> u64 {
+        span_of(self.range, ts)
+    }
+
+    /// A fill.
+    pub(crate) fn fill(&mut self, f: &Fill) -> Result<()> {
+        writeln!(
+            self.fills,
+            "{},{},{},{},{},{},{}",
+            f.ts_event(),
+            f.symbol(),
+            f.side(),
+            f.quantity(),
+            f.price(),
+            f.commission(),
+            f.order_id().0
+        )
+        .context("writing fills.csv")?;
+        if self.fill_rows.len() < TABLE_ROWS {
+            self.fill_rows.push(vec![
+                f.ts_event().to_string(),
+                f.symbol().to_string(),
+                f.side().to_string(),
+                f.quantity().to_string(),
+                f.price().to_string(),
+                f.commission().to_string(),
+                f.order_id().0.to_string(),
+            ]);
+        }
+        let span = self.span(f.ts_event());
+        let slot = usize::from(f.side() != Side::Buy);
+        let marks = self
+            .markers
+            .entry(f.symbol())
+            .or_default()
+            .entry(span)
+            .or_default();
+        if let Some(mark) = marks.get_mut(slot)
+            && mark.is_none()
+        {
+            *mark = Some(f.price().to_f64());
+        }
+        Ok(())
+    }
+
+    /// An order in its final state. `orders.csv` lists orders by id: one that finishes before
+    /// an earlier order waits for it.
+    pub(crate) fn order(&mut self, rec: OrderRecord) -> Result<()> {
+        self.orders.finished(rec).context("writing orders.csv")
+    }
+
+    /// When the orders from this id on must be read back from the registry (too many
+    /// finished while an earlier one was still working), that id.
+    pub(crate) const fn orders_from(&self) -> Option<u64> {
+        self.orders.read_back_from()
+    }
+
+    /// A closed round trip.
+    pub(crate) fn trade(&mut self, t: &Trade) -> Result<()> {
+        let side = if t.side == Side::Buy { "long" } else { "short" };
+        writeln!(
+            self.trades,
+            "{},{},{},{},{},{},{},{},{},{}",
+            t.symbol,
+            side,
+            t.quantity,
+            t.entry_ts,
+            t.exit_ts,
+            t.entry_price,
+            t.exit_price,
+            t.gross_pnl,
+            t.commission,
+            t.net_pnl()
+        )
+        .context("writing trades.csv")?;
+        if self.trade_rows.len() < TABLE_ROWS {
+            self.trade_rows.push(vec![
+                t.symbol.to_string(),
+                side.to_owned(),
+                t.quantity.to_string(),
+                t.entry_ts.to_string(),
+                t.exit_ts.to_string(),
+                t.entry_price.to_string(),
+                t.exit_price.to_string(),
+                t.net_pnl().to_string(),
+            ]);
+        }
+        Ok(())
+    }
+
+    /// The equity after a delivery time, and whether a position was open then.
+    pub(crate) fn equity(&mut self, ts: Timestamp, equity: Money, open: bool) -> Result<()> {
+        if let Some(pending) = self.pending
+            && pending.0 != ts
+        {
+            self.write_equity(pending)?;
+        }
+        self.pending = Some((ts, equity, open));
+        Ok(())
+    }
+
+    fn write_equity(&mut self, (ts, equity, open): (Timestamp, Money, bool)) -> Result<()> {
+        let e = equity.to_f64();
+        self.peak = self.peak.max(e);
+        let dd = if self.peak > 0.0 {
+            (self.peak - e) / self.peak
+        } else {
+            0.0
+        };
+        writeln!(self.equity, "{ts},{equity},{dd:.6},{open}").context("writing equity.csv")?;
+        let span = self.span(ts);
+        let point = self.equity_points.entry(span).or_insert((e, dd));
+        *point = (e, point.1.max(dd));
+        Ok(())
+    }
+
+    /// Writes the rest: the orders not yet written (`rest`: those still working at the end,
+    /// or, after [`Outputs::orders_from`], every order from that id on, by id), quality, scans,
+    /// the summary and the report; closes every file.
+    pub(crate) fn finish(
+        mut self,
+        r: &BacktestResult,
+        rest: &mut dyn Iterator<Item = Result<OrderRecord>>,
+        store: &BarStore,
+    ) -> Result<()> {
+        if let Some(last) = self.pending.take() {
+            self.write_equity(last)?;
+        }
+        for rec in rest {
+            self.orders.rest(rec?).context("writing orders.csv")?;
+        }
+        let (_, order_rows, order_total) = self.orders.close().context("writing orders.csv")?;
+        let dir = self.dir.clone();
+        let close = |name: &str, mut w: FileOut| -> Result<()> {
+            w.flush()
+                .with_context(|| format!("writing {}", dir.join(name).display()))
+        };
+        close("fills.csv", self.fills)?;
+        close("trades.csv", self.trades)?;
+        close("equity.csv", self.equity)?;
+        let file = |name: &str| -> Result<FileOut> {
+            let path = dir.join(name);
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(std::io::BufWriter::new(f))
+        };
+        let mut w = file("quality.csv")?;
+        quality_csv(r, &mut w).context("writing quality.csv")?;
+        close("quality.csv", w)?;
+        let mut w = file("scans.csv")?;
+        scans_csv(r, &mut w).context("writing scans.csv")?;
+        close("scans.csv", w)?;
+        let mut w = file("summary.json")?;
+        w.write_all(summary_json(r)?.as_bytes())
+            .context("writing summary.json")?;
+        close("summary.json", w)?;
+        let tables = Tables {
+            fills: self.fill_rows,
+            trades: self.trade_rows,
+            orders: order_rows,
+            order_total,
+        };
+        let charts = Charts {
+            equity: self.equity_points,
+            markers: self.markers,
+            range: self.range,
+        };
+        let mut w = file("report.html")?;
+        w.write_all(report_html(r, store, &charts, &tables)?.as_bytes())
+            .context("writing report.html")?;
+        close("report.html", w)
+    }
+}
+
+/// The chart span `ts` falls in, of [`CHART_POINTS`] equal spans of `range`.
+fn span_of(range: (Timestamp, Timestamp), ts: Timestamp) -> u64 {
+    let (a, z) = (range.0.as_nanos(), range.1.as_nanos());
+    if z <= a {
+        return 0;
+    }
+    let at = ts.as_nanos().clamp(a, z) - a;
+    let n = u128::try_from(at).unwrap_or(0) * u128::from(CHART_POINTS - 1)
+        / u128::try_from(z - a).unwrap_or(1);
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// What the report's charts are drawn from.
+struct Charts {
+    equity: BTreeMap<u64, (f64, f64)>,
+    markers: BTreeMap<Symbol, BTreeMap<u64, [Option<f64>; 2]>>,
+    range: (Timestamp, Timestamp),
+}
+
+/// The first rows of the report's tables.
+struct Tables {
+    fills: Vec<Vec<String>>,
+    trades: Vec<Vec<String>>,
+    orders: Vec<Vec<String>>,
+    order_total: usize,
+}
+
+/// Writes every output file of a finished session held whole in memory (an export).
 pub(crate) fn write_all(dir: &Path, r: &BacktestResult, store: &BarStore) -> Result<()> {
-    ensure_dir(dir)?;
-    let file = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
-        let path = dir.join(name);
-        let f =
-            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(std::io::BufWriter::new(f))
-    };
-    let done = |name: &str,
-                mut w: std::io::BufWriter<std::fs::File>,
-                result: std::io::Result<()>|
-     -> Result<()> {
-        result
-            .and_then(|()| w.flush())
-            .with_context(|| format!("writing {}", dir.join(name).display()))
-    };
-    let mut w = file("summary.json")?;
-    let text = summary_json(r)?;
-    let result = w.write_all(text.as_bytes());
-    done("summary.json", w, result)?;
-    let mut w = file("fills.csv")?;
-    let result = fills_csv(r, &mut w);
-    done("fills.csv", w, result)?;
-    let mut w = file("orders.csv")?;
-    let result = orders_csv(r, &mut w);
-    done("orders.csv", w, result)?;
-    let mut w = file("trades.csv")?;
-    let result = trades_csv(r, &mut w);
-    done("trades.csv", w, result)?;
-    let mut w = file("equity.csv")?;
-    let result = equity_csv(r, &mut w);
-    done("equity.csv", w, result)?;
-    let mut w = file("quality.csv")?;
-    let result = quality_csv(r, &mut w);
-    done("quality.csv", w, result)?;
-    let mut w = file("scans.csv")?;
-    let result = scans_csv(r, &mut w);
-    done("scans.csv", w, result)?;
-    let mut w = file("report.html")?;
-    let text = report_html(r, store)?;
-    let result = w.write_all(text.as_bytes());
-    done("report.html", w, result)?;
-    Ok(())
+    let mut out = Outputs::create(dir, r.range, r.initial)?;
+    for f in &r.fills {
+        out.fill(f)?;
+    }
+    for t in &r.trades {
+        out.trade(t)?;
+    }
+    for (ts, equity, open) in &r.equity {
+        out.equity(*ts, *equity, *open)?;
+    }
+    for rec in &r.orders {
+        out.order(rec.clone())?;
+    }
+    out.finish(r, &mut std::iter::empty(), store)
 }
 
 pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
@@ -102,48 +436,40 @@ pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
     Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
-fn fills_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
-    out.write_all("ts,symbol,side,qty,price,commission,order_id\n".as_bytes())?;
-    for f in &r.fills {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{}",
-            f.ts_event(),
-            f.symbol(),
-            f.side(),
-            f.quantity(),
-            f.price(),
-            f.commission(),
-            f.order_id().0
-        )?;
-    }
-    Ok(())
+fn order_line(rec: &OrderRecord, out: &mut dyn Write) -> std::io::Result<()> {
+    let o = &rec.order;
+    let (limit, stop) = o.order_type().limit_and_stop();
+    writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        o.id().0,
+        o.ts_init(),
+        o.symbol(),
+        o.side(),
+        o.order_type().as_str(),
+        limit.map_or_else(String::new, |p| p.to_string()),
+        stop.map_or_else(String::new, |p| p.to_string()),
+        o.time_in_force().as_str(),
+        o.quantity(),
+        o.filled(),
+        o.status(),
+        o.signal_id().map_or_else(String::new, |s| s.0.to_string()),
+        csv_text(rec.reason.as_deref().unwrap_or(""))
+    )
 }
 
-fn orders_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
-    out.write_all(b"id,ts,symbol,side,type,limit,stop,tif,qty,filled,status,signal_id,reason\n")?;
-    for rec in &r.orders {
-        let o = &rec.order;
-        let (limit, stop) = o.order_type().limit_and_stop();
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            o.id().0,
-            o.ts_init(),
-            o.symbol(),
-            o.side(),
-            o.order_type().as_str(),
-            limit.map_or_else(String::new, |p| p.to_string()),
-            stop.map_or_else(String::new, |p| p.to_string()),
-            o.time_in_force().as_str(),
-            o.quantity(),
-            o.filled(),
-            o.status(),
-            o.signal_id().map_or_else(String::new, |s| s.0.to_string()),
-            csv_text(rec.reason.as_deref().unwrap_or(""))
-        )?;
-    }
-    Ok(())
+fn order_cells(o: &OrderRecord) -> Vec<String> {
+    vec![
+        o.order.id().0.to_string(),
+        o.order.ts_init().to_string(),
+        o.order.symbol().to_string(),
+        o.order.side().to_string(),
+        o.order.order_type().as_str().to_owned(),
+        o.order.quantity().to_string(),
+        o.order.filled().to_string(),
+        o.order.status().to_string(),
+        o.reason.clone().unwrap_or_default(),
+    ]
 }
 
 /// Quotes a CSV field when it needs it.
@@ -153,51 +479,6 @@ fn csv_text(text: &str) -> String {
     } else {
         text.to_owned()
     }
-}
-
-fn trades_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
-    out.write_all(
-        "symbol,side,qty,entry_ts,exit_ts,entry_price,exit_price,gross_pnl,commission,net_pnl\n"
-            .as_bytes(),
-    )?;
-    for t in &r.trades {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{}",
-            t.symbol,
-            if t.side == Side::Buy { "long" } else { "short" },
-            t.quantity,
-            t.entry_ts,
-            t.exit_ts,
-            t.entry_price,
-            t.exit_price,
-            t.gross_pnl,
-            t.commission,
-            t.net_pnl()
-        )?;
-    }
-    Ok(())
-}
-
-/// Drawdowns of the equity records from their running peak, as fractions.
-fn drawdowns(r: &BacktestResult) -> Vec<f64> {
-    let mut peak = r.initial.to_f64();
-    r.equity
-        .iter()
-        .map(|(_, e, _)| {
-            let e = e.to_f64();
-            peak = peak.max(e);
-            if peak > 0.0 { (peak - e) / peak } else { 0.0 }
-        })
-        .collect()
-}
-
-fn equity_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
-    out.write_all("ts,equity,drawdown,position_open\n".as_bytes())?;
-    for ((ts, equity, open), dd) in r.equity.iter().zip(drawdowns(r)) {
-        writeln!(out, "{ts},{equity},{dd:.6},{open}")?;
-    }
-    Ok(())
 }
 
 fn quality_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
@@ -328,19 +609,6 @@ fn line_chart(
     svg
 }
 
-/// Every `k`-th index so that at most `max` remain (always keeping the last).
-fn sample(len: usize, max: usize) -> Vec<usize> {
-    if len <= max {
-        return (0..len).collect();
-    }
-    let step = len.div_ceil(max);
-    let mut idx: Vec<usize> = (0..len).step_by(step).collect();
-    if idx.last() != Some(&(len - 1)) {
-        idx.push(len - 1);
-    }
-    idx
-}
-
 fn table(
     head: &[&str],
     rows: impl Iterator<Item = Vec<String>>,
@@ -377,7 +645,12 @@ fn pct_fmt(v: f64) -> String {
     format!("{:.2}%", v * 100.0)
 }
 
-fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
+fn report_html(
+    r: &BacktestResult,
+    store: &BarStore,
+    charts: &Charts,
+    tables: &Tables,
+) -> Result<String> {
     let m = &r.metrics;
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
     let mut html = String::from(
@@ -423,45 +696,61 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
     }
     html.push_str("</dl>");
 
-    let picks = sample(r.equity.len(), 1500);
-    let equity: Vec<f64> = picks.iter().map(|&i| r.equity[i].1.to_f64()).collect();
-    let dd = drawdowns(r);
-    let dd: Vec<f64> = picks.iter().map(|&i| -dd[i]).collect();
+    let equity: Vec<f64> = charts.equity.values().map(|p| p.0).collect();
+    let dd: Vec<f64> = charts.equity.values().map(|p| -p.1).collect();
     html.push_str("<h2>Equity</h2>");
     html.push_str(&line_chart("Equity", &equity, "#0969da", &[], money_fmt));
     html.push_str(&line_chart("Drawdown", &dd, "#cf222e", &[], pct_fmt));
 
     html.push_str("<h2>Prices and fills</h2>");
-    let traded: std::collections::BTreeSet<_> = r.fills.iter().map(|f| f.symbol()).collect();
-    for symbol in traded.iter().take(12) {
-        let bars = store.read_vec(*symbol, r.interval, r.range.0, r.range.1)?;
-        let picks = sample(bars.len(), 1500);
-        let closes: Vec<f64> = picks.iter().map(|&i| bars[i].close().to_f64()).collect();
-        let stamps: Vec<Timestamp> = picks.iter().map(|&i| bars[i].ts_event()).collect();
-        let markers: Vec<(usize, f64, bool)> = r
-            .fills
+    for (symbol, marks) in charts.markers.iter().take(12) {
+        // The last close in each span of the session, read a month at a time.
+        let mut closes: BTreeMap<u64, f64> = BTreeMap::new();
+        let (start, end) = charts.range;
+        let month = 31 * 86_400 * 1_000_000_000_i64;
+        let mut from = start.as_nanos();
+        while from < end.as_nanos() {
+            let to = from.saturating_add(month).min(end.as_nanos());
+            let bars = store.read_vec(
+                *symbol,
+                r.interval,
+                Timestamp::from_nanos(from),
+                Timestamp::from_nanos(to),
+            )?;
+            for bar in &bars {
+                closes.insert(span_of(charts.range, bar.ts_event()), bar.close().to_f64());
+            }
+            from = to;
+        }
+        let spans: Vec<u64> = closes.keys().copied().collect();
+        let values: Vec<f64> = closes.values().copied().collect();
+        let at = |span: u64| {
+            spans
+                .partition_point(|s| *s < span)
+                .min(spans.len().saturating_sub(1))
+        };
+        let markers: Vec<(usize, f64, bool)> = marks
             .iter()
-            .filter(|f| f.symbol() == *symbol)
-            .map(|f| {
-                let i = stamps
-                    .partition_point(|t| *t < f.ts_event())
-                    .min(stamps.len().saturating_sub(1));
-                (i, f.price().to_f64(), f.side() == Side::Buy)
+            .flat_map(|(span, [buy, sell])| {
+                let i = at(*span);
+                buy.map(|p| (i, p, true))
+                    .into_iter()
+                    .chain(sell.map(|p| (i, p, false)))
             })
             .collect();
         html.push_str(&line_chart(
             &format!("{symbol} close, fills (▲ buy, ▼ sell)"),
-            &closes,
+            &values,
             "#57606a",
             &markers,
             money_fmt,
         ));
     }
-    if traded.len() > 12 {
+    if charts.markers.len() > 12 {
         let _ = write!(
             html,
             "<p class=\"note\">Charts for 12 of {} traded symbols.</p>",
-            traded.len()
+            charts.markers.len()
         );
     }
 
@@ -477,24 +766,9 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
             "exit price",
             "net P&L",
         ],
-        r.trades.iter().map(|t| {
-            vec![
-                t.symbol.to_string(),
-                if t.side == Side::Buy {
-                    "long".into()
-                } else {
-                    "short".into()
-                },
-                t.quantity.to_string(),
-                t.entry_ts.to_string(),
-                t.exit_ts.to_string(),
-                t.entry_price.to_string(),
-                t.exit_price.to_string(),
-                t.net_pnl().to_string(),
-            ]
-        }),
-        300,
-        r.trades.len(),
+        tables.trades.iter().cloned(),
+        TABLE_ROWS,
+        r.metrics.trades,
     ));
     html.push_str("<h2>Fills</h2>");
     html.push_str(&table(
@@ -507,40 +781,18 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
             "commission",
             "order",
         ],
-        r.fills.iter().map(|f| {
-            vec![
-                f.ts_event().to_string(),
-                f.symbol().to_string(),
-                f.side().to_string(),
-                f.quantity().to_string(),
-                f.price().to_string(),
-                f.commission().to_string(),
-                f.order_id().0.to_string(),
-            ]
-        }),
-        300,
-        r.fills.len(),
+        tables.fills.iter().cloned(),
+        TABLE_ROWS,
+        r.fill_count,
     ));
     html.push_str("<h2>Orders</h2>");
     html.push_str(&table(
         &[
             "id", "ts", "symbol", "side", "type", "qty", "filled", "status", "reason",
         ],
-        r.orders.iter().map(|o| {
-            vec![
-                o.order.id().0.to_string(),
-                o.order.ts_init().to_string(),
-                o.order.symbol().to_string(),
-                o.order.side().to_string(),
-                o.order.order_type().as_str().to_owned(),
-                o.order.quantity().to_string(),
-                o.order.filled().to_string(),
-                o.order.status().to_string(),
-                o.reason.clone().unwrap_or_default(),
-            ]
-        }),
-        300,
-        r.orders.len(),
+        tables.orders.iter().cloned(),
+        TABLE_ROWS,
+        tables.order_total,
     ));
     html.push_str("<h2>Data quality</h2>");
     html.push_str(&table(
@@ -557,7 +809,7 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
                     q.missing.len().to_string(),
                 ]
             }),
-        300,
+        TABLE_ROWS,
         r.quality.iter().filter(|q| q.present < q.expected).count(),
     ));
     let complete = r.quality.iter().filter(|q| q.present >= q.expected).count();
@@ -581,11 +833,86 @@ fn report_html(r: &BacktestResult, store: &BarStore) -> Result<String> {
                 s.candidates.len().to_string(),
             ]
         }),
-        300,
+        TABLE_ROWS,
         r.scans.len(),
     ));
     html.push_str("<h2>Config</h2><pre>");
     html.push_str(&esc(&r.config_text));
     html.push_str("</pre></body></html>\n");
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use openbell_model::{OrderId, OrderStatus, OrderType, Quantity, TimeInForce};
+
+    use super::*;
+
+    fn rec(id: u64, status: OrderStatus) -> OrderRecord {
+        let mut order = openbell_model::Order::try_new(
+            OrderId(id),
+            Symbol::parse("SPY").unwrap(),
+            Side::Buy,
+            OrderType::Market,
+            TimeInForce::Gtc,
+            Quantity::from_units(1).unwrap(),
+            Timestamp::from_nanos(i64::try_from(id).unwrap() * 60_000_000_000),
+        )
+        .unwrap();
+        if status != OrderStatus::New {
+            order.transition(status).unwrap();
+        }
+        OrderRecord {
+            order,
+            reason: None,
+        }
+    }
+
+    fn ids(out: &[u8]) -> Vec<u64> {
+        std::str::from_utf8(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn orders_are_listed_by_id_whatever_order_they_finish_in() {
+        let mut log = OrderLog::new(Vec::new(), 10).unwrap();
+        // 2 finishes before 1; 4 is still working at the end; 3 finishes last.
+        log.finished(rec(2, OrderStatus::Rejected)).unwrap();
+        assert_eq!(ids(&log.out), Vec::<u64>::new());
+        log.finished(rec(1, OrderStatus::Rejected)).unwrap();
+        assert_eq!(ids(&log.out), [1, 2]);
+        log.finished(rec(5, OrderStatus::Rejected)).unwrap();
+        log.finished(rec(3, OrderStatus::Rejected)).unwrap();
+        assert_eq!(ids(&log.out), [1, 2, 3]);
+        assert_eq!(log.read_back_from(), None);
+        log.rest(rec(4, OrderStatus::Accepted)).unwrap();
+        let (out, rows, total) = log.close().unwrap();
+        assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
+        assert_eq!((rows.len(), total), (5, 5));
+    }
+
+    #[test]
+    fn too_many_waiting_orders_hand_the_rest_to_the_registry() {
+        let mut log = OrderLog::new(Vec::new(), 3).unwrap();
+        log.finished(rec(1, OrderStatus::Rejected)).unwrap();
+        // Order 2 stays working while 3..=7 finish: more than three wait.
+        for id in 3..=7 {
+            log.finished(rec(id, OrderStatus::Rejected)).unwrap();
+        }
+        assert_eq!(log.read_back_from(), Some(2));
+        // Later orders are no longer kept; the rest comes back in id order from 2 on.
+        log.finished(rec(8, OrderStatus::Rejected)).unwrap();
+        assert!(log.waiting.is_empty());
+        log.rest(rec(2, OrderStatus::Accepted)).unwrap();
+        for id in 3..=8 {
+            log.rest(rec(id, OrderStatus::Rejected)).unwrap();
+        }
+        let (out, _, total) = log.close().unwrap();
+        assert_eq!(ids(&out), (1..=8).collect::<Vec<_>>());
+        assert_eq!(total, 8);
+    }
 }

@@ -299,10 +299,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn orders(&self, session: SessionId) -> Result<Vec<OrderRow>, StoreError> {
+        self.orders_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's orders with ids above `after`, by id: a long session's
+    /// orders read a page at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn orders_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<OrderRow>, StoreError> {
         use sqlx::Row;
-        let sql = "SELECT order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason FROM orders WHERE session_id = $1 ORDER BY order_id";
+        let sql = "SELECT order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason FROM orders WHERE session_id = $1 AND order_id > $2 ORDER BY order_id LIMIT $3";
         on_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(session.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(OrderRow {

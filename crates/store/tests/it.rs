@@ -776,3 +776,34 @@ async fn the_writer_commits_batches_in_order_and_stops_at_the_first_failure() {
         drop_db(cleanup).await;
     }
 }
+
+#[tokio::test]
+async fn orders_read_a_page_at_a_time_by_id() {
+    for (name, store, cleanup, _dir) in backends("order pages").await {
+        store.migrate().await.unwrap();
+        let s = new_session(51);
+        store.create_session(&s).await.unwrap();
+        let mut b = batch(25);
+        b.orders.reverse();
+        store.write_batch(s.id, &b).await.unwrap();
+        let page = |after: i64, limit: i64| {
+            let store = &store;
+            async move {
+                store
+                    .orders_page(s.id, after, limit)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.order_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(0, 10).await, (1..=10).collect::<Vec<_>>(), "{name}");
+        assert_eq!(page(10, 10).await, (11..=20).collect::<Vec<_>>(), "{name}");
+        assert_eq!(page(20, 10).await, (21..=25).collect::<Vec<_>>(), "{name}");
+        assert!(page(25, 10).await.is_empty(), "{name}");
+        assert_eq!(store.orders(s.id).await.unwrap().len(), 25, "{name}");
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
