@@ -13,9 +13,9 @@ use clap::Args;
 use openbell_config::SessionConfig;
 use openbell_data::BarStore;
 use openbell_engine::{
-    Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry, Trade,
+    Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry,
 };
-use openbell_model::{Fill, Money, SessionId, Symbol, Timestamp};
+use openbell_model::{Money, SessionId, Symbol, Timestamp};
 
 use crate::home::data_dir_or;
 use crate::report;
@@ -199,17 +199,14 @@ pub(crate) struct BacktestResult {
     pub(crate) stopped: bool,
     pub(crate) symbols: Vec<Symbol>,
     pub(crate) bars: u64,
-    /// Every order (exports), or those still working at the end (a backtest).
+    /// The orders still working at the end (the rest reached the registry and the output
+    /// files as they finished).
     pub(crate) orders: Vec<OrderRecord>,
-    /// Every fill (exports; a backtest writes them as they happen).
-    pub(crate) fills: Vec<Fill>,
     /// Orders submitted.
     pub(crate) order_count: usize,
     /// Fills made.
     pub(crate) fill_count: usize,
     pub(crate) signals: usize,
-    pub(crate) trades: Vec<Trade>,
-    pub(crate) equity: Vec<(Timestamp, Money, bool)>,
     pub(crate) quality: Vec<QualityRow>,
     pub(crate) scans: Vec<ScanRow>,
     pub(crate) faults: Vec<String>,
@@ -338,12 +335,9 @@ pub(crate) fn backtest(
         symbols: recorder.symbols.into_iter().collect(),
         bars: summary.base_bars,
         orders: report.orders,
-        fills: Vec::new(),
         order_count: recorder.order_count,
         fill_count: recorder.fill_count,
         signals: recorder.signals,
-        trades: report.trades,
-        equity: report.equity,
         quality: recorder.quality,
         scans: recorder.scans,
         faults: recorder.faults,

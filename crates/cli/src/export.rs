@@ -164,8 +164,8 @@ impl Iterator for RegistryOrders<'_> {
     }
 }
 
-/// Reads a finished session back into what the output files are written from, with its
-/// config.
+/// Reads a finished session's summary back (everything but the records that grow with its
+/// length, which [`write_files`] reads a page at a time), with its config.
 pub(crate) async fn load(
     store: &Store,
     session: SessionId,
@@ -191,69 +191,6 @@ pub(crate) async fn load(
         (Some(a), Some(z)) => (a.open, z.close),
         _ => (Timestamp::from_nanos(0), Timestamp::from_nanos(0)),
     };
-
-    let fills = store
-        .fills(session)
-        .await?
-        .iter()
-        .map(|f| {
-            Ok(Fill::try_new(
-                OrderId(id(f.order_id)),
-                Symbol::parse(&f.symbol)?,
-                parse("side", &f.side)?,
-                parse("quantity", &f.quantity)?,
-                parse("price", &f.price)?,
-                parse("commission", &f.commission)?,
-                ts(&f.ts),
-            )?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let orders = store
-        .orders(session)
-        .await?
-        .iter()
-        .map(order)
-        .collect::<Result<Vec<_>>>()?;
-    let trades = store
-        .trades(session)
-        .await?
-        .iter()
-        .map(|t| {
-            Ok(Trade {
-                symbol: Symbol::parse(&t.symbol)?,
-                side: if t.side == "long" {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                quantity: parse("quantity", &t.quantity)?,
-                entry_ts: ts(&t.entry_ts),
-                exit_ts: ts(&t.exit_ts),
-                entry_price: parse("price", &t.entry_price)?,
-                exit_price: parse("price", &t.exit_price)?,
-                gross_pnl: parse("money", &t.gross_pnl)?,
-                commission: parse("money", &t.commission)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-
-    // Whether a position was open at each equity record, from the position changes.
-    let positions = store.positions(session).await?;
-    let mut held: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
-    let mut next = 0;
-    let mut equity = Vec::new();
-    for e in store.equity(session).await? {
-        while let Some(p) = positions.get(next).filter(|p| p.ts <= e.ts) {
-            let q: Quantity = parse("quantity", &p.quantity)?;
-            held.insert(p.symbol.clone(), !q.is_zero());
-            next += 1;
-        }
-        equity.push((
-            ts(&e.ts),
-            parse::<Money>("equity", &e.equity)?,
-            held.values().any(|o| *o),
-        ));
-    }
 
     let quality = store
         .quality(session)
@@ -361,13 +298,10 @@ pub(crate) async fn load(
             .get("bars_processed")
             .and_then(Value::as_u64)
             .unwrap_or(0),
-        order_count: orders.len(),
-        fill_count: fills.len(),
-        orders,
-        fills,
+        order_count: count("orders"),
+        fill_count: count("fills"),
+        orders: Vec::new(),
         signals: count("signals"),
-        trades,
-        equity,
         quality,
         scans,
         faults: vec![String::new(); count("faults")],
@@ -387,4 +321,124 @@ pub(crate) async fn load(
         range,
     };
     Ok((result, cfg))
+}
+
+fn fill(f: &openbell_store::FillRow) -> Result<Fill> {
+    Ok(Fill::try_new(
+        OrderId(id(f.order_id)),
+        Symbol::parse(&f.symbol)?,
+        parse("side", &f.side)?,
+        parse("quantity", &f.quantity)?,
+        parse("price", &f.price)?,
+        parse("commission", &f.commission)?,
+        ts(&f.ts),
+    )?)
+}
+
+fn trade(t: &openbell_store::TradeRow) -> Result<Trade> {
+    Ok(Trade {
+        symbol: Symbol::parse(&t.symbol)?,
+        side: if t.side == "long" {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
+        quantity: parse("quantity", &t.quantity)?,
+        entry_ts: ts(&t.entry_ts),
+        exit_ts: ts(&t.exit_ts),
+        entry_price: parse("price", &t.entry_price)?,
+        exit_price: parse("price", &t.exit_price)?,
+        gross_pnl: parse("money", &t.gross_pnl)?,
+        commission: parse("money", &t.commission)?,
+    })
+}
+
+/// Rows read per query when a session's records are read back.
+const PAGE: i64 = 5_000;
+
+/// Writes a finished session's output files from the registry, reading its records a page
+/// at a time: the same files `backtest --out` wrote, in memory that does not grow with the
+/// session.
+pub(crate) async fn write_files(
+    store: &Store,
+    r: &BacktestResult,
+    dir: &std::path::Path,
+    bars: &openbell_data::BarStore,
+) -> Result<()> {
+    let session = r.session_id;
+    let mut out = crate::report::Outputs::create(dir, r.range, r.initial)?;
+    let mut after = 0;
+    loop {
+        let page = store.fills_page(session, after, PAGE).await?;
+        for f in &page {
+            out.fill(&fill(f)?)?;
+        }
+        match page.last() {
+            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.seq,
+            _ => break,
+        }
+    }
+    let mut after = 0;
+    loop {
+        let page = store.trades_page(session, after, PAGE).await?;
+        for t in &page {
+            out.trade(&trade(t)?)?;
+        }
+        match page.last() {
+            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.seq,
+            _ => break,
+        }
+    }
+    // Whether a position was open at each equity record, from the position changes up to it.
+    let mut held: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
+    let mut positions: std::collections::VecDeque<openbell_store::PositionRow> =
+        std::collections::VecDeque::new();
+    let (mut positions_after, mut positions_done) = (0, false);
+    let mut equity_after = None;
+    loop {
+        let page = store.equity_page(session, equity_after, PAGE).await?;
+        for e in &page {
+            loop {
+                if positions.is_empty() && !positions_done {
+                    let more = store.positions_page(session, positions_after, PAGE).await?;
+                    positions_done = i64::try_from(more.len()).unwrap_or(0) < PAGE;
+                    if let Some(last) = more.last() {
+                        positions_after = last.seq;
+                    }
+                    positions.extend(more);
+                }
+                match positions.front() {
+                    Some(p) if p.ts <= e.ts => {
+                        let q: Quantity = parse("quantity", &p.quantity)?;
+                        held.insert(p.symbol.clone(), !q.is_zero());
+                        positions.pop_front();
+                    }
+                    _ => break,
+                }
+            }
+            out.equity(
+                ts(&e.ts),
+                parse::<Money>("equity", &e.equity)?,
+                held.values().any(|o| *o),
+            )?;
+        }
+        match page.last() {
+            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => {
+                equity_after = Some(last.ts);
+            }
+            _ => break,
+        }
+    }
+    let mut after = 0;
+    loop {
+        let page = store.orders_page(session, after, PAGE).await?;
+        for o in &page {
+            out.order(order(o)?)?;
+        }
+        match page.last() {
+            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.order_id,
+            _ => break,
+        }
+    }
+    out.finish(r, &mut std::iter::empty(), bars)
 }

@@ -48,6 +48,31 @@ pub(crate) fn lease() -> chrono::Duration {
     chrono::Duration::seconds(secs)
 }
 
+/// The registry's connection pool: `$OPENBELL_DB_MAX_CONNECTIONS` (default 10) connections
+/// at most, and `$OPENBELL_DB_ACQUIRE_SECS` (default 10) seconds to get one before a call
+/// fails (an unreachable database fails the writes of a running session after that long).
+pub(crate) fn pool_config() -> Result<PoolConfig> {
+    fn var(name: &str, default: u32) -> Result<u32> {
+        match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .with_context(|| format!("{name}={v:?}: expected a whole number, at least 1")),
+        }
+    }
+    Ok(PoolConfig {
+        max_connections: var("OPENBELL_DB_MAX_CONNECTIONS", 10)?,
+        acquire_timeout: std::time::Duration::from_secs(u64::from(var(
+            "OPENBELL_DB_ACQUIRE_SECS",
+            10,
+        )?)),
+        ..PoolConfig::default()
+    })
+}
+
 /// This process's runner id.
 pub(crate) fn runner_id() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -63,7 +88,7 @@ pub(crate) fn runner_id() -> String {
 /// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub(crate) async fn open(url: &str) -> Result<Store> {
-    let (store, _) = Store::open(url, &PoolConfig::default())
+    let (store, _) = Store::open(url, &pool_config()?)
         .await
         .with_context(|| format!("opening the session registry at {}", shown(url)))?;
     for id in store.recover_expired(Utc::now()).await? {

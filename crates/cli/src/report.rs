@@ -374,24 +374,6 @@ struct Tables {
     order_total: usize,
 }
 
-/// Writes every output file of a finished session held whole in memory (an export).
-pub(crate) fn write_all(dir: &Path, r: &BacktestResult, store: &BarStore) -> Result<()> {
-    let mut out = Outputs::create(dir, r.range, r.initial)?;
-    for f in &r.fills {
-        out.fill(f)?;
-    }
-    for t in &r.trades {
-        out.trade(t)?;
-    }
-    for (ts, equity, open) in &r.equity {
-        out.equity(*ts, *equity, *open)?;
-    }
-    for rec in &r.orders {
-        out.order(rec.clone())?;
-    }
-    out.finish(r, &mut std::iter::empty(), store)
-}
-
 pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
     let m = &r.metrics;
     let value = json!({

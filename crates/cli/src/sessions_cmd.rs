@@ -195,7 +195,7 @@ pub(crate) fn run(cmd: SessionsCommand, out: &mut dyn Write) -> Result<()> {
                     data.as_deref(),
                     cfg.data_dir.as_deref(),
                 ))?;
-                crate::report::write_all(&dir, &result, &bars)?;
+                crate::export::write_files(&store, &result, &dir, &bars).await?;
                 writeln!(out, "exported session {id} to {}", dir.display())?;
                 store.close().await;
             }

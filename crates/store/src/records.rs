@@ -350,10 +350,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn fills(&self, session: SessionId) -> Result<Vec<FillRow>, StoreError> {
+        self.fills_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's fills numbered above `after`, in order: a long
+    /// session's fills read a page at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn fills_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<FillRow>, StoreError> {
         use sqlx::Row;
-        let sql = "SELECT fill_seq, ts, order_id, symbol, side, quantity, price, commission FROM fills WHERE session_id = $1 ORDER BY fill_seq";
+        let sql = "SELECT fill_seq, ts, order_id, symbol, side, quantity, price, commission FROM fills WHERE session_id = $1 AND fill_seq > $2 ORDER BY fill_seq LIMIT $3";
         on_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(session.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(FillRow {
@@ -377,10 +396,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn trades(&self, session: SessionId) -> Result<Vec<TradeRow>, StoreError> {
+        self.trades_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's round trips numbered above `after`, in order: a long
+    /// session's round trips read a page at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn trades_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<TradeRow>, StoreError> {
         use sqlx::Row;
-        let sql = "SELECT trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission FROM trades WHERE session_id = $1 ORDER BY trade_seq";
+        let sql = "SELECT trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission FROM trades WHERE session_id = $1 AND trade_seq > $2 ORDER BY trade_seq LIMIT $3";
         on_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(session.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(TradeRow {
@@ -406,10 +444,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn positions(&self, session: SessionId) -> Result<Vec<PositionRow>, StoreError> {
+        self.positions_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's position changes numbered above `after`, in order: a long
+    /// session's position changes read a page at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn positions_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<PositionRow>, StoreError> {
         use sqlx::Row;
-        let sql = "SELECT position_seq, ts, symbol, quantity, realized FROM positions WHERE session_id = $1 ORDER BY position_seq";
+        let sql = "SELECT position_seq, ts, symbol, quantity, realized FROM positions WHERE session_id = $1 AND position_seq > $2 ORDER BY position_seq LIMIT $3";
         on_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(session.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(PositionRow {
@@ -430,10 +487,33 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn equity(&self, session: SessionId) -> Result<Vec<EquityRow>, StoreError> {
+        self.equity_page(session, None, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's equity records after `after` (from the start without
+    /// it), in time order: a long session's equity read a page at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn equity_page(
+        &self,
+        session: SessionId,
+        after: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<EquityRow>, StoreError> {
         use sqlx::Row;
-        let sql = "SELECT ts, equity, cash FROM equity WHERE session_id = $1 ORDER BY ts";
+        let sql = if after.is_some() {
+            "SELECT ts, equity, cash FROM equity WHERE session_id = $1 AND ts > $2 ORDER BY ts LIMIT $3"
+        } else {
+            "SELECT ts, equity, cash FROM equity WHERE session_id = $1 AND $2 IS NULL ORDER BY ts LIMIT $3"
+        };
         on_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(session.to_string()).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(session.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok(EquityRow {

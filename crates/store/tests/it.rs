@@ -803,6 +803,31 @@ async fn orders_read_a_page_at_a_time_by_id() {
         assert_eq!(page(20, 10).await, (21..=25).collect::<Vec<_>>(), "{name}");
         assert!(page(25, 10).await.is_empty(), "{name}");
         assert_eq!(store.orders(s.id).await.unwrap().len(), 25, "{name}");
+        // Fills and equity page the same way (equity by time).
+        let fills: Vec<i64> = store
+            .fills_page(s.id, 20, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(fills, (21..=25).collect::<Vec<_>>(), "{name}");
+        let first = store.equity_page(s.id, None, 10).await.unwrap();
+        assert_eq!(first.len(), 10, "{name}");
+        let rest = store
+            .equity_page(s.id, Some(first[9].ts), 100)
+            .await
+            .unwrap();
+        let mut all: Vec<_> = first.iter().chain(&rest).map(|e| e.ts).collect();
+        assert_eq!(all.len(), 25, "{name}");
+        let sorted = {
+            let mut v = all.clone();
+            v.sort();
+            v
+        };
+        assert_eq!(all, sorted, "{name}");
+        all.dedup();
+        assert_eq!(all.len(), 25, "{name}");
         store.close().await;
         drop_db(cleanup).await;
     }

@@ -153,6 +153,17 @@ fn registry_errors_are_one_line() {
         ),
     ];
     crate::assert_one_line_errors(home.path(), cases);
+    let bad = crate::openbell_env(
+        home.path(),
+        &[("OPENBELL_DB_ACQUIRE_SECS", Path::new("soon"))],
+        &["sessions", "ls"],
+    );
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(
+        err.contains("OPENBELL_DB_ACQUIRE_SECS=\"soon\"") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 /// `openbell` with extra environment, not waited for.
@@ -604,6 +615,8 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
         ])
         .env("OPENBELL_HOME", home.path())
         .env("OPENBELL_LEASE_SECS", "4")
+        // A call that cannot get a connection fails after a second: the outage below is longer.
+        .env("OPENBELL_DB_ACQUIRE_SECS", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -611,7 +624,7 @@ fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_com
     // Wait until some of its records are committed.
     let (id, committed) = wait_running(home.path(), &direct, &mut child, 1);
     proxy.cut();
-    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
     proxy.restore();
     let out = child.wait_with_output().unwrap();
     assert!(
