@@ -100,19 +100,72 @@ fn parse_decimal(kind: &'static str, text: &str) -> Result<i128, ModelError> {
     }
 }
 
-/// Writes raw units as the shortest exact decimal.
+/// Writes raw units as the shortest exact decimal, digit by digit into a buffer on the stack
+/// (recording a session formats millions of these), in 64-bit arithmetic whenever the value
+/// fits.
 fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let sign = if raw < 0 { "-" } else { "" };
-    let abs = raw.unsigned_abs();
-    let scale = SCALE.unsigned_abs();
-    let int_part = abs / scale;
-    let frac = abs % scale;
-    if frac == 0 {
-        return f.pad(&format!("{sign}{int_part}"));
+    /// Prepends `d`'s last decimal digit.
+    fn put(buf: &mut [u8; 64], pos: &mut usize, d: u8) {
+        *pos -= 1;
+        if let Some(slot) = buf.get_mut(*pos) {
+            *slot = b'0' + d;
+        }
     }
-    let digits = format!("{frac:09}");
-    let digits = digits.trim_end_matches('0');
-    f.pad(&format!("{sign}{int_part}.{digits}"))
+    const SCALE_U64: u64 = 1_000_000_000;
+    let abs = raw.unsigned_abs();
+    let (mut int_part, frac): (u128, u64) = match u64::try_from(abs) {
+        Ok(small) => (u128::from(small / SCALE_U64), small % SCALE_U64),
+        Err(_) => {
+            let scale = SCALE.unsigned_abs();
+            (abs / scale, u64::try_from(abs % scale).unwrap_or(0))
+        }
+    };
+    // i128::MAX has 39 digits: 30 whole, a point, 9 decimals and a sign fit in 64 bytes.
+    let mut buf = [0u8; 64];
+    let mut pos = buf.len();
+    if frac != 0 {
+        let (mut digits, mut n) = (frac, 9);
+        while digits % 10 == 0 {
+            digits /= 10;
+            n -= 1;
+        }
+        for _ in 0..n {
+            put(&mut buf, &mut pos, u8::try_from(digits % 10).unwrap_or(0));
+            digits /= 10;
+        }
+        pos -= 1;
+        if let Some(slot) = buf.get_mut(pos) {
+            *slot = b'.';
+        }
+    }
+    if let Ok(mut whole) = u64::try_from(int_part) {
+        loop {
+            put(&mut buf, &mut pos, u8::try_from(whole % 10).unwrap_or(0));
+            whole /= 10;
+            if whole == 0 {
+                break;
+            }
+        }
+    } else {
+        loop {
+            put(&mut buf, &mut pos, u8::try_from(int_part % 10).unwrap_or(0));
+            int_part /= 10;
+            if int_part == 0 {
+                break;
+            }
+        }
+    }
+    if raw < 0 {
+        pos -= 1;
+        if let Some(slot) = buf.get_mut(pos) {
+            *slot = b'-';
+        }
+    }
+    let text = buf
+        .get(pos..)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or(fmt::Error)?;
+    f.pad(text)
 }
 
 /// `to_f64` for magnitudes past 2^53 raw units. Out of line and cold: inlined, the compiler

@@ -169,3 +169,27 @@ proptest! {
         let _ = text.parse::<Quantity>();
     }
 }
+
+#[test]
+fn display_covers_every_magnitude_and_pads() {
+    assert_eq!(Money::ZERO.to_string(), "0");
+    assert_eq!(Price::from_raw(1_000_000_000).to_string(), "1");
+    assert_eq!(Price::from_raw(-1).to_string(), "-0.000000001");
+    assert_eq!(Price::from_raw(10_000_000_010).to_string(), "10.00000001");
+    // Past u64 raw units: the wide path.
+    let wide = Money::from_raw(i128::from(u64::MAX) * 10 + 5);
+    assert_eq!(wide.to_string(), "184467440737.095516155");
+    assert_eq!(
+        Money::MAX.to_string(),
+        format!("{}.{:09}", i128::MAX / SCALE, i128::MAX % SCALE)
+    );
+    assert_eq!(
+        Money::MIN.to_string(),
+        format!("-{}.{:09}", -(i128::MIN / SCALE), -(i128::MIN % SCALE))
+    );
+    assert_eq!(format!("{:>8}", Price::from_raw(1_500_000_000)), "     1.5");
+    assert_eq!(
+        format!("{:<6}|", Quantity::from_raw(2_000_000_000)),
+        "2     |"
+    );
+}
