@@ -42,7 +42,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 pub(crate) fn lease() -> chrono::Duration {
     let secs = std::env::var("OPENBELL_LEASE_SECS")
         .ok()
-        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|v| *v >= 1)
         .unwrap_or(30);
     chrono::Duration::seconds(secs)
@@ -88,6 +88,11 @@ pub(crate) fn runner_id() -> String {
 /// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub(crate) async fn open(url: &str) -> Result<Store> {
+    if let Ok(v) = std::env::var("OPENBELL_LEASE_SECS")
+        && v.trim().parse::<i64>().ok().filter(|n| *n >= 1).is_none()
+    {
+        anyhow::bail!("OPENBELL_LEASE_SECS={v:?}: expected a whole number of seconds, at least 1");
+    }
     let (store, _) = Store::open(url, &pool_config()?)
         .await
         .with_context(|| format!("opening the session registry at {}", shown(url)))?;

@@ -164,6 +164,17 @@ fn registry_errors_are_one_line() {
         err.contains("OPENBELL_DB_ACQUIRE_SECS=\"soon\"") && err.trim().lines().count() == 1,
         "{err}"
     );
+    let bad = crate::openbell_env(
+        home.path(),
+        &[("OPENBELL_LEASE_SECS", Path::new("0"))],
+        &["sessions", "ls"],
+    );
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(
+        err.contains("OPENBELL_LEASE_SECS=\"0\"") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 /// `openbell` with extra environment, not waited for.
