@@ -1,14 +1,13 @@
 //! A backtest's records as files: `summary.json`, CSVs, and a self-contained `report.html`
-//! with inline SVG charts (no scripts, no network).
+//! with inline SVG charts (no scripts, no network), written as the records arrive.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use openbell_data::BarStore;
-use std::collections::BTreeMap;
-
 use openbell_engine::{OrderRecord, Trade};
 use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
 use serde_json::json;
