@@ -249,25 +249,6 @@ impl Batch {
     }
 }
 
-/// Pushes `rows` as multi-row INSERTs of at most [`CHUNK`] rows into the transaction.
-macro_rules! insert_rows {
-    ($tx:expr, $head:expr, $tail:expr, $rows:expr, $sid:expr, |$b:ident, $r:ident| $bind:block) => {
-        for chunk in $rows.chunks(CHUNK) {
-            let mut qb = sqlx::QueryBuilder::new($head);
-            qb.push_values(chunk, |mut $b, $r| {
-                $b.push_bind($sid.clone());
-                $bind
-            });
-            qb.push($tail);
-            // Full chunks share one statement text: prepared once per connection and reused.
-            qb.build()
-                .persistent(chunk.len() == CHUNK)
-                .execute(&mut *$tx)
-                .await?;
-        }
-    };
-}
-
 impl Store {
     /// A session's signals, in order.
     ///
@@ -655,167 +636,256 @@ impl StagedBatch {
     }
 }
 
-/// The SQLite path: multi-row inserts into the tables, in the open transaction.
+/// One row's values, written the way a backend takes them.
+trait Cells {
+    fn int(&mut self, v: i64);
+    fn opt_int(&mut self, v: Option<i64>);
+    fn text(&mut self, v: &str);
+    fn opt(&mut self, v: Option<&str>);
+    fn real(&mut self, v: f64);
+    fn ts(&mut self, v: &DateTime<Utc>);
+}
+
+/// Writes row `i`'s values.
+type RowCells<'a> = Box<dyn Fn(usize, &mut dyn Cells) + Send + Sync + 'a>;
+
+/// One table's part of a batch: where its rows go, and how each row's values are written
+/// (after the session id, which every row starts with).
+struct Part<'a> {
+    table: &'static str,
+    columns: &'static str,
+    /// For tables whose rows may replace earlier ones: the `ON CONFLICT` target and update.
+    conflict: Option<&'static str>,
+    len: usize,
+    row: RowCells<'a>,
+}
+
+fn part<'a, R: Sync>(
+    table: &'static str,
+    columns: &'static str,
+    conflict: Option<&'static str>,
+    rows: &'a [R],
+    cells: fn(&R, &mut dyn Cells),
+) -> Part<'a> {
+    Part {
+        table,
+        columns,
+        conflict,
+        len: rows.len(),
+        row: Box::new(move |i, c| {
+            if let Some(r) = rows.get(i) {
+                cells(r, c);
+            }
+        }),
+    }
+}
+
+/// Every table's part of `b`, in the order they are written.
+fn parts(b: &Batch) -> [Part<'_>; 10] {
+    [
+        part(
+            "session_days",
+            "session_id, date, bars, equity",
+            Some("(session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity"),
+            &b.days,
+            |r, c| {
+                c.text(&r.date);
+                c.int(r.bars);
+                c.opt(r.equity.as_deref());
+            },
+        ),
+        part(
+            "signals",
+            "session_id, signal_id, ts, symbol, side, strength, reason",
+            None,
+            &b.signals,
+            |r, c| {
+                c.int(r.signal_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.real(r.strength);
+                c.text(&r.reason);
+            },
+        ),
+        part(
+            "orders",
+            "session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason",
+            Some(
+                "(session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
+            ),
+            &b.orders,
+            |r, c| {
+                c.int(r.order_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.order_type);
+                c.opt(r.limit_price.as_deref());
+                c.opt(r.stop_price.as_deref());
+                c.text(&r.time_in_force);
+                c.text(&r.quantity);
+                c.text(&r.filled);
+                c.text(&r.status);
+                c.opt_int(r.signal_id);
+                c.opt(r.reason.as_deref());
+            },
+        ),
+        part(
+            "fills",
+            "session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission",
+            None,
+            &b.fills,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.text(&r.price);
+                c.text(&r.commission);
+            },
+        ),
+        part(
+            "trades",
+            "session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission",
+            None,
+            &b.trades,
+            |r, c| {
+                c.int(r.seq);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.ts(&r.entry_ts);
+                c.ts(&r.exit_ts);
+                c.text(&r.entry_price);
+                c.text(&r.exit_price);
+                c.text(&r.gross_pnl);
+                c.text(&r.commission);
+            },
+        ),
+        part(
+            "positions",
+            "session_id, position_seq, ts, symbol, quantity, realized",
+            None,
+            &b.positions,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.quantity);
+                c.text(&r.realized);
+            },
+        ),
+        part(
+            "equity",
+            "session_id, ts, equity, cash",
+            None,
+            &b.equity,
+            |r, c| {
+                c.ts(&r.ts);
+                c.text(&r.equity);
+                c.text(&r.cash);
+            },
+        ),
+        part(
+            "quality",
+            "session_id, date, symbol, expected, present, missing",
+            None,
+            &b.quality,
+            |r, c| {
+                c.text(&r.date);
+                c.text(&r.symbol);
+                c.int(r.expected);
+                c.int(r.present);
+                c.text(&r.missing);
+            },
+        ),
+        part(
+            "scans",
+            "session_id, scan_seq, ts, scanner, as_of, candidates, chosen",
+            None,
+            &b.scans,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.scanner);
+                c.ts(&r.as_of);
+                c.text(&r.candidates);
+                c.text(&r.chosen);
+            },
+        ),
+        part(
+            "risk_events",
+            "session_id, event_seq, ts, order_id, symbol, reason",
+            None,
+            &b.risk,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.reason);
+            },
+        ),
+    ]
+}
+
+/// A row's values as bind parameters of a multi-row insert.
+struct Binds<'s, 'q, 'args>(
+    &'s mut sqlx::query_builder::Separated<'q, 'args, sqlx::Sqlite, &'static str>,
+);
+
+impl Cells for Binds<'_, '_, '_> {
+    fn int(&mut self, v: i64) {
+        self.0.push_bind(v);
+    }
+    fn opt_int(&mut self, v: Option<i64>) {
+        self.0.push_bind(v);
+    }
+    fn text(&mut self, v: &str) {
+        self.0.push_bind(v.to_owned());
+    }
+    fn opt(&mut self, v: Option<&str>) {
+        self.0.push_bind(v.map(str::to_owned));
+    }
+    fn real(&mut self, v: f64) {
+        self.0.push_bind(v);
+    }
+    fn ts(&mut self, v: &DateTime<Utc>) {
+        self.0.push_bind(*v);
+    }
+}
+
+/// The SQLite path: multi-row inserts of at most [`CHUNK`] rows into the tables, in the open
+/// transaction.
 async fn sqlite_batch(
     tx: &mut sqlx::SqliteConnection,
     sid: &str,
     batch: &Batch,
 ) -> Result<(), StoreError> {
-    let sid = sid.to_owned();
-    insert_rows!(
-        tx,
-        "INSERT INTO session_days (session_id, date, bars, equity) ",
-        " ON CONFLICT (session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity",
-        batch.days,
-        sid,
-        |b, r| {
-            b.push_bind(r.date.clone())
-                .push_bind(r.bars)
-                .push_bind(r.equity.clone());
+    for p in parts(batch) {
+        let mut start = 0;
+        while start < p.len {
+            let end = (start + CHUNK).min(p.len);
+            let mut qb =
+                sqlx::QueryBuilder::new(format!("INSERT INTO {} ({}) ", p.table, p.columns));
+            qb.push_values(start..end, |mut b, i| {
+                b.push_bind(sid.to_owned());
+                (p.row)(i, &mut Binds(&mut b));
+            });
+            if let Some(conflict) = p.conflict {
+                qb.push(format!(" ON CONFLICT {conflict}"));
+            }
+            // Full chunks share one statement text: prepared once per connection and reused.
+            qb.build()
+                .persistent(end - start == CHUNK)
+                .execute(&mut *tx)
+                .await?;
+            start = end;
         }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO signals (session_id, signal_id, ts, symbol, side, strength, reason) ",
-        "",
-        batch.signals,
-        sid,
-        |b, r| {
-            b.push_bind(r.signal_id)
-                .push_bind(r.ts)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.side.clone())
-                .push_bind(r.strength)
-                .push_bind(r.reason.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO orders (session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason) ",
-        " ON CONFLICT (session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
-        batch.orders,
-        sid,
-        |b, r| {
-            b.push_bind(r.order_id)
-                .push_bind(r.ts)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.side.clone())
-                .push_bind(r.order_type.clone())
-                .push_bind(r.limit_price.clone())
-                .push_bind(r.stop_price.clone())
-                .push_bind(r.time_in_force.clone())
-                .push_bind(r.quantity.clone())
-                .push_bind(r.filled.clone())
-                .push_bind(r.status.clone())
-                .push_bind(r.signal_id)
-                .push_bind(r.reason.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO fills (session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission) ",
-        "",
-        batch.fills,
-        sid,
-        |b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.ts)
-                .push_bind(r.order_id)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.side.clone())
-                .push_bind(r.quantity.clone())
-                .push_bind(r.price.clone())
-                .push_bind(r.commission.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO trades (session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission) ",
-        "",
-        batch.trades,
-        sid,
-        |b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.side.clone())
-                .push_bind(r.quantity.clone())
-                .push_bind(r.entry_ts)
-                .push_bind(r.exit_ts)
-                .push_bind(r.entry_price.clone())
-                .push_bind(r.exit_price.clone())
-                .push_bind(r.gross_pnl.clone())
-                .push_bind(r.commission.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO positions (session_id, position_seq, ts, symbol, quantity, realized) ",
-        "",
-        batch.positions,
-        sid,
-        |b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.ts)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.quantity.clone())
-                .push_bind(r.realized.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO equity (session_id, ts, equity, cash) ",
-        "",
-        batch.equity,
-        sid,
-        |b, r| {
-            b.push_bind(r.ts)
-                .push_bind(r.equity.clone())
-                .push_bind(r.cash.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO quality (session_id, date, symbol, expected, present, missing) ",
-        "",
-        batch.quality,
-        sid,
-        |b, r| {
-            b.push_bind(r.date.clone())
-                .push_bind(r.symbol.clone())
-                .push_bind(r.expected)
-                .push_bind(r.present)
-                .push_bind(r.missing.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO scans (session_id, scan_seq, ts, scanner, as_of, candidates, chosen) ",
-        "",
-        batch.scans,
-        sid,
-        |b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.ts)
-                .push_bind(r.scanner.clone())
-                .push_bind(r.as_of)
-                .push_bind(r.candidates.clone())
-                .push_bind(r.chosen.clone());
-        }
-    );
-    insert_rows!(
-        tx,
-        "INSERT INTO risk_events (session_id, event_seq, ts, order_id, symbol, reason) ",
-        "",
-        batch.risk,
-        sid,
-        |b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.ts)
-                .push_bind(r.order_id)
-                .push_bind(r.symbol.clone())
-                .push_bind(r.reason.clone());
-        }
-    );
+    }
     Ok(())
 }
 
@@ -826,18 +896,20 @@ struct Csv {
 }
 
 impl Csv {
-    fn rows<T>(sid: &str, rows: &[T], cells: impl Fn(&mut Self, &T)) -> String {
+    fn rows(sid: &str, p: &Part<'_>) -> String {
         let mut csv = Self {
-            out: String::with_capacity(rows.len() * 112),
+            out: String::with_capacity(p.len * 112),
         };
-        for row in rows {
+        for i in 0..p.len {
             csv.out.push_str(sid);
-            cells(&mut csv, row);
+            (p.row)(i, &mut csv);
             csv.out.push('\n');
         }
         csv.out
     }
+}
 
+impl Cells for Csv {
     fn text(&mut self, v: &str) {
         self.out.push(',');
         if v.is_empty() {
@@ -917,150 +989,13 @@ impl Csv {
 /// in too; only when that meets an existing row does the table's part go through a staging
 /// table and `INSERT ... ON CONFLICT`.
 async fn copy_batch(tx: &mut sqlx::PgConnection, sid: &str, b: &Batch) -> Result<(), StoreError> {
-    // (table, columns, conflict clause for tables whose rows may be rewritten, CSV)
-    let tables: [(&str, &str, Option<&str>, String); 10] = [
-        (
-            "session_days",
-            "session_id, date, bars, equity",
-            Some("(session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity"),
-            Csv::rows(sid, &b.days, |c, r| {
-                c.text(&r.date);
-                c.int(r.bars);
-                c.opt(r.equity.as_deref());
-            }),
-        ),
-        (
-            "signals",
-            "session_id, signal_id, ts, symbol, side, strength, reason",
-            None,
-            Csv::rows(sid, &b.signals, |c, r| {
-                c.int(r.signal_id);
-                c.ts(&r.ts);
-                c.text(&r.symbol);
-                c.text(&r.side);
-                c.real(r.strength);
-                c.text(&r.reason);
-            }),
-        ),
-        (
-            "orders",
-            "session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason",
-            Some(
-                "(session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
-            ),
-            Csv::rows(sid, &b.orders, |c, r| {
-                c.int(r.order_id);
-                c.ts(&r.ts);
-                c.text(&r.symbol);
-                c.text(&r.side);
-                c.text(&r.order_type);
-                c.opt(r.limit_price.as_deref());
-                c.opt(r.stop_price.as_deref());
-                c.text(&r.time_in_force);
-                c.text(&r.quantity);
-                c.text(&r.filled);
-                c.text(&r.status);
-                c.opt_int(r.signal_id);
-                c.opt(r.reason.as_deref());
-            }),
-        ),
-        (
-            "fills",
-            "session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission",
-            None,
-            Csv::rows(sid, &b.fills, |c, r| {
-                c.int(r.seq);
-                c.ts(&r.ts);
-                c.int(r.order_id);
-                c.text(&r.symbol);
-                c.text(&r.side);
-                c.text(&r.quantity);
-                c.text(&r.price);
-                c.text(&r.commission);
-            }),
-        ),
-        (
-            "trades",
-            "session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission",
-            None,
-            Csv::rows(sid, &b.trades, |c, r| {
-                c.int(r.seq);
-                c.text(&r.symbol);
-                c.text(&r.side);
-                c.text(&r.quantity);
-                c.ts(&r.entry_ts);
-                c.ts(&r.exit_ts);
-                c.text(&r.entry_price);
-                c.text(&r.exit_price);
-                c.text(&r.gross_pnl);
-                c.text(&r.commission);
-            }),
-        ),
-        (
-            "positions",
-            "session_id, position_seq, ts, symbol, quantity, realized",
-            None,
-            Csv::rows(sid, &b.positions, |c, r| {
-                c.int(r.seq);
-                c.ts(&r.ts);
-                c.text(&r.symbol);
-                c.text(&r.quantity);
-                c.text(&r.realized);
-            }),
-        ),
-        (
-            "equity",
-            "session_id, ts, equity, cash",
-            None,
-            Csv::rows(sid, &b.equity, |c, r| {
-                c.ts(&r.ts);
-                c.text(&r.equity);
-                c.text(&r.cash);
-            }),
-        ),
-        (
-            "quality",
-            "session_id, date, symbol, expected, present, missing",
-            None,
-            Csv::rows(sid, &b.quality, |c, r| {
-                c.text(&r.date);
-                c.text(&r.symbol);
-                c.int(r.expected);
-                c.int(r.present);
-                c.text(&r.missing);
-            }),
-        ),
-        (
-            "scans",
-            "session_id, scan_seq, ts, scanner, as_of, candidates, chosen",
-            None,
-            Csv::rows(sid, &b.scans, |c, r| {
-                c.int(r.seq);
-                c.ts(&r.ts);
-                c.text(&r.scanner);
-                c.ts(&r.as_of);
-                c.text(&r.candidates);
-                c.text(&r.chosen);
-            }),
-        ),
-        (
-            "risk_events",
-            "session_id, event_seq, ts, order_id, symbol, reason",
-            None,
-            Csv::rows(sid, &b.risk, |c, r| {
-                c.int(r.seq);
-                c.ts(&r.ts);
-                c.int(r.order_id);
-                c.text(&r.symbol);
-                c.text(&r.reason);
-            }),
-        ),
-    ];
-    for (table, columns, conflict, csv) in tables {
-        if csv.is_empty() {
+    for p in parts(b) {
+        if p.len == 0 {
             continue;
         }
-        let Some(conflict) = conflict else {
+        let (table, columns) = (p.table, p.columns);
+        let csv = Csv::rows(sid, &p);
+        let Some(conflict) = p.conflict else {
             copy_in(tx, table, columns, csv.into_bytes()).await?;
             continue;
         };
