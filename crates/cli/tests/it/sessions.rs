@@ -78,13 +78,7 @@ fn backtests_are_recorded_and_the_registry_lists_shows_and_deletes_them() {
                 url,
             ],
         );
-        let id = text
-            .lines()
-            .next()
-            .unwrap()
-            .trim_start_matches("session")
-            .trim()
-            .to_owned();
+        let id = session_of(&text);
         let listed = run_ok(home.path(), &["sessions", "ls", "--db", url]);
         assert!(
             listed.contains(&id) && listed.contains("completed") && listed.contains("hold"),
@@ -175,6 +169,16 @@ fn registry_errors_are_one_line() {
         err.contains("OPENBELL_LEASE_SECS=\"0\"") && err.trim().lines().count() == 1,
         "{err}"
     );
+}
+
+/// The session id a backtest prints on its first line.
+fn session_of(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("session")
+        .trim()
+        .to_owned()
 }
 
 /// `openbell` with extra environment, not waited for.
@@ -289,13 +293,7 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
                 url,
             ],
         );
-        let kept = first
-            .lines()
-            .next()
-            .unwrap()
-            .trim_start_matches("session")
-            .trim()
-            .to_owned();
+        let kept = session_of(&first);
         let before = rows_line(&run_ok(
             home.path(),
             &["sessions", "show", &kept, "--db", url],
@@ -412,13 +410,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                     a.to_str().unwrap(),
                 ],
             );
-            let id = text
-                .lines()
-                .next()
-                .unwrap()
-                .trim_start_matches("session")
-                .trim()
-                .to_owned();
+            let id = session_of(&text);
             run_ok(
                 home.path(),
                 &[
@@ -466,13 +458,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                     url,
                 ],
             );
-            let id = text
-                .lines()
-                .next()
-                .unwrap()
-                .trim_start_matches("session")
-                .trim()
-                .to_owned();
+            let id = session_of(&text);
             let c = home.path().join(format!("c{n}{example}"));
             run_ok(
                 home.path(),
