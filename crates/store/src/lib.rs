@@ -6,6 +6,7 @@
 //! returned; status moves go through [`openbell_model::transition`] and a compare-and-set
 //! update, so a lost race is an error naming the status that won, never a silent overwrite.
 
+mod batch;
 mod migrations;
 mod records;
 mod writer;
@@ -19,10 +20,11 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use crate::batch::StagedBatch;
 pub use crate::migrations::{Backend, MIGRATIONS, Migration, head};
 pub use crate::records::{
     Batch, DayRow, EquityRow, FillRow, OrderRow, PositionRow, QualityRow, RiskRow, ScanRow,
-    SignalRow, StagedBatch, TradeRow,
+    SignalRow, TradeRow,
 };
 pub use crate::writer::Written;
 

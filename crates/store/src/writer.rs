@@ -9,7 +9,8 @@ use openbell_model::SessionId;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinHandle;
 
-use crate::records::{Batch, StagedBatch};
+use crate::batch::StagedBatch;
+use crate::records::Batch;
 use crate::{Store, StoreError};
 
 /// What a writer stored, and the time the database spent on it.

@@ -1,0 +1,510 @@
+//! Writing one batch of a session's rows in one transaction: multi-row inserts on SQLite,
+//! `COPY` on PostgreSQL, from one description of each table's columns and values.
+
+use chrono::{DateTime, Utc};
+use openbell_model::SessionId;
+
+use crate::records::Batch;
+use crate::{Pool, Store, StoreError};
+
+/// Rows per INSERT statement: well under both backends' bind-parameter limits.
+const CHUNK: usize = 500;
+
+impl Store {
+    /// Writes a batch of one session's rows in one transaction; either all of it is committed
+    /// or none.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`]: a constraint (an unknown session, a duplicate row, a bad enum) or the
+    /// database itself.
+    pub async fn write_batch(&self, session: SessionId, batch: &Batch) -> Result<(), StoreError> {
+        self.stage_batch(session, batch).await?.commit().await
+    }
+
+    /// Writes a batch of one session's rows inside a transaction that is left open: nothing is
+    /// visible or durable until [`StagedBatch::commit`]; dropping it rolls the rows back. On
+    /// PostgreSQL the rows go in with `COPY`; on SQLite with multi-row inserts.
+    ///
+    /// Equity rows are inserted, never merged: a session writes each equity time once.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`], as [`Store::write_batch`].
+    pub async fn stage_batch(
+        &self,
+        session: SessionId,
+        batch: &Batch,
+    ) -> Result<StagedBatch, StoreError> {
+        let sid = session.to_string();
+        let tx = match &self.pool {
+            Pool::Postgres(pg) => {
+                let mut tx = pg.begin().await?;
+                if !batch.is_empty() {
+                    copy_batch(&mut tx, &sid, batch).await?;
+                }
+                Tx::Postgres(tx)
+            }
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                if !batch.is_empty() {
+                    sqlite_batch(&mut tx, &sid, batch).await?;
+                }
+                Tx::Sqlite(tx)
+            }
+        };
+        Ok(StagedBatch { tx })
+    }
+
+    /// Whether staging one batch while the one before it commits makes writing faster: true on
+    /// PostgreSQL, where each connection is served by its own server process; false on SQLite,
+    /// which has one writer.
+    #[must_use]
+    pub const fn overlapping_writes(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+}
+
+/// A batch written inside an open transaction: [`StagedBatch::commit`] makes it durable;
+/// dropping it rolls it back.
+#[derive(Debug)]
+pub struct StagedBatch {
+    tx: Tx,
+}
+
+#[derive(Debug)]
+enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl StagedBatch {
+    /// Commits the batch.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the commit fails; nothing of the batch is then stored.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// One row's values, written the way a backend takes them.
+trait Cells {
+    fn int(&mut self, v: i64);
+    fn opt_int(&mut self, v: Option<i64>);
+    fn text(&mut self, v: &str);
+    fn opt(&mut self, v: Option<&str>);
+    fn real(&mut self, v: f64);
+    fn ts(&mut self, v: &DateTime<Utc>);
+}
+
+/// Writes row `i`'s values.
+type RowCells<'a> = Box<dyn Fn(usize, &mut dyn Cells) + Send + Sync + 'a>;
+
+/// One table's part of a batch: where its rows go, and how each row's values are written
+/// (after the session id, which every row starts with).
+struct Part<'a> {
+    table: &'static str,
+    columns: &'static str,
+    /// For tables whose rows may replace earlier ones: the `ON CONFLICT` target and update.
+    conflict: Option<&'static str>,
+    len: usize,
+    row: RowCells<'a>,
+}
+
+fn part<'a, R: Sync>(
+    table: &'static str,
+    columns: &'static str,
+    conflict: Option<&'static str>,
+    rows: &'a [R],
+    cells: fn(&R, &mut dyn Cells),
+) -> Part<'a> {
+    Part {
+        table,
+        columns,
+        conflict,
+        len: rows.len(),
+        row: Box::new(move |i, c| {
+            if let Some(r) = rows.get(i) {
+                cells(r, c);
+            }
+        }),
+    }
+}
+
+/// Every table's part of `b`, in the order they are written.
+fn parts(b: &Batch) -> [Part<'_>; 10] {
+    [
+        part(
+            "session_days",
+            "session_id, date, bars, equity",
+            Some("(session_id, date) DO UPDATE SET bars = excluded.bars, equity = excluded.equity"),
+            &b.days,
+            |r, c| {
+                c.text(&r.date);
+                c.int(r.bars);
+                c.opt(r.equity.as_deref());
+            },
+        ),
+        part(
+            "signals",
+            "session_id, signal_id, ts, symbol, side, strength, reason",
+            None,
+            &b.signals,
+            |r, c| {
+                c.int(r.signal_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.real(r.strength);
+                c.text(&r.reason);
+            },
+        ),
+        part(
+            "orders",
+            "session_id, order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason",
+            Some(
+                "(session_id, order_id) DO UPDATE SET filled = excluded.filled, status = excluded.status, reason = excluded.reason",
+            ),
+            &b.orders,
+            |r, c| {
+                c.int(r.order_id);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.order_type);
+                c.opt(r.limit_price.as_deref());
+                c.opt(r.stop_price.as_deref());
+                c.text(&r.time_in_force);
+                c.text(&r.quantity);
+                c.text(&r.filled);
+                c.text(&r.status);
+                c.opt_int(r.signal_id);
+                c.opt(r.reason.as_deref());
+            },
+        ),
+        part(
+            "fills",
+            "session_id, fill_seq, ts, order_id, symbol, side, quantity, price, commission",
+            None,
+            &b.fills,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.text(&r.price);
+                c.text(&r.commission);
+            },
+        ),
+        part(
+            "trades",
+            "session_id, trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission",
+            None,
+            &b.trades,
+            |r, c| {
+                c.int(r.seq);
+                c.text(&r.symbol);
+                c.text(&r.side);
+                c.text(&r.quantity);
+                c.ts(&r.entry_ts);
+                c.ts(&r.exit_ts);
+                c.text(&r.entry_price);
+                c.text(&r.exit_price);
+                c.text(&r.gross_pnl);
+                c.text(&r.commission);
+            },
+        ),
+        part(
+            "positions",
+            "session_id, position_seq, ts, symbol, quantity, realized",
+            None,
+            &b.positions,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.symbol);
+                c.text(&r.quantity);
+                c.text(&r.realized);
+            },
+        ),
+        part(
+            "equity",
+            "session_id, ts, equity, cash",
+            None,
+            &b.equity,
+            |r, c| {
+                c.ts(&r.ts);
+                c.text(&r.equity);
+                c.text(&r.cash);
+            },
+        ),
+        part(
+            "quality",
+            "session_id, date, symbol, expected, present, missing",
+            None,
+            &b.quality,
+            |r, c| {
+                c.text(&r.date);
+                c.text(&r.symbol);
+                c.int(r.expected);
+                c.int(r.present);
+                c.text(&r.missing);
+            },
+        ),
+        part(
+            "scans",
+            "session_id, scan_seq, ts, scanner, as_of, candidates, chosen",
+            None,
+            &b.scans,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.text(&r.scanner);
+                c.ts(&r.as_of);
+                c.text(&r.candidates);
+                c.text(&r.chosen);
+            },
+        ),
+        part(
+            "risk_events",
+            "session_id, event_seq, ts, order_id, symbol, reason",
+            None,
+            &b.risk,
+            |r, c| {
+                c.int(r.seq);
+                c.ts(&r.ts);
+                c.int(r.order_id);
+                c.text(&r.symbol);
+                c.text(&r.reason);
+            },
+        ),
+    ]
+}
+
+/// A row's values as bind parameters of a multi-row insert.
+struct Binds<'s, 'q, 'args>(
+    &'s mut sqlx::query_builder::Separated<'q, 'args, sqlx::Sqlite, &'static str>,
+);
+
+impl Cells for Binds<'_, '_, '_> {
+    fn int(&mut self, v: i64) {
+        self.0.push_bind(v);
+    }
+    fn opt_int(&mut self, v: Option<i64>) {
+        self.0.push_bind(v);
+    }
+    fn text(&mut self, v: &str) {
+        self.0.push_bind(v.to_owned());
+    }
+    fn opt(&mut self, v: Option<&str>) {
+        self.0.push_bind(v.map(str::to_owned));
+    }
+    fn real(&mut self, v: f64) {
+        self.0.push_bind(v);
+    }
+    fn ts(&mut self, v: &DateTime<Utc>) {
+        self.0.push_bind(*v);
+    }
+}
+
+/// The SQLite path: multi-row inserts of at most [`CHUNK`] rows into the tables, in the open
+/// transaction.
+async fn sqlite_batch(
+    tx: &mut sqlx::SqliteConnection,
+    sid: &str,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    for p in parts(batch) {
+        let mut start = 0;
+        while start < p.len {
+            let end = (start + CHUNK).min(p.len);
+            let mut qb =
+                sqlx::QueryBuilder::new(format!("INSERT INTO {} ({}) ", p.table, p.columns));
+            qb.push_values(start..end, |mut b, i| {
+                b.push_bind(sid.to_owned());
+                (p.row)(i, &mut Binds(&mut b));
+            });
+            if let Some(conflict) = p.conflict {
+                qb.push(format!(" ON CONFLICT {conflict}"));
+            }
+            // Full chunks share one statement text: prepared once per connection and reused.
+            qb.build()
+                .persistent(end - start == CHUNK)
+                .execute(&mut *tx)
+                .await?;
+            start = end;
+        }
+    }
+    Ok(())
+}
+
+/// Rows as CSV for `COPY ... FROM STDIN (FORMAT csv)`, written straight into one buffer.
+/// NULL is an empty unquoted field; an empty string is quoted so it is not NULL.
+struct Csv {
+    out: String,
+}
+
+impl Csv {
+    fn rows(sid: &str, p: &Part<'_>) -> String {
+        let mut csv = Self {
+            out: String::with_capacity(p.len * 112),
+        };
+        for i in 0..p.len {
+            csv.out.push_str(sid);
+            (p.row)(i, &mut csv);
+            csv.out.push('\n');
+        }
+        csv.out
+    }
+}
+
+impl Cells for Csv {
+    fn text(&mut self, v: &str) {
+        self.out.push(',');
+        if v.is_empty() {
+            self.out.push_str("\"\"");
+        } else if v.contains([',', '"', '\n', '\r', '\\']) {
+            self.out.push('"');
+            self.out.push_str(&v.replace('"', "\"\""));
+            self.out.push('"');
+        } else {
+            self.out.push_str(v);
+        }
+    }
+
+    fn opt(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.text(v),
+            None => self.out.push(','),
+        }
+    }
+
+    fn int(&mut self, v: i64) {
+        use std::fmt::Write as _;
+        let _ = write!(self.out, ",{v}");
+    }
+
+    fn opt_int(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => self.int(v),
+            None => self.out.push(','),
+        }
+    }
+
+    fn real(&mut self, v: f64) {
+        use std::fmt::Write as _;
+        // `{:?}` prints the shortest text that reads back as the same f64.
+        let _ = write!(self.out, ",{v:?}");
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS[.fffffffff]+00`, digit by digit.
+    fn ts(&mut self, t: &DateTime<Utc>) {
+        use chrono::{Datelike as _, Timelike as _};
+        fn digits(out: &mut String, v: u32, width: u32) {
+            for p in (0..width).rev() {
+                let d = (v / 10u32.pow(p)) % 10;
+                out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+            }
+        }
+        let out = &mut self.out;
+        out.push(',');
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+            return;
+        }
+        digits(out, year.unsigned_abs(), 4);
+        out.push('-');
+        digits(out, t.month(), 2);
+        out.push('-');
+        digits(out, t.day(), 2);
+        out.push(' ');
+        digits(out, t.hour(), 2);
+        out.push(':');
+        digits(out, t.minute(), 2);
+        out.push(':');
+        digits(out, t.second(), 2);
+        let nanos = t.nanosecond();
+        if nanos != 0 {
+            out.push('.');
+            digits(out, nanos.min(999_999_999), 9);
+        }
+        out.push_str("+00");
+    }
+}
+
+/// The PostgreSQL path: COPY into the tables, all in the caller's transaction. Tables whose
+/// rows may replace earlier ones (a day's totals, an order's later state) are copied straight
+/// in too; only when that meets an existing row does the table's part go through a staging
+/// table and `INSERT ... ON CONFLICT`.
+async fn copy_batch(tx: &mut sqlx::PgConnection, sid: &str, b: &Batch) -> Result<(), StoreError> {
+    for p in parts(b) {
+        if p.len == 0 {
+            continue;
+        }
+        let (table, columns) = (p.table, p.columns);
+        let csv = Csv::rows(sid, &p);
+        let Some(conflict) = p.conflict else {
+            copy_in(tx, table, columns, csv.into_bytes()).await?;
+            continue;
+        };
+        sqlx::query("SAVEPOINT copy_direct")
+            .execute(&mut *tx)
+            .await?;
+        match copy_in(tx, table, columns, csv.clone().into_bytes()).await {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT copy_direct")
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
+            Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT copy_direct")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        let stage = format!("stage_{table}");
+        sqlx::query(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        copy_in(tx, &stage, columns, csv.into_bytes()).await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT {conflict}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DELETE FROM {stage}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One `COPY ... FROM STDIN (FORMAT csv)`.
+async fn copy_in(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    columns: &str,
+    csv: Vec<u8>,
+) -> Result<(), StoreError> {
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+        ))
+        .await?;
+    if let Err(e) = copy.send(csv).await {
+        let _ = copy.abort(e.to_string()).await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
