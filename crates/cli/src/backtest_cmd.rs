@@ -492,19 +492,23 @@ pub(crate) fn run_recorded(
             .block_on(writer)
             .context("the registry writer stopped")??;
         let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
-        if let Some(outputs) = outputs {
+        if let Some(mut outputs) = outputs {
             match outputs.orders_from() {
                 // Too many orders waited on a working one: the rest, by id, a page at a time
                 // from the registry, which now has them all.
-                Some(from) => {
-                    let mut rest = crate::export::RegistryOrders::new(&rt, &registry, id, from);
-                    outputs.finish(&result, &mut rest, store)?;
-                }
+                Some(from) => rt.block_on(crate::export::for_each_row(
+                    i64::try_from(from).unwrap_or(i64::MAX).saturating_sub(1),
+                    async |after, n| registry.orders_page(id, after, n).await,
+                    |o| o.order_id,
+                    async |o| outputs.rest(crate::export::order(o)?),
+                ))?,
                 None => {
-                    let mut rest = result.orders.iter().cloned().map(Ok);
-                    outputs.finish(&result, &mut rest, store)?;
+                    for rec in &result.orders {
+                        outputs.rest(rec.clone())?;
+                    }
                 }
             }
+            outputs.finish(&result, store)?;
         }
         Ok((result, streamed.and(rest)))
     })();

@@ -33,7 +33,7 @@ fn id(v: i64) -> u64 {
 }
 
 /// An order rebuilt from its stored final state.
-fn order(row: &openbell_store::OrderRow) -> Result<OrderRecord> {
+pub(crate) fn order(row: &openbell_store::OrderRow) -> Result<OrderRecord> {
     let price = |p: &Option<String>| -> Result<Option<Price>> {
         p.as_deref().map(|t| parse::<Price>("price", t)).transpose()
     };
@@ -107,61 +107,6 @@ fn opt(summary: &Value, key: &str) -> Option<f64> {
 
 fn text<'s>(summary: &'s Value, key: &str) -> &'s str {
     summary.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A session's orders from the registry, by id, read a page at a time.
-pub(crate) struct RegistryOrders<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    store: &'a Store,
-    session: SessionId,
-    after: i64,
-    page: std::collections::VecDeque<openbell_store::OrderRow>,
-    done: bool,
-}
-
-impl<'a> RegistryOrders<'a> {
-    /// The session's orders from id `from` on.
-    pub(crate) fn new(
-        rt: &'a tokio::runtime::Runtime,
-        store: &'a Store,
-        session: SessionId,
-        from: u64,
-    ) -> Self {
-        Self {
-            rt,
-            store,
-            session,
-            after: i64::try_from(from).unwrap_or(i64::MAX).saturating_sub(1),
-            page: std::collections::VecDeque::new(),
-            done: false,
-        }
-    }
-}
-
-impl Iterator for RegistryOrders<'_> {
-    type Item = Result<OrderRecord>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        const PAGE: i64 = 5_000;
-        if self.page.is_empty() && !self.done {
-            match self
-                .rt
-                .block_on(self.store.orders_page(self.session, self.after, PAGE))
-            {
-                Ok(rows) => {
-                    self.done = i64::try_from(rows.len()).unwrap_or(0) < PAGE;
-                    self.page.extend(rows);
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e.into()));
-                }
-            }
-        }
-        let row = self.page.pop_front()?;
-        self.after = row.order_id;
-        Some(order(&row))
-    }
 }
 
 /// Reads a finished session's summary back (everything but the records that grow with its
@@ -356,6 +301,27 @@ fn trade(t: &openbell_store::TradeRow) -> Result<Trade> {
 /// Rows read per query when a session's records are read back.
 const PAGE: i64 = 5_000;
 
+/// Reads rows a page at a time, each page starting after the `key` of the last row of the one
+/// before (the first after `after`), and hands every row to `each`, until a page comes back
+/// short.
+pub(crate) async fn for_each_row<R, K>(
+    mut after: K,
+    mut page: impl AsyncFnMut(K, i64) -> Result<Vec<R>, openbell_store::StoreError>,
+    key: fn(&R) -> K,
+    mut each: impl AsyncFnMut(&R) -> Result<()>,
+) -> Result<()> {
+    loop {
+        let rows = page(after, PAGE).await?;
+        for row in &rows {
+            each(row).await?;
+        }
+        match rows.last() {
+            Some(last) if i64::try_from(rows.len()).unwrap_or(0) == PAGE => after = key(last),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Writes a finished session's output files from the registry, reading its records a page
 /// at a time: the same files `backtest --out` wrote, in memory that does not grow with the
 /// session.
@@ -367,37 +333,30 @@ pub(crate) async fn write_files(
 ) -> Result<()> {
     let session = r.session_id;
     let mut out = crate::report::Outputs::create(dir, r.range, r.initial)?;
-    let mut after = 0;
-    loop {
-        let page = store.fills_page(session, after, PAGE).await?;
-        for f in &page {
-            out.fill(&fill(f)?)?;
-        }
-        match page.last() {
-            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.seq,
-            _ => break,
-        }
-    }
-    let mut after = 0;
-    loop {
-        let page = store.trades_page(session, after, PAGE).await?;
-        for t in &page {
-            out.trade(&trade(t)?)?;
-        }
-        match page.last() {
-            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.seq,
-            _ => break,
-        }
-    }
+    for_each_row(
+        0,
+        async |after, n| store.fills_page(session, after, n).await,
+        |f| f.seq,
+        async |f| out.fill(&fill(f)?),
+    )
+    .await?;
+    for_each_row(
+        0,
+        async |after, n| store.trades_page(session, after, n).await,
+        |t| t.seq,
+        async |t| out.trade(&trade(t)?),
+    )
+    .await?;
     // Whether a position was open at each equity record, from the position changes up to it.
     let mut held: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
     let mut positions: std::collections::VecDeque<openbell_store::PositionRow> =
         std::collections::VecDeque::new();
     let (mut positions_after, mut positions_done) = (0, false);
-    let mut equity_after = None;
-    loop {
-        let page = store.equity_page(session, equity_after, PAGE).await?;
-        for e in &page {
+    for_each_row(
+        None,
+        async |after, n| store.equity_page(session, after, n).await,
+        |e| Some(e.ts),
+        async |e| {
             loop {
                 if positions.is_empty() && !positions_done {
                     let more = store.positions_page(session, positions_after, PAGE).await?;
@@ -420,25 +379,16 @@ pub(crate) async fn write_files(
                 ts(&e.ts),
                 parse::<Money>("equity", &e.equity)?,
                 held.values().any(|o| *o),
-            )?;
-        }
-        match page.last() {
-            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => {
-                equity_after = Some(last.ts);
-            }
-            _ => break,
-        }
-    }
-    let mut after = 0;
-    loop {
-        let page = store.orders_page(session, after, PAGE).await?;
-        for o in &page {
-            out.order(order(o)?)?;
-        }
-        match page.last() {
-            Some(last) if i64::try_from(page.len()).unwrap_or(0) == PAGE => after = last.order_id,
-            _ => break,
-        }
-    }
-    out.finish(r, &mut std::iter::empty(), bars)
+            )
+        },
+    )
+    .await?;
+    for_each_row(
+        0,
+        async |after, n| store.orders_page(session, after, n).await,
+        |o| o.order_id,
+        async |o| out.order(order(o)?),
+    )
+    .await?;
+    out.finish(r, bars)
 }

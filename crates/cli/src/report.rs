@@ -288,20 +288,17 @@ impl Outputs {
         Ok(())
     }
 
-    /// Writes the rest: the orders not yet written (`rest`: those still working at the end,
-    /// or, after [`Outputs::orders_from`], every order from that id on, by id), quality, scans,
-    /// the summary and the report; closes every file.
-    pub(crate) fn finish(
-        mut self,
-        r: &BacktestResult,
-        rest: &mut dyn Iterator<Item = Result<OrderRecord>>,
-        store: &BarStore,
-    ) -> Result<()> {
+    /// An order not taken as it finished: one still working at the end, or, after
+    /// [`Outputs::orders_from`], every order from that id on, by id.
+    pub(crate) fn rest(&mut self, rec: OrderRecord) -> Result<()> {
+        self.orders.rest(rec).context("writing orders.csv")
+    }
+
+    /// Writes the rest (the orders that wait, quality, scans, the summary and the report) and
+    /// closes every file.
+    pub(crate) fn finish(mut self, r: &BacktestResult, store: &BarStore) -> Result<()> {
         if let Some(last) = self.pending.take() {
             self.write_equity(last)?;
-        }
-        for rec in rest {
-            self.orders.rest(rec?).context("writing orders.csv")?;
         }
         let (_, order_rows, order_total) = self.orders.close().context("writing orders.csv")?;
         let dir = self.dir.clone();
