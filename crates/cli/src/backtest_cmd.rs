@@ -275,6 +275,7 @@ pub(crate) fn backtest(
         .len();
     let mut source = StoreSource::new(store);
     let mut clock = SimulatedClock::default();
+    let range = session_range(cfg)?;
     let mut recorder = Recorder {
         days_total,
         days: 0,
@@ -283,7 +284,7 @@ pub(crate) fn backtest(
         progress,
         equity: None,
         outputs: out_dir
-            .map(|dir| report::Outputs::create(dir, session_range(cfg)?, cfg.broker.initial_cash))
+            .map(|dir| report::Outputs::create(dir, range, cfg.broker.initial_cash))
             .transpose()?,
         held: BTreeMap::new(),
         output_error: None,
@@ -349,7 +350,7 @@ pub(crate) fn backtest(
         elapsed_ms,
         config_text: cfg.text.clone(),
         interval: cfg.engine.base_interval,
-        range: session_range(cfg)?,
+        range,
     };
     Ok((result, outputs))
 }

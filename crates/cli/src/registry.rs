@@ -333,7 +333,9 @@ pub(crate) struct StreamWriter {
     trades: i64,
     scans: i64,
     risk: i64,
-    last_equity: Option<String>,
+    /// The latest delivery time's equity and cash: a later record at the same time replaces
+    /// it, so it becomes a row only once the clock has moved on (or at the end).
+    pending_equity: Option<(Timestamp, openbell_model::Money, openbell_model::Money)>,
     sent: u64,
     last_send: std::time::Instant,
 }
@@ -363,7 +365,7 @@ pub(crate) fn stream(
         trades: 0,
         scans: 0,
         risk: 0,
-        last_equity: None,
+        pending_equity: None,
         sent: 0,
         last_send: std::time::Instant::now(),
     };
@@ -418,17 +420,12 @@ impl StreamWriter {
                 });
             }
             Event::Equity { equity, cash, ts } => {
-                let row = EquityRow {
-                    ts: to_utc(*ts),
-                    equity: equity.to_string(),
-                    cash: cash.to_string(),
-                };
-                // One row per delivery time: a later record at the same time wins.
-                if b.equity.last().is_some_and(|last| last.ts == row.ts) {
-                    b.equity.pop();
+                if let Some((at, _, _)) = self.pending_equity
+                    && at != *ts
+                {
+                    self.push_equity();
                 }
-                self.last_equity = Some(row.equity.clone());
-                b.equity.push(row);
+                self.pending_equity = Some((*ts, *equity, *cash));
             }
             Event::Quality {
                 symbol,
@@ -483,17 +480,24 @@ impl StreamWriter {
                 b.days.push(DayRow {
                     date: date.to_string(),
                     bars: i64::try_from(*bars).unwrap_or(i64::MAX),
-                    equity: self.last_equity.clone(),
+                    equity: self.pending_equity.map(|(_, e, _)| e.to_string()),
                 });
             }
             _ => return,
         }
         if self.batch.len() >= STREAM_ROWS || self.last_send.elapsed() >= STREAM_INTERVAL {
-            // The newest equity row stays for the next batch: a later record at its time
-            // replaces it there, so each equity time is written once.
-            let newest = self.batch.equity.pop();
             self.send();
-            self.batch.equity.extend(newest);
+        }
+    }
+
+    /// Turns the pending equity record into a row.
+    fn push_equity(&mut self) {
+        if let Some((ts, equity, cash)) = self.pending_equity.take() {
+            self.batch.equity.push(EquityRow {
+                ts: to_utc(ts),
+                equity: equity.to_string(),
+                cash: cash.to_string(),
+            });
         }
     }
 
@@ -518,6 +522,7 @@ impl StreamWriter {
 
     /// Sends what is left and closes the channel.
     pub(crate) fn close(&mut self) {
+        self.push_equity();
         self.send();
         self.tx = None;
     }
