@@ -61,24 +61,9 @@ fn backtests_are_recorded_and_the_registry_lists_shows_and_deletes_them() {
         "[session]\nname = \"hold\"\nstart = \"2024-01-02\"\nend = \"2024-01-12\"\n[universe]\nall = true\n[strategy]\nname = \"buy_and_hold\"\nqty = 10\n",
     )
     .unwrap();
-    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
-    let pg = PgDb::create("recorded");
-    let mut urls = vec![sqlite];
-    urls.extend(pg.as_ref().map(PgDb::url));
+    let (urls, _pg) = registries(home.path(), "recorded");
     for url in &urls {
-        let text = run_ok(
-            home.path(),
-            &[
-                "backtest",
-                "--config",
-                config.to_str().unwrap(),
-                "--data",
-                &data,
-                "--db",
-                url,
-            ],
-        );
-        let id = session_of(&text);
+        let id = recorded_backtest(home.path(), &config, &data, url, &[]);
         let listed = run_ok(home.path(), &["sessions", "ls", "--db", url]);
         assert!(
             listed.contains(&id) && listed.contains("completed") && listed.contains("hold"),
@@ -169,6 +154,32 @@ fn registry_errors_are_one_line() {
         err.contains("OPENBELL_LEASE_SECS=\"0\"") && err.trim().lines().count() == 1,
         "{err}"
     );
+}
+
+/// The registries every test here runs on: a SQLite file in `home`, and a fresh PostgreSQL
+/// database when one is reachable (dropped with the returned handle).
+fn registries(home: &Path, name: &str) -> (Vec<String>, Option<PgDb>) {
+    let sqlite = format!("sqlite://{}", home.join("registry.db").display());
+    let pg = PgDb::create(name);
+    let mut urls = vec![sqlite];
+    urls.extend(pg.as_ref().map(PgDb::url));
+    (urls, pg)
+}
+
+/// Runs `openbell backtest` on `config` recorded at `url` (plus `extra` arguments) and returns
+/// its session id.
+fn recorded_backtest(home: &Path, config: &Path, data: &str, url: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "backtest",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data,
+        "--db",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    session_of(&run_ok(home, &args))
 }
 
 /// The session id a backtest prints on its first line.
@@ -275,25 +286,10 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
         "[session]\nstart = \"2024-01-02\"\nend = \"2024-01-10\"\n[universe]\nall = true\n[strategy]\nname = \"buy_and_hold\"\nqty = 5\n",
     )
     .unwrap();
-    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
-    let pg = PgDb::create("killed");
-    let mut urls = vec![sqlite];
-    urls.extend(pg.as_ref().map(PgDb::url));
+    let (urls, _pg) = registries(home.path(), "killed");
     for url in &urls {
         // A finished session whose rows must not change.
-        let first = run_ok(
-            home.path(),
-            &[
-                "backtest",
-                "--config",
-                short.to_str().unwrap(),
-                "--data",
-                &data,
-                "--db",
-                url,
-            ],
-        );
-        let kept = session_of(&first);
+        let kept = recorded_backtest(home.path(), &short, &data, url, &[]);
         let before = rows_line(&run_ok(
             home.path(),
             &["sessions", "show", &kept, "--db", url],
@@ -339,10 +335,7 @@ fn a_backtest_killed_midway_is_failed_with_the_reason_after_restart_and_nothing_
 fn sessions_stop_brings_a_running_backtest_to_a_safe_point_and_marks_it_stopped() {
     let home = tempfile::tempdir().unwrap();
     let (data, long) = long_backtest(home.path(), 6);
-    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
-    let pg = PgDb::create("stopped");
-    let mut urls = vec![sqlite];
-    urls.extend(pg.as_ref().map(PgDb::url));
+    let (urls, _pg) = registries(home.path(), "stopped");
     for url in &urls {
         let mut child = Command::new(env!("CARGO_BIN_EXE_openbell"))
             .args([
@@ -385,10 +378,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
     let home = tempfile::tempdir().unwrap();
     let data = crate::generate(home.path(), 8, 62, "2024-01-02", 7);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let sqlite = format!("sqlite://{}", home.path().join("registry.db").display());
-    let pg = PgDb::create("export");
-    let mut urls = vec![sqlite];
-    urls.extend(pg.as_ref().map(PgDb::url));
+    let (urls, _pg) = registries(home.path(), "export");
     for (n, url) in urls.iter().enumerate() {
         for example in ["demo.toml", "vwap_reversion.toml"] {
             let config = examples.join(example);
@@ -396,21 +386,13 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                 home.path().join(format!("a{n}{example}")),
                 home.path().join(format!("b{n}{example}")),
             );
-            let text = run_ok(
+            let id = recorded_backtest(
                 home.path(),
-                &[
-                    "backtest",
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--data",
-                    &data,
-                    "--db",
-                    url,
-                    "--out",
-                    a.to_str().unwrap(),
-                ],
+                &config,
+                &data,
+                url,
+                &["--out", a.to_str().unwrap()],
             );
-            let id = session_of(&text);
             run_ok(
                 home.path(),
                 &[
@@ -446,19 +428,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
             }
             // Without --out the run keeps no record of its own: everything reaches the
             // registry as it happens, and an export of it has the same rows.
-            let text = run_ok(
-                home.path(),
-                &[
-                    "backtest",
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--data",
-                    &data,
-                    "--db",
-                    url,
-                ],
-            );
-            let id = session_of(&text);
+            let id = recorded_backtest(home.path(), &config, &data, url, &[]);
             let c = home.path().join(format!("c{n}{example}"));
             run_ok(
                 home.path(),
