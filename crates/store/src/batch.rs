@@ -29,7 +29,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Db`], as [`Store::write_batch`].
-    pub async fn stage_batch(
+    pub(crate) async fn stage_batch(
         &self,
         session: SessionId,
         batch: &Batch,
@@ -66,7 +66,7 @@ impl Store {
 /// A batch written inside an open transaction: [`StagedBatch::commit`] makes it durable;
 /// dropping it rolls it back.
 #[derive(Debug)]
-pub struct StagedBatch {
+pub(crate) struct StagedBatch {
     tx: Tx,
 }
 
@@ -81,7 +81,7 @@ impl StagedBatch {
     ///
     /// # Errors
     /// [`StoreError::Db`] when the commit fails; nothing of the batch is then stored.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self.tx {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,

@@ -20,7 +20,6 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use crate::batch::StagedBatch;
 pub use crate::migrations::{Backend, MIGRATIONS, Migration, head};
 pub use crate::records::{
     Batch, DayRow, EquityRow, FillRow, OrderRow, PositionRow, QualityRow, RiskRow, ScanRow,
