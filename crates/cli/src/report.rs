@@ -140,15 +140,7 @@ impl Outputs {
         initial: Money,
     ) -> Result<Self> {
         ensure_dir(dir)?;
-        let file = |name: &str, head: &str| -> Result<FileOut> {
-            let path = dir.join(name);
-            let f = std::fs::File::create(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            w.write_all(head.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(w)
-        };
+        let file = |name: &str, head: &str| create(dir, name, head);
         Ok(Self {
             dir: dir.to_owned(),
             range,
@@ -170,10 +162,6 @@ impl Outputs {
             fill_rows: Vec::new(),
             trade_rows: Vec::new(),
         })
-    }
-
-    fn span(&self, ts: Timestamp) -> u64 {
-        span_of(self.range, ts)
     }
 
     /// A fill.
@@ -201,7 +189,7 @@ impl Outputs {
                 f.order_id().0.to_string(),
             ]);
         }
-        let span = self.span(f.ts_event());
+        let span = span_of(self.range, f.ts_event());
         let slot = usize::from(f.side() != Side::Buy);
         let marks = self
             .markers
@@ -282,7 +270,7 @@ impl Outputs {
             0.0
         };
         writeln!(self.equity, "{ts},{equity},{dd:.6},{open}").context("writing equity.csv")?;
-        let span = self.span(ts);
+        let span = span_of(self.range, ts);
         let point = self.equity_points.entry(span).or_insert((e, dd));
         *point = (e, point.1.max(dd));
         Ok(())
@@ -301,30 +289,15 @@ impl Outputs {
             self.write_equity(last)?;
         }
         let (_, order_rows, order_total) = self.orders.close().context("writing orders.csv")?;
-        let dir = self.dir.clone();
-        let close = |name: &str, mut w: FileOut| -> Result<()> {
-            w.flush()
-                .with_context(|| format!("writing {}", dir.join(name).display()))
-        };
-        close("fills.csv", self.fills)?;
-        close("trades.csv", self.trades)?;
-        close("equity.csv", self.equity)?;
-        let file = |name: &str| -> Result<FileOut> {
-            let path = dir.join(name);
-            let f = std::fs::File::create(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(std::io::BufWriter::new(f))
-        };
-        let mut w = file("quality.csv")?;
-        quality_csv(r, &mut w).context("writing quality.csv")?;
-        close("quality.csv", w)?;
-        let mut w = file("scans.csv")?;
-        scans_csv(r, &mut w).context("writing scans.csv")?;
-        close("scans.csv", w)?;
-        let mut w = file("summary.json")?;
-        w.write_all(summary_json(r)?.as_bytes())
-            .context("writing summary.json")?;
-        close("summary.json", w)?;
+        let dir = self.dir.as_path();
+        close(dir, "fills.csv", self.fills)?;
+        close(dir, "trades.csv", self.trades)?;
+        close(dir, "equity.csv", self.equity)?;
+        write_file(dir, "quality.csv", |w| Ok(quality_csv(r, w)?))?;
+        write_file(dir, "scans.csv", |w| Ok(scans_csv(r, w)?))?;
+        write_file(dir, "summary.json", |w| {
+            Ok(w.write_all(summary_json(r)?.as_bytes())?)
+        })?;
         let tables = Tables {
             fills: self.fill_rows,
             trades: self.trade_rows,
@@ -336,11 +309,37 @@ impl Outputs {
             markers: self.markers,
             range: self.range,
         };
-        let mut w = file("report.html")?;
-        w.write_all(report_html(r, store, &charts, &tables)?.as_bytes())
-            .context("writing report.html")?;
-        close("report.html", w)
+        write_file(dir, "report.html", |w| {
+            Ok(w.write_all(report_html(r, store, &charts, &tables)?.as_bytes())?)
+        })
     }
+}
+
+/// Creates `name` in `dir`, starting with `head`.
+fn create(dir: &Path, name: &str, head: &str) -> Result<FileOut> {
+    let path = dir.join(name);
+    let f = std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    w.write_all(head.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(w)
+}
+
+/// Flushes a finished file.
+fn close(dir: &Path, name: &str, mut w: FileOut) -> Result<()> {
+    w.flush()
+        .with_context(|| format!("writing {}", dir.join(name).display()))
+}
+
+/// Writes the whole of `name` in `dir`.
+fn write_file(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut FileOut) -> Result<()>,
+) -> Result<()> {
+    let mut w = create(dir, name, "")?;
+    write(&mut w).with_context(|| format!("writing {}", dir.join(name).display()))?;
+    close(dir, name, w)
 }
 
 /// The chart span `ts` falls in, of [`CHART_POINTS`] equal spans of `range`.
