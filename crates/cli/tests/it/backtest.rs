@@ -3,18 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{openbell, stderr, stdout};
-
-const OUTPUTS: [&str; 8] = [
-    "summary.json",
-    "fills.csv",
-    "orders.csv",
-    "trades.csv",
-    "equity.csv",
-    "quality.csv",
-    "scans.csv",
-    "report.html",
-];
+use crate::{OUTPUTS, openbell, stderr, stdout};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -146,14 +135,7 @@ fn the_same_config_gives_byte_identical_fills_and_equity_and_matches_the_golden_
     let (a, b) = (home.path().join("a"), home.path().join("b"));
     backtest(home.path(), &config, &data, &a);
     backtest(home.path(), &config, &data, &b);
-    for name in [
-        "fills.csv",
-        "equity.csv",
-        "orders.csv",
-        "trades.csv",
-        "quality.csv",
-        "scans.csv",
-    ] {
+    for name in OUTPUTS.iter().filter(|f| f.ends_with(".csv")) {
         assert!(
             read(&a.join(name)) == read(&b.join(name)),
             "{name} differs between runs"

@@ -15,6 +15,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `openbell` with `args`, with `OPENBELL_HOME` pointed at `home`.
+/// Every file `backtest --out` (and `sessions export`) writes.
+pub(crate) const OUTPUTS: [&str; 8] = [
+    "summary.json",
+    "fills.csv",
+    "orders.csv",
+    "trades.csv",
+    "equity.csv",
+    "quality.csv",
+    "scans.csv",
+    "report.html",
+];
+
 pub(crate) fn openbell(home: &Path, args: &[&str]) -> Output {
     openbell_env(home, &[], args)
 }

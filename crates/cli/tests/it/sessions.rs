@@ -407,16 +407,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                     url,
                 ],
             );
-            for file in [
-                "summary.json",
-                "fills.csv",
-                "orders.csv",
-                "trades.csv",
-                "equity.csv",
-                "quality.csv",
-                "scans.csv",
-                "report.html",
-            ] {
+            for file in crate::OUTPUTS {
                 let (x, y) = (
                     std::fs::read(a.join(file)).unwrap(),
                     std::fs::read(b.join(file)).unwrap(),
@@ -444,14 +435,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                     url,
                 ],
             );
-            for file in [
-                "fills.csv",
-                "orders.csv",
-                "trades.csv",
-                "equity.csv",
-                "quality.csv",
-                "scans.csv",
-            ] {
+            for file in crate::OUTPUTS.iter().filter(|f| f.ends_with(".csv")) {
                 let (x, z) = (
                     std::fs::read(a.join(file)).unwrap(),
                     std::fs::read(c.join(file)).unwrap(),
