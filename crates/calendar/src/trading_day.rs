@@ -144,31 +144,41 @@ impl TradingDay {
 /// [`TradingDay::coverage`] over slots already computed.
 #[must_use]
 pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
-    if bars.is_sorted_by_key(Bar::ts_event) {
-        coverage_sorted(slots, bars.len(), |i| bars[i].ts_event())
-    } else {
+    coverage_sorted(slots, bars.len(), |i| bars[i].ts_event()).unwrap_or_else(|| {
         let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
         stamps.sort_unstable();
         coverage_sorted(slots, stamps.len(), |i| stamps[i])
-    }
+            .unwrap_or_else(|| unreachable!("sorted stamps"))
+    })
 }
 
-/// Coverage of `slots` by `n` time-ordered stamps: one pass over each.
+/// Coverage of `slots` by `n` stamps in one pass over each; `None` as soon as the stamps turn
+/// out not to be in time order.
 fn coverage_sorted(
     slots: &[BarSlot],
     n: usize,
     stamp: impl Fn(usize) -> Timestamp,
-) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+) -> Option<(u32, u32, Vec<(Timestamp, Timestamp)>)> {
     let mut next = 0;
+    let mut last = Timestamp::from_nanos(i64::MIN);
     let mut present = 0u32;
     let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
+    let mut take = |next: &mut usize| -> Option<Timestamp> {
+        let ts = stamp(*next);
+        if ts < last {
+            return None;
+        }
+        last = ts;
+        *next += 1;
+        Some(ts)
+    };
     for slot in slots {
         while next < n && stamp(next) < slot.open {
-            next += 1;
+            take(&mut next)?;
         }
         if next < n && stamp(next) == slot.open {
+            take(&mut next)?;
             present += 1;
-            next += 1;
         } else {
             match missing.last_mut() {
                 Some(run) if run.1 == slot.open => run.1 = slot.close,
@@ -176,9 +186,12 @@ fn coverage_sorted(
             }
         }
     }
-    (
+    while next < n {
+        take(&mut next)?;
+    }
+    Some((
         u32::try_from(slots.len()).unwrap_or(u32::MAX),
         present,
         missing,
-    )
+    ))
 }

@@ -4,5 +4,6 @@
 // Test helpers outside #[test] functions panic on broken fixtures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod coverage;
 mod fixtures;
 mod real_data;
