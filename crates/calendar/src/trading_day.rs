@@ -152,13 +152,16 @@ pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp
     })
 }
 
+/// `(expected, present, missing runs)`, as [`TradingDay::coverage`] gives them.
+type Coverage = (u32, u32, Vec<(Timestamp, Timestamp)>);
+
 /// Coverage of `slots` by `n` stamps in one pass over each; `None` as soon as the stamps turn
 /// out not to be in time order.
 fn coverage_sorted(
     slots: &[BarSlot],
     n: usize,
     stamp: impl Fn(usize) -> Timestamp,
-) -> Option<(u32, u32, Vec<(Timestamp, Timestamp)>)> {
+) -> Option<Coverage> {
     let mut next = 0;
     let mut last = Timestamp::from_nanos(i64::MIN);
     let mut present = 0u32;

@@ -69,14 +69,14 @@ proptest! {
         }
         bars.sort_by_key(Bar::ts_event);
         let expected = oracle(&slots, &bars);
-        prop_assert_eq!(coverage_of(&slots, &bars), expected.clone());
+        prop_assert_eq!(&coverage_of(&slots, &bars), &expected);
         let n = bars.len();
         if n > 1 {
             for (i, j) in shuffle.iter().map(|ix| ix.index(n)).zip((0..n).rev()) {
                 bars.swap(i, j);
             }
         }
-        prop_assert_eq!(coverage_of(&slots, &bars), expected);
+        prop_assert_eq!(&coverage_of(&slots, &bars), &expected);
     }
 }
 
