@@ -1,6 +1,6 @@
 //! `coverage_of` against a brute-force reading of its definition, for bars in any order.
 
-use openbell_calendar::{Calendar, coverage_of};
+use openbell_calendar::{BarSlot, Calendar, TradingDay, coverage_of};
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol, Timestamp};
 use proptest::prelude::*;
 
@@ -16,12 +16,20 @@ fn bar(ts: Timestamp) -> Bar {
     Bar::try_new(Symbol::parse("SPY").unwrap(), Interval::M1, ts, ohlcv).unwrap()
 }
 
+/// 2024-11-29, which closes early at 13:00, and its 210 one-minute slots.
+fn early_close() -> (TradingDay, Vec<BarSlot>) {
+    let day = Calendar::builtin("XNYS")
+        .unwrap()
+        .trading_day("2024-11-29".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    let slots = day.bar_slots(Interval::M1);
+    (day, slots)
+}
+
 /// The definition, slot by slot: a slot is present when some bar opens at its open; runs of
 /// adjacent missing slots are merged.
-fn oracle(
-    slots: &[openbell_calendar::BarSlot],
-    bars: &[Bar],
-) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+fn oracle(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
     let mut present = 0;
     let mut missing: Vec<(Timestamp, Timestamp)> = Vec::new();
     for slot in slots {
@@ -46,13 +54,7 @@ proptest! {
         duplicates in prop::collection::vec(0usize..210, 0..4),
         shuffle in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
     ) {
-        let cal = Calendar::builtin("XNYS").unwrap();
-        // 2024-11-29 closes early at 13:00: 210 one-minute slots.
-        let day = cal
-            .trading_day("2024-11-29".parse().unwrap())
-            .unwrap()
-            .unwrap();
-        let slots = day.bar_slots(Interval::M1);
+        let (day, slots) = early_close();
         prop_assert_eq!(slots.len(), 210);
         let mut bars: Vec<Bar> = slots
             .iter()
@@ -84,12 +86,7 @@ proptest! {
 /// the bar at the last slot's open is counted although a later bar came before it.
 #[test]
 fn disorder_after_the_last_slot_is_noticed() {
-    let cal = Calendar::builtin("XNYS").unwrap();
-    let day = cal
-        .trading_day("2024-11-29".parse().unwrap())
-        .unwrap()
-        .unwrap();
-    let slots = day.bar_slots(Interval::M1);
+    let (day, slots) = early_close();
     let last = slots[slots.len() - 1];
     let bars = vec![bar(slots[0].open), bar(day.close), bar(last.open)];
     let (expected, present, missing) = coverage_of(&slots, &bars);
