@@ -333,9 +333,8 @@ pub(crate) struct StreamWriter {
     trades: i64,
     scans: i64,
     risk: i64,
-    /// The latest delivery time's equity and cash: a later record at the same time replaces
-    /// it, so it becomes a row only once the clock has moved on (or at the end).
-    pending_equity: Option<(Timestamp, openbell_model::Money, openbell_model::Money)>,
+    /// The latest equity, for the day's row.
+    equity: Option<openbell_model::Money>,
     sent: u64,
     last_send: std::time::Instant,
 }
@@ -365,7 +364,7 @@ pub(crate) fn stream(
         trades: 0,
         scans: 0,
         risk: 0,
-        pending_equity: None,
+        equity: None,
         sent: 0,
         last_send: std::time::Instant::now(),
     };
@@ -420,12 +419,12 @@ impl StreamWriter {
                 });
             }
             Event::Equity { equity, cash, ts } => {
-                if let Some((at, _, _)) = self.pending_equity
-                    && at != *ts
-                {
-                    self.push_equity();
-                }
-                self.pending_equity = Some((*ts, *equity, *cash));
+                self.equity = Some(*equity);
+                b.equity.push(EquityRow {
+                    ts: to_utc(*ts),
+                    equity: equity.to_string(),
+                    cash: cash.to_string(),
+                });
             }
             Event::Quality {
                 symbol,
@@ -480,24 +479,13 @@ impl StreamWriter {
                 b.days.push(DayRow {
                     date: date.to_string(),
                     bars: i64::try_from(*bars).unwrap_or(i64::MAX),
-                    equity: self.pending_equity.map(|(_, e, _)| e.to_string()),
+                    equity: self.equity.map(|e| e.to_string()),
                 });
             }
             _ => return,
         }
         if self.batch.len() >= STREAM_ROWS || self.last_send.elapsed() >= STREAM_INTERVAL {
             self.send();
-        }
-    }
-
-    /// Turns the pending equity record into a row.
-    fn push_equity(&mut self) {
-        if let Some((ts, equity, cash)) = self.pending_equity.take() {
-            self.batch.equity.push(EquityRow {
-                ts: to_utc(ts),
-                equity: equity.to_string(),
-                cash: cash.to_string(),
-            });
         }
     }
 
@@ -522,7 +510,6 @@ impl StreamWriter {
 
     /// Sends what is left and closes the channel.
     pub(crate) fn close(&mut self) {
-        self.push_equity();
         self.send();
         self.tx = None;
     }

@@ -32,9 +32,6 @@ pub(crate) struct Outputs {
     fills: FileOut,
     trades: FileOut,
     equity: FileOut,
-    /// The latest delivery time's equity and whether a position was open: a later record at
-    /// the same time replaces it.
-    pending: Option<(Timestamp, Money, bool)>,
     peak: f64,
     /// Chart span → the last equity and the deepest drawdown in it.
     equity_points: BTreeMap<u64, (f64, f64)>,
@@ -155,7 +152,6 @@ impl Outputs {
             equity: file("equity.csv", "ts,equity,drawdown,position_open\n")?,
             orders: OrderLog::new(file("orders.csv", "")?, MAX_WAITING_ORDERS)
                 .context("writing orders.csv")?,
-            pending: None,
             peak: initial.to_f64(),
             equity_points: BTreeMap::new(),
             markers: BTreeMap::new(),
@@ -252,16 +248,6 @@ impl Outputs {
 
     /// The equity after a delivery time, and whether a position was open then.
     pub(crate) fn equity(&mut self, ts: Timestamp, equity: Money, open: bool) -> Result<()> {
-        if let Some(pending) = self.pending
-            && pending.0 != ts
-        {
-            self.write_equity(pending)?;
-        }
-        self.pending = Some((ts, equity, open));
-        Ok(())
-    }
-
-    fn write_equity(&mut self, (ts, equity, open): (Timestamp, Money, bool)) -> Result<()> {
         let e = equity.to_f64();
         self.peak = self.peak.max(e);
         let dd = if self.peak > 0.0 {
@@ -284,10 +270,7 @@ impl Outputs {
 
     /// Writes the rest (the orders that wait, quality, scans, the summary and the report) and
     /// closes every file.
-    pub(crate) fn finish(mut self, r: &BacktestResult, store: &BarStore) -> Result<()> {
-        if let Some(last) = self.pending.take() {
-            self.write_equity(last)?;
-        }
+    pub(crate) fn finish(self, r: &BacktestResult, store: &BarStore) -> Result<()> {
         let (_, order_rows, order_total) = self.orders.close().context("writing orders.csv")?;
         let dir = self.dir.as_path();
         close(dir, "fills.csv", self.fills)?;

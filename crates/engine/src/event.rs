@@ -209,7 +209,8 @@ pub enum Event {
         /// The clock.
         ts: Timestamp,
     },
-    /// The portfolio's value after a delivery time (trading sessions).
+    /// The portfolio's value after a delivery time (trading sessions): one per time, the
+    /// close's after the day's end.
     Equity {
         /// Cash plus positions at their last prices.
         equity: Money,

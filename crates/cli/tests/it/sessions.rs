@@ -132,28 +132,18 @@ fn registry_errors_are_one_line() {
         ),
     ];
     crate::assert_one_line_errors(home.path(), cases);
-    let bad = crate::openbell_env(
-        home.path(),
-        &[("OPENBELL_DB_ACQUIRE_SECS", Path::new("soon"))],
-        &["sessions", "ls"],
-    );
-    assert!(!bad.status.success());
-    let err = stderr(&bad);
-    assert!(
-        err.contains("OPENBELL_DB_ACQUIRE_SECS=\"soon\"") && err.trim().lines().count() == 1,
-        "{err}"
-    );
-    let bad = crate::openbell_env(
-        home.path(),
-        &[("OPENBELL_LEASE_SECS", Path::new("0"))],
-        &["sessions", "ls"],
-    );
-    assert!(!bad.status.success());
-    let err = stderr(&bad);
-    assert!(
-        err.contains("OPENBELL_LEASE_SECS=\"0\"") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    for (var, value) in [
+        ("OPENBELL_DB_ACQUIRE_SECS", "soon"),
+        ("OPENBELL_LEASE_SECS", "0"),
+    ] {
+        let bad = crate::openbell_env(home.path(), &[(var, Path::new(value))], &["sessions", "ls"]);
+        assert!(!bad.status.success());
+        let err = stderr(&bad);
+        assert!(
+            err.contains(&format!("{var}={value:?}")) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
 }
 
 /// The registries every test here runs on: a SQLite file in `home`, and a fresh PostgreSQL

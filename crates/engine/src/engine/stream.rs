@@ -236,7 +236,8 @@ impl Engine<'_> {
                 self.deliver_base(slot, group_close)?;
                 delivered += 1;
             }
-            if self.trading.is_some() {
+            // The close's equity is recorded once, after the day's end (phase 6).
+            if self.trading.is_some() && group_close < day.close {
                 self.record_equity(group_close)?;
             }
         }

@@ -26,10 +26,8 @@ pub(super) struct Trading<'a> {
     pub(super) equity: Vec<(Timestamp, Money, bool)>,
     /// Whether orders, round trips and equity are kept for the report.
     pub(super) keep_records: bool,
-    /// Statistics of the equity records before the latest delivery time.
+    /// Statistics of the equity records.
     pub(super) equity_stats: EquityStats,
-    /// The latest delivery time's equity record: a later record at the same time replaces it.
-    pub(super) latest_equity: Option<(Timestamp, Money, bool)>,
     /// Closing equity of every trading day.
     pub(super) daily: Vec<(NaiveDate, Money)>,
     pub(super) commands: Vec<Command>,
@@ -41,13 +39,9 @@ impl Trading<'_> {
     /// The performance metrics of what has been recorded so far.
     fn metrics(&self) -> Performance {
         let daily: Vec<Money> = self.daily.iter().map(|(_, m)| *m).collect();
-        let mut equity = self.equity_stats;
-        if let Some((_, e, open)) = self.latest_equity {
-            equity.add(e, open);
-        }
         performance(&MetricInputs {
             initial: self.portfolio.initial_cash(),
-            equity: &equity,
+            equity: &self.equity_stats,
             daily: &daily,
             trades: self.trades.stats(),
             traded: self.portfolio.traded_notional(),
@@ -118,7 +112,6 @@ impl<'a> Engine<'a> {
             equity: Vec::new(),
             keep_records: true,
             equity_stats,
-            latest_equity: None,
             daily: Vec::new(),
             commands: Vec::new(),
             next_order: 0,
@@ -304,7 +297,8 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Records the equity after a delivery time.
+    /// Records the equity after a delivery time (once per time: the close's after the day's
+    /// end).
     pub(super) fn record_equity(&mut self, ts: Timestamp) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
@@ -312,17 +306,8 @@ impl<'a> Engine<'a> {
         let equity = t.portfolio.equity()?;
         let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
         let cash = t.portfolio.cash();
-        // One record per delivery time: the close's record replaces the last group's.
-        if let Some((at, e, was_open)) = t.latest_equity
-            && at != ts
-        {
-            t.equity_stats.add(e, was_open);
-        }
-        t.latest_equity = Some((ts, equity, open));
+        t.equity_stats.add(equity, open);
         if t.keep_records {
-            if t.equity.last().is_some_and(|last| last.0 == ts) {
-                t.equity.pop();
-            }
             t.equity.push((ts, equity, open));
         }
         self.emit(&Event::Equity { equity, cash, ts });

@@ -599,3 +599,40 @@ fn shorting_and_margin_are_opt_in() {
         .unwrap();
     assert!(last_cash.is_negative(), "{last_cash}");
 }
+
+/// One equity record per delivery time: every base bar's close once, and the close itself
+/// once, after the day's end has run (so it counts what happened at the close).
+#[test]
+fn equity_is_recorded_once_per_delivery_time() {
+    let mut src = bars(|_, _| None);
+    let r = run(
+        &mut src,
+        vec![(5, market(Side::Buy, 10))],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    let mut stamps = Vec::new();
+    let mut day_ends = Vec::new();
+    for e in &r.events {
+        match e {
+            Event::Equity { ts, .. } => stamps.push(*ts),
+            Event::PhaseStarted {
+                phase: openbell_engine::Phase::EndOfDay,
+                ts,
+                ..
+            } => day_ends.push((*ts, stamps.len())),
+            _ => {}
+        }
+    }
+    // Both days are full: 390 one-minute bars, the last closing at the close.
+    assert_eq!(stamps.len(), 2 * 390);
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    for (k, day) in [DAY1, DAY2].into_iter().enumerate() {
+        let close = xnys().trading_day(date(day)).unwrap().unwrap().close;
+        let (end_ts, before) = day_ends[k];
+        assert_eq!(end_ts, close);
+        // The close's record comes after the day's end started, and is the day's last.
+        assert_eq!(stamps[before], close);
+        assert_eq!(before + 1, (k + 1) * 390);
+    }
+}
