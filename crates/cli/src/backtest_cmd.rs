@@ -1,7 +1,7 @@
 //! `openbell backtest`: a config's strategy over stored bars through the full trading-day
 //! lifecycle, with a summary and, with `--out`, every record as files and an HTML report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -71,8 +71,6 @@ struct Recorder {
     equity: Option<Money>,
     /// The output files, written as the records arrive.
     outputs: Option<report::Outputs>,
-    /// Whether each symbol's position is open, for the equity file.
-    held: BTreeMap<Symbol, bool>,
     /// The first error writing the output files.
     output_error: Option<anyhow::Error>,
     fill_count: usize,
@@ -108,19 +106,15 @@ impl EventSink for Recorder {
                 self.fill_count += 1;
                 self.output(|o| o.fill(fill));
             }
-            Event::PositionChanged {
-                symbol, quantity, ..
-            } => {
-                self.held.insert(*symbol, !quantity.is_zero());
-            }
             Event::TradeClosed { trade, .. } => self.output(|o| o.trade(trade)),
             Event::OrderFinished { record, .. } => self.output(|o| o.order(record.clone())),
             Event::OrderAccepted { .. } | Event::OrderRejected { .. } => self.order_count += 1,
             Event::Signal { .. } => self.signals += 1,
-            Event::Equity { equity, ts, .. } => {
+            Event::Equity {
+                equity, open, ts, ..
+            } => {
                 self.equity = Some(*equity);
-                let open = self.held.values().any(|o| *o);
-                self.output(|o| o.equity(*ts, *equity, open));
+                self.output(|o| o.equity(*ts, *equity, *open));
             }
             Event::SymbolAdded { symbol, .. } => {
                 self.symbols.insert(*symbol);
@@ -286,7 +280,6 @@ pub(crate) fn backtest(
         outputs: out_dir
             .map(|dir| report::Outputs::create(dir, range, cfg.broker.initial_cash))
             .transpose()?,
-        held: BTreeMap::new(),
         output_error: None,
         fill_count: 0,
         order_count: 0,

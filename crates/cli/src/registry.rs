@@ -418,7 +418,9 @@ impl StreamWriter {
                     realized: realized.to_string(),
                 });
             }
-            Event::Equity { equity, cash, ts } => {
+            Event::Equity {
+                equity, cash, ts, ..
+            } => {
                 self.equity = Some(*equity);
                 b.equity.push(EquityRow {
                     ts: to_utc(*ts),

@@ -216,6 +216,8 @@ pub enum Event {
         equity: Money,
         /// Cash.
         cash: Money,
+        /// Whether a position was open.
+        open: bool,
         /// The clock.
         ts: Timestamp,
     },

@@ -310,7 +310,12 @@ impl<'a> Engine<'a> {
         if t.keep_records {
             t.equity.push((ts, equity, open));
         }
-        self.emit(&Event::Equity { equity, cash, ts });
+        self.emit(&Event::Equity {
+            equity,
+            cash,
+            open,
+            ts,
+        });
         Ok(())
     }
 

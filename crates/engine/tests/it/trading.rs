@@ -612,10 +612,14 @@ fn equity_is_recorded_once_per_delivery_time() {
         RiskConfig::default(),
     );
     let mut stamps = Vec::new();
+    let mut opens = Vec::new();
     let mut day_ends = Vec::new();
     for e in &r.events {
         match e {
-            Event::Equity { ts, .. } => stamps.push(*ts),
+            Event::Equity { ts, open, .. } => {
+                stamps.push(*ts);
+                opens.push(*open);
+            }
             Event::PhaseStarted {
                 phase: openbell_engine::Phase::EndOfDay,
                 ts,
@@ -635,4 +639,7 @@ fn equity_is_recorded_once_per_delivery_time() {
         assert_eq!(stamps[before], close);
         assert_eq!(before + 1, (k + 1) * 390);
     }
+    // Bought after the 6th bar, filled at the 7th bar's open, held to the end.
+    assert_eq!(opens.iter().position(|o| *o), Some(6));
+    assert!(opens[6..].iter().all(|o| *o));
 }
