@@ -17,6 +17,8 @@ struct Cached {
     start: Timestamp,
     end: Timestamp,
     bars: BarSlice,
+    /// Where the last read of the month ended.
+    cursor: usize,
 }
 
 pub(crate) struct StoreSource<'a> {
@@ -24,6 +26,8 @@ pub(crate) struct StoreSource<'a> {
     cache: BTreeMap<(Symbol, Interval), Cached>,
     /// Every store file read so far (for the session's data fingerprint).
     files: std::collections::BTreeSet<std::path::PathBuf>,
+    /// The store's symbols per interval, listed once: a session sees one universe of "all".
+    symbols: BTreeMap<Interval, Vec<Symbol>>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -32,6 +36,7 @@ impl<'a> StoreSource<'a> {
             store,
             cache: BTreeMap::new(),
             files: std::collections::BTreeSet::new(),
+            symbols: BTreeMap::new(),
         }
     }
 
@@ -91,21 +96,25 @@ impl BarSource for StoreSource<'_> {
                     start: month_start,
                     end: month_end,
                     bars: bars.into(),
+                    cursor: 0,
                 },
             );
         }
-        Ok(self.cache[&key].bars.between(start, end))
+        let Some(month) = self.cache.get_mut(&key) else {
+            return Ok(BarSlice::default());
+        };
+        Ok(month.bars.between_near(start, end, &mut month.cursor))
     }
 
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {
-        let series = self
+        if let Some(symbols) = self.symbols.get(&interval) {
+            return Ok(symbols.clone());
+        }
+        let symbols = self
             .store
-            .series()
+            .symbols(interval)
             .map_err(|e| SourceError(e.to_string()))?;
-        Ok(series
-            .into_iter()
-            .filter(|s| s.interval == interval)
-            .map(|s| s.symbol)
-            .collect())
+        self.symbols.insert(interval, symbols.clone());
+        Ok(symbols)
     }
 }

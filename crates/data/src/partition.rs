@@ -347,6 +347,11 @@ impl PartitionReader {
             volume_scale,
             path,
         } = self;
+        let meta = builder.metadata();
+        let rows = groups
+            .iter()
+            .map(|g| usize::try_from(meta.row_group(*g).num_rows()).unwrap_or(0))
+            .sum();
         let reader = if groups.is_empty() {
             None
         } else {
@@ -360,6 +365,7 @@ impl PartitionReader {
         };
         Ok(Batches {
             reader,
+            rows,
             symbol,
             interval,
             price_scale,
@@ -374,6 +380,8 @@ impl PartitionReader {
 /// Decoded batches of one partition file; see [`PartitionReader::batches`].
 pub(crate) struct Batches {
     reader: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    /// Rows in the row groups read: an upper bound on the bars they give.
+    rows: usize,
     symbol: Symbol,
     interval: Interval,
     price_scale: i64,
@@ -384,7 +392,13 @@ pub(crate) struct Batches {
 }
 
 impl Batches {
-    fn decode(&self, batch: &RecordBatch) -> Result<Vec<Bar>, DataError> {
+    /// Rows in the row groups read: an upper bound on the bars they give.
+    pub(crate) const fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Decodes the bars of `batch` in range, appending them to `out`.
+    fn decode(&self, batch: &RecordBatch, out: &mut Vec<Bar>) -> Result<(), DataError> {
         let bad = |m: &str| DataError::Format {
             path: self.path.clone(),
             message: m.to_owned(),
@@ -408,7 +422,7 @@ impl Batches {
         let hi = ts.partition_point(|t| *t < self.end.as_nanos());
         // Both factors are 64-bit, so each product is one widening multiply.
         let (ps, vs) = (i128::from(self.price_scale), i128::from(self.volume_scale));
-        let mut bars = Vec::with_capacity(hi.saturating_sub(lo));
+        out.reserve(hi.saturating_sub(lo));
         let rows = ts[lo..hi]
             .iter()
             .zip(&open[lo..hi])
@@ -425,18 +439,16 @@ impl Batches {
                 volume: Quantity::from_raw(i128::from(*v) * vs),
             };
             match Bar::try_new(self.symbol, self.interval, Timestamp::from_nanos(*t), ohlcv) {
-                Ok(bar) => bars.push(bar),
+                Ok(bar) => out.push(bar),
                 Err(e) => return Err(bad(&format!("corrupt row: {e}"))),
             }
         }
-        Ok(bars)
+        Ok(())
     }
-}
 
-impl Iterator for Batches {
-    type Item = Result<Vec<Bar>, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Decodes the next batch that has bars in range, appending them to `out`; `None` at the
+    /// end of the file.
+    pub(crate) fn next_into(&mut self, out: &mut Vec<Bar>) -> Option<Result<(), DataError>> {
         loop {
             let batch = match self.reader.as_mut()?.next()? {
                 Ok(batch) => batch,
@@ -448,11 +460,21 @@ impl Iterator for Batches {
                     }));
                 }
             };
-            match self.decode(&batch) {
-                Ok(bars) if bars.is_empty() => {}
+            let before = out.len();
+            match self.decode(&batch, out) {
+                Ok(()) if out.len() == before => {}
                 other => return Some(other),
             }
         }
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<Vec<Bar>, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut bars = Vec::new();
+        self.next_into(&mut bars).map(|r| r.map(|()| bars))
     }
 }
 

@@ -417,9 +417,8 @@ impl BarStore {
         end: Timestamp,
     ) -> Result<Vec<Bar>, DataError> {
         let mut out = Vec::new();
-        for batch in self.read(symbol, interval, start, end)? {
-            out.extend(batch?);
-        }
+        self.read(symbol, interval, start, end)?
+            .read_into(&mut out)?;
         Ok(out)
     }
 
@@ -429,31 +428,56 @@ impl BarStore {
     /// IO and format errors.
     pub fn series(&self) -> Result<Vec<SeriesInfo>, DataError> {
         let bars_dir = self.root.join("bars");
-        let mut out = Vec::new();
         let intervals =
             std::fs::read_dir(&bars_dir).map_err(DataError::io("listing", &bars_dir))?;
+        let mut out = Vec::new();
         for interval_dir in intervals.filter_map(Result::ok) {
-            let Ok(entries) = std::fs::read_dir(interval_dir.path()) else {
-                continue;
-            };
-            for series_dir in entries.filter_map(Result::ok) {
-                let meta_path = series_dir.path().join("series.json");
-                let Some(meta) = read_json::<SeriesMeta>(&meta_path)? else {
-                    continue;
-                };
-                let bad = |m: String| DataError::Format {
-                    path: meta_path.clone(),
-                    message: m,
-                };
-                let symbol = Symbol::parse(&meta.symbol).map_err(|e| bad(e.to_string()))?;
-                let interval: Interval = meta
-                    .interval
-                    .parse()
-                    .map_err(|e: openbell_model::ModelError| bad(e.to_string()))?;
+            for (symbol, interval, meta) in Self::listed(&interval_dir.path())? {
                 out.push(self.info(symbol, interval, meta.exchange)?);
             }
         }
         out.sort_by_key(|s| (s.symbol, s.interval));
+        Ok(out)
+    }
+
+    /// The symbols with a stored `interval` series, sorted: the series' descriptions only, no
+    /// bar file opened.
+    ///
+    /// # Errors
+    /// IO and format errors reading a series' description.
+    pub fn symbols(&self, interval: Interval) -> Result<Vec<Symbol>, DataError> {
+        let dir = self.root.join("bars").join(interval.to_string());
+        let mut out: Vec<Symbol> = Self::listed(&dir)?
+            .into_iter()
+            .filter(|(_, iv, _)| *iv == interval)
+            .map(|(symbol, _, _)| symbol)
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// The series described in one interval folder (none if it cannot be listed).
+    fn listed(interval_dir: &Path) -> Result<Vec<(Symbol, Interval, SeriesMeta)>, DataError> {
+        let Ok(entries) = std::fs::read_dir(interval_dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for series_dir in entries.filter_map(Result::ok) {
+            let meta_path = series_dir.path().join("series.json");
+            let Some(meta) = read_json::<SeriesMeta>(&meta_path)? else {
+                continue;
+            };
+            let bad = |m: String| DataError::Format {
+                path: meta_path.clone(),
+                message: m,
+            };
+            let symbol = Symbol::parse(&meta.symbol).map_err(|e| bad(e.to_string()))?;
+            let interval: Interval = meta
+                .interval
+                .parse()
+                .map_err(|e: openbell_model::ModelError| bad(e.to_string()))?;
+            out.push((symbol, interval, meta));
+        }
         Ok(out)
     }
 
@@ -569,22 +593,45 @@ pub struct BarBatches {
     end: Timestamp,
 }
 
-impl Iterator for BarBatches {
-    type Item = Result<Vec<Bar>, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl BarBatches {
+    /// Decodes the next batch that has bars in range, appending them to `out`; `None` after
+    /// the last file.
+    fn next_into(&mut self, out: &mut Vec<Bar>) -> Option<Result<(), DataError>> {
         loop {
             if let Some(batches) = self.current.as_mut() {
-                match batches.next() {
+                match batches.next_into(out) {
                     Some(item) => return Some(item),
                     None => self.current = None,
                 }
             }
             let path = self.files.next()?;
             match PartitionReader::open(&path).and_then(|r| r.batches(self.start, self.end)) {
-                Ok(batches) => self.current = Some(batches),
+                Ok(batches) => {
+                    out.reserve(batches.rows());
+                    self.current = Some(batches);
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+
+    /// Decodes every remaining bar straight into `out`, without a vector per batch.
+    ///
+    /// # Errors
+    /// The first IO or format error.
+    pub fn read_into(mut self, out: &mut Vec<Bar>) -> Result<(), DataError> {
+        while let Some(batch) = self.next_into(out) {
+            batch?;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for BarBatches {
+    type Item = Result<Vec<Bar>, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut bars = Vec::new();
+        self.next_into(&mut bars).map(|r| r.map(|()| bars))
     }
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 
-/// Bars shared with the source that read them: cloning or narrowing one copies no bar.
+/// Bars shared with the source that read them: cloning or narrowing one copies no bar, and
+/// neither does building one from the vector a source decoded.
 #[derive(Clone, Default)]
 pub struct BarSlice {
-    bars: Arc<[Bar]>,
+    bars: Arc<Vec<Bar>>,
     start: usize,
     end: usize,
 }
@@ -16,7 +17,7 @@ pub struct BarSlice {
 impl BarSlice {
     /// All of `bars`.
     #[must_use]
-    pub fn new(bars: Arc<[Bar]>) -> Self {
+    pub fn new(bars: Arc<Vec<Bar>>) -> Self {
         let end = bars.len();
         Self {
             bars,
@@ -28,13 +29,47 @@ impl BarSlice {
     /// The bars with `start <= ts_event < end` (time-ordered bars), sharing the same storage.
     #[must_use]
     pub fn between(&self, start: Timestamp, end: Timestamp) -> Self {
+        self.between_near(start, end, &mut 0)
+    }
+
+    /// As [`BarSlice::between`], searching outward from index `cursor` and leaving it at the
+    /// end of the range found. A caller reading consecutive ranges (day after day) keeps one
+    /// cursor per slice, and each read then takes a few probes next to the last one instead
+    /// of a binary search over the whole slice.
+    #[must_use]
+    pub fn between_near(&self, start: Timestamp, end: Timestamp, cursor: &mut usize) -> Self {
         let all: &[Bar] = self;
-        let lo = all.partition_point(|b| b.ts_event() < start);
-        let hi = lo + all[lo..].partition_point(|b| b.ts_event() < end);
+        let lo = first_at_or_after(all, start, *cursor);
+        let hi = first_at_or_after(all, end, lo);
+        *cursor = hi;
         Self {
             bars: Arc::clone(&self.bars),
             start: self.start + lo,
             end: self.start + hi,
+        }
+    }
+}
+
+/// The index of the first bar of time-ordered `bars` that opens at or after `ts`, galloping
+/// from `hint`: O(log d) probes for an answer `d` bars away, next to each other in memory.
+fn first_at_or_after(bars: &[Bar], ts: Timestamp, hint: usize) -> usize {
+    let before = |b: &Bar| b.ts_event() < ts;
+    let hint = hint.min(bars.len());
+    if hint > 0 && !before(&bars[hint - 1]) {
+        return bars[..hint].partition_point(before);
+    }
+    // Every bar before `lo` opens before `ts`.
+    let mut lo = hint;
+    let mut step = 1;
+    loop {
+        let probe = lo + step - 1;
+        match bars.get(probe) {
+            Some(bar) if before(bar) => {
+                lo = probe + 1;
+                step *= 2;
+            }
+            Some(_) => return lo + bars[lo..probe].partition_point(before),
+            None => return lo + bars[lo..].partition_point(before),
         }
     }
 }
@@ -49,7 +84,7 @@ impl std::ops::Deref for BarSlice {
 
 impl From<Vec<Bar>> for BarSlice {
     fn from(bars: Vec<Bar>) -> Self {
-        Self::new(bars.into())
+        Self::new(Arc::new(bars))
     }
 }
 
@@ -94,7 +129,8 @@ pub trait BarSource {
 /// Bars held in memory, by series.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
-    series: BTreeMap<(Symbol, Interval), BarSlice>,
+    /// Each series with where the last read of it ended.
+    series: BTreeMap<(Symbol, Interval), (BarSlice, usize)>,
     failing: Vec<(Symbol, Timestamp, Timestamp)>,
 }
 
@@ -115,11 +151,11 @@ impl MemorySource {
                 .push(bar);
         }
         for (key, mut bars) in added {
-            if let Some(held) = self.series.get(&key) {
+            if let Some((held, _)) = self.series.get(&key) {
                 bars.extend_from_slice(held);
             }
             bars.sort_by_key(Bar::ts_event);
-            self.series.insert(key, bars.into());
+            self.series.insert(key, (bars.into(), 0));
         }
     }
 
@@ -155,9 +191,9 @@ impl BarSource for MemorySource {
                 "{symbol} {interval}: corrupt data between {start} and {end}"
             )));
         }
-        let Some(bars) = self.series.get(&(symbol, interval)) else {
+        let Some((bars, cursor)) = self.series.get_mut(&(symbol, interval)) else {
             return Ok(BarSlice::default());
         };
-        Ok(bars.between(start, end))
+        Ok(bars.between_near(start, end, cursor))
     }
 }

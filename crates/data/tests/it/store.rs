@@ -287,6 +287,43 @@ fn series_listing_has_ranges_counts_and_sizes() {
 }
 
 #[test]
+fn symbols_of_an_interval_are_the_listed_series_of_that_interval() {
+    let (_dir, store) = store();
+    assert!(store.symbols(Interval::M1).unwrap().is_empty());
+    for name in ["SPY", "AAPL", "BRK.B"] {
+        store
+            .write("XNYS", &minutes(name, ts("2024-01-02T14:30:00Z"), 3))
+            .unwrap();
+    }
+    store
+        .write(
+            "XNYS",
+            &[bar(
+                "QQQ",
+                Interval::M5,
+                ts("2024-01-02T14:30:00Z"),
+                "400",
+                "10",
+            )],
+        )
+        .unwrap();
+    for interval in [Interval::M1, Interval::M5, Interval::D1] {
+        let listed: Vec<_> = store
+            .series()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.interval == interval)
+            .map(|s| s.symbol)
+            .collect();
+        assert_eq!(store.symbols(interval).unwrap(), listed, "{interval}");
+    }
+    assert_eq!(
+        store.symbols(Interval::M1).unwrap(),
+        [sym("AAPL"), sym("BRK.B"), sym("SPY")]
+    );
+}
+
+#[test]
 fn fingerprints_follow_the_bars() {
     let (_a, one) = store();
     let (_b, two) = store();

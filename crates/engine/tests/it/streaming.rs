@@ -54,3 +54,28 @@ proptest! {
         prop_assert_eq!(got, input);
     }
 }
+
+proptest! {
+    /// A read from any cursor gives the same bars as a filter over the whole slice, and leaves
+    /// the cursor at the end of what it read.
+    #[test]
+    fn reads_near_a_cursor_are_exact(
+        minutes in proptest::collection::btree_set(0i64..2_000, 0..200),
+        reads in proptest::collection::vec((0i64..2_100, 0i64..300, 0usize..250), 1..8),
+    ) {
+        let at = |m: i64| openbell_model::Timestamp::from_nanos(1_720_000_000_000_000_000 + m * 60_000_000_000);
+        let p = Price::from_units(100).unwrap();
+        let ohlcv = Ohlcv { open: p, high: p, low: p, close: p, volume: Quantity::from_units(1).unwrap() };
+        let bars: Vec<Bar> = minutes.iter().map(|m| Bar::try_new(sym("AAA"), Interval::M1, at(*m), ohlcv).unwrap()).collect();
+        let slice = openbell_engine::BarSlice::from(bars.clone());
+        for (from, len, cursor) in reads {
+            let (start, end) = (at(from), at(from + len));
+            let expected: Vec<Bar> = bars.iter().filter(|b| start <= b.ts_event() && b.ts_event() < end).copied().collect();
+            let mut cursor = cursor;
+            let got = slice.between_near(start, end, &mut cursor);
+            prop_assert_eq!(&got[..], &expected[..]);
+            prop_assert_eq!(&slice.between(start, end)[..], &expected[..]);
+            prop_assert_eq!(cursor, bars.iter().filter(|b| b.ts_event() < end).count());
+        }
+    }
+}
