@@ -118,3 +118,45 @@ impl BarSource for StoreSource<'_> {
         Ok(symbols)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use openbell_model::{Bar, Ohlcv, Price, Quantity};
+
+    use super::*;
+
+    fn write(store: &BarStore, symbol: &str) {
+        let p = Price::from_units(10).unwrap();
+        let ohlcv = Ohlcv {
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            volume: Quantity::from_units(1).unwrap(),
+        };
+        let at = Timestamp::from_nanos(1_704_205_800_000_000_000);
+        let bar = Bar::try_new(Symbol::parse(symbol).unwrap(), Interval::M1, at, ohlcv).unwrap();
+        store.write("XNYS", &[bar]).unwrap();
+    }
+
+    #[test]
+    fn a_session_lists_the_universe_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::open(dir.path()).unwrap();
+        write(&store, "SPY");
+        write(&store, "AAPL");
+        let mut source = StoreSource::new(&store);
+        let first = source.symbols(Interval::M1).unwrap();
+        assert_eq!(first, store.symbols(Interval::M1).unwrap());
+        write(&store, "QQQ");
+        assert_eq!(source.symbols(Interval::M1).unwrap(), first);
+        assert_eq!(
+            StoreSource::new(&store)
+                .symbols(Interval::M1)
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}
