@@ -469,15 +469,6 @@ impl Batches {
     }
 }
 
-impl Iterator for Batches {
-    type Item = Result<Vec<Bar>, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let mut bars = Vec::new();
-        self.next_into(&mut bars).map(|r| r.map(|()| bars))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,9 +266,10 @@ impl BarStore {
     }
 
     fn read_file(&self, path: &Path) -> Result<Vec<Bar>, DataError> {
-        let mut out = Vec::new();
-        for batch in PartitionReader::open(path)?.batches(Timestamp::MIN, Timestamp::MAX)? {
-            out.extend(batch?);
+        let mut batches = PartitionReader::open(path)?.batches(Timestamp::MIN, Timestamp::MAX)?;
+        let mut out = Vec::with_capacity(batches.rows());
+        while let Some(batch) = batches.next_into(&mut out) {
+            batch?;
         }
         Ok(out)
     }
@@ -595,8 +596,9 @@ pub struct BarBatches {
 
 impl BarBatches {
     /// Decodes the next batch that has bars in range, appending them to `out`; `None` after
-    /// the last file.
-    fn next_into(&mut self, out: &mut Vec<Bar>) -> Option<Result<(), DataError>> {
+    /// the last file. With `whole`, `out` is to take every remaining bar, and each file's rows
+    /// are reserved in it as the file is opened.
+    fn next_into(&mut self, out: &mut Vec<Bar>, whole: bool) -> Option<Result<(), DataError>> {
         loop {
             if let Some(batches) = self.current.as_mut() {
                 match batches.next_into(out) {
@@ -607,7 +609,9 @@ impl BarBatches {
             let path = self.files.next()?;
             match PartitionReader::open(&path).and_then(|r| r.batches(self.start, self.end)) {
                 Ok(batches) => {
-                    out.reserve(batches.rows());
+                    if whole {
+                        out.reserve(batches.rows());
+                    }
                     self.current = Some(batches);
                 }
                 Err(e) => return Some(Err(e)),
@@ -620,7 +624,7 @@ impl BarBatches {
     /// # Errors
     /// The first IO or format error.
     pub fn read_into(mut self, out: &mut Vec<Bar>) -> Result<(), DataError> {
-        while let Some(batch) = self.next_into(out) {
+        while let Some(batch) = self.next_into(out, true) {
             batch?;
         }
         Ok(())
@@ -632,6 +636,6 @@ impl Iterator for BarBatches {
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut bars = Vec::new();
-        self.next_into(&mut bars).map(|r| r.map(|()| bars))
+        self.next_into(&mut bars, false).map(|r| r.map(|()| bars))
     }
 }
