@@ -37,35 +37,37 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// `$name` as a whole number of at least 1; `default` when it is unset.
+fn env_count(name: &str, default: u32) -> Result<u32> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .with_context(|| format!("{name}={v:?}: expected a whole number, at least 1")),
+    }
+}
+
+/// Default seconds of a lease.
+const LEASE_SECS: u32 = 30;
+
 /// How long a runner's claim on a session lasts without a heartbeat:
-/// `$OPENBELL_LEASE_SECS`, default 30 seconds. It is renewed every third of that.
+/// `$OPENBELL_LEASE_SECS`, default 30 seconds. It is renewed every third of that. An invalid
+/// value is refused when the registry opens ([`open`]).
 pub(crate) fn lease() -> chrono::Duration {
-    let secs = std::env::var("OPENBELL_LEASE_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|v| *v >= 1)
-        .unwrap_or(30);
-    chrono::Duration::seconds(secs)
+    let secs = env_count("OPENBELL_LEASE_SECS", LEASE_SECS).unwrap_or(LEASE_SECS);
+    chrono::Duration::seconds(i64::from(secs))
 }
 
 /// The registry's connection pool: `$OPENBELL_DB_MAX_CONNECTIONS` (default 10) connections
 /// at most, and `$OPENBELL_DB_ACQUIRE_SECS` (default 10) seconds to get one before a call
 /// fails (an unreachable database fails the writes of a running session after that long).
 pub(crate) fn pool_config() -> Result<PoolConfig> {
-    fn var(name: &str, default: u32) -> Result<u32> {
-        match std::env::var(name) {
-            Err(_) => Ok(default),
-            Ok(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .with_context(|| format!("{name}={v:?}: expected a whole number, at least 1")),
-        }
-    }
     Ok(PoolConfig {
-        max_connections: var("OPENBELL_DB_MAX_CONNECTIONS", 10)?,
-        acquire_timeout: std::time::Duration::from_secs(u64::from(var(
+        max_connections: env_count("OPENBELL_DB_MAX_CONNECTIONS", 10)?,
+        acquire_timeout: std::time::Duration::from_secs(u64::from(env_count(
             "OPENBELL_DB_ACQUIRE_SECS",
             10,
         )?)),
@@ -88,11 +90,7 @@ pub(crate) fn runner_id() -> String {
 /// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub(crate) async fn open(url: &str) -> Result<Store> {
-    if let Ok(v) = std::env::var("OPENBELL_LEASE_SECS")
-        && v.trim().parse::<i64>().ok().filter(|n| *n >= 1).is_none()
-    {
-        anyhow::bail!("OPENBELL_LEASE_SECS={v:?}: expected a whole number of seconds, at least 1");
-    }
+    env_count("OPENBELL_LEASE_SECS", LEASE_SECS)?;
     let (store, _) = Store::open(url, &pool_config()?)
         .await
         .with_context(|| format!("opening the session registry at {}", shown(url)))?;
@@ -216,14 +214,9 @@ pub(crate) async fn finish(
     // orders still working at the end, written in parts as the writer takes them.
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
     let feed = async move {
-        let open: Vec<&openbell_engine::OrderRecord> = r
-            .orders
-            .iter()
-            .filter(|rec| rec.order.status().is_open())
-            .collect();
-        for part in open.chunks(BATCH_ROWS) {
+        for part in r.orders.chunks(BATCH_ROWS) {
             let batch = Batch {
-                orders: part.iter().map(|rec| order_row(rec)).collect(),
+                orders: part.iter().map(order_row).collect(),
                 ..Batch::default()
             };
             if tx.send(batch).await.is_err() {
