@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use openbell_data::BarStore;
-use openbell_engine::{OrderRecord, Trade};
+use openbell_engine::{EquityStats, OrderRecord, Trade};
 use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ pub(crate) struct Outputs {
     fills: FileOut,
     trades: FileOut,
     equity: FileOut,
-    peak: f64,
+    equity_stats: EquityStats,
     /// Chart span → the last equity and the deepest drawdown in it.
     equity_points: BTreeMap<u64, (f64, f64)>,
     /// Symbol → chart span → the first buy and sell price in it.
@@ -152,7 +152,7 @@ impl Outputs {
             equity: file("equity.csv", "ts,equity,drawdown,position_open\n")?,
             orders: OrderLog::new(file("orders.csv", "")?, MAX_WAITING_ORDERS)
                 .context("writing orders.csv")?,
-            peak: initial.to_f64(),
+            equity_stats: EquityStats::new(initial),
             equity_points: BTreeMap::new(),
             markers: BTreeMap::new(),
             fill_rows: Vec::new(),
@@ -248,13 +248,8 @@ impl Outputs {
 
     /// The equity after a delivery time, and whether a position was open then.
     pub(crate) fn equity(&mut self, ts: Timestamp, equity: Money, open: bool) -> Result<()> {
-        let e = equity.to_f64();
-        self.peak = self.peak.max(e);
-        let dd = if self.peak > 0.0 {
-            (self.peak - e) / self.peak
-        } else {
-            0.0
-        };
+        self.equity_stats.add(equity, open);
+        let (e, dd) = (equity.to_f64(), self.equity_stats.drawdown());
         writeln!(self.equity, "{ts},{equity},{dd:.6},{open}").context("writing equity.csv")?;
         let span = span_of(self.range, ts);
         let point = self.equity_points.entry(span).or_insert((e, dd));
@@ -664,20 +659,13 @@ fn report_html(
 
     html.push_str("<h2>Prices and fills</h2>");
     for (symbol, marks) in charts.markers.iter().take(12) {
-        // The last close in each span of the session, read a month at a time.
+        // The last close in each span of the session, read a stored month (row group) at a
+        // time.
         let mut closes: BTreeMap<u64, f64> = BTreeMap::new();
-        let (start, end) = charts.range;
-        let month = 31 * 86_400 * 1_000_000_000_i64;
-        let mut from = start.as_nanos();
-        while from < end.as_nanos() {
-            let to = from.saturating_add(month).min(end.as_nanos());
-            let bars = store.read_vec(
-                *symbol,
-                r.interval,
-                Timestamp::from_nanos(from),
-                Timestamp::from_nanos(to),
-            )?;
-            for bar in &bars {
+        let (mut from, end) = charts.range;
+        while from < end {
+            let to = crate::store_source::month_bounds(from).1.min(end);
+            for bar in store.read_vec(*symbol, r.interval, from, to)? {
                 closes.insert(span_of(charts.range, bar.ts_event()), bar.close().to_f64());
             }
             from = to;

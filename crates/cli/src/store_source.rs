@@ -47,7 +47,7 @@ impl<'a> StoreSource<'a> {
 }
 
 /// The start of the UTC month containing `ts`, and of the month after `ts`'s month.
-fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
+pub(crate) fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
     let dt = ts.to_utc();
     let first = NaiveDate::from_ymd_opt(dt.year(), dt.month(), 1).unwrap_or_default();
     let next = if dt.month() == 12 {

@@ -268,14 +268,22 @@ impl EquityStats {
     pub fn add(&mut self, equity: Money, open: bool) {
         let e = equity.to_f64();
         self.peak = self.peak.max(e);
-        if self.peak > 0.0 {
-            self.max_drawdown = self.max_drawdown.max((self.peak - e) / self.peak);
-        }
+        self.last = Some(e);
+        self.max_drawdown = self.max_drawdown.max(self.drawdown());
         self.records += 1;
         if open {
             self.exposed += 1;
         }
-        self.last = Some(e);
+    }
+
+    /// How far the latest equity is below the peak so far, as a fraction of the peak (0
+    /// before any record, or while the peak is not positive).
+    #[must_use]
+    pub fn drawdown(&self) -> f64 {
+        match self.last {
+            Some(e) if self.peak > 0.0 => (self.peak - e) / self.peak,
+            _ => 0.0,
+        }
     }
 
     /// The statistics of `records`, from `initial`.
