@@ -500,6 +500,10 @@ mod tests {
             (ts(4), money(121), false),
         ];
         let trades = [trade(30), trade(-10), trade(20)];
+        // The drawdown now and at the deepest point: 20% at 88 from 110, none at the new peak.
+        assert!((EquityStats::of(money(100), &equity[..3]).drawdown() - 0.2).abs() < 1e-12);
+        assert!(EquityStats::of(money(100), &equity).drawdown().abs() < 1e-12);
+        assert!(EquityStats::new(money(100)).drawdown().abs() < 1e-12);
         let m = performance(&MetricInputs {
             initial: money(100),
             equity: &EquityStats::of(money(100), &equity),
