@@ -301,25 +301,62 @@ fn trade(t: &openbell_store::TradeRow) -> Result<Trade> {
 /// Rows read per query when a session's records are read back.
 const PAGE: i64 = 5_000;
 
-/// Reads rows a page at a time, each page starting after the `key` of the last row of the one
-/// before (the first after `after`), and hands every row to `each`, until a page comes back
-/// short.
-pub(crate) async fn for_each_row<R, K>(
-    mut after: K,
-    mut page: impl AsyncFnMut(K, i64) -> Result<Vec<R>, openbell_store::StoreError>,
+/// A session's rows read a page at a time, each page starting after the `key` of the last row
+/// of the one before (the first after the given start), until a page comes back short.
+struct Pages<R, K, F> {
+    after: K,
+    page: F,
+    key: fn(&R) -> K,
+    read: std::collections::VecDeque<R>,
+    done: bool,
+}
+
+impl<R, K: Copy, F> Pages<R, K, F>
+where
+    F: AsyncFnMut(K, i64) -> Result<Vec<R>, openbell_store::StoreError>,
+{
+    fn new(after: K, page: F, key: fn(&R) -> K) -> Self {
+        Self {
+            after,
+            page,
+            key,
+            read: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The next row, without taking it.
+    async fn peek(&mut self) -> Result<Option<&R>> {
+        if self.read.is_empty() && !self.done {
+            let rows = (self.page)(self.after, PAGE).await?;
+            self.done = i64::try_from(rows.len()).unwrap_or(0) < PAGE;
+            if let Some(last) = rows.last() {
+                self.after = (self.key)(last);
+            }
+            self.read.extend(rows);
+        }
+        Ok(self.read.front())
+    }
+
+    /// Takes the next row.
+    async fn next(&mut self) -> Result<Option<R>> {
+        self.peek().await?;
+        Ok(self.read.pop_front())
+    }
+}
+
+/// Hands every row of [`Pages`] from `after` on to `each`.
+pub(crate) async fn for_each_row<R, K: Copy>(
+    after: K,
+    page: impl AsyncFnMut(K, i64) -> Result<Vec<R>, openbell_store::StoreError>,
     key: fn(&R) -> K,
     mut each: impl AsyncFnMut(&R) -> Result<()>,
 ) -> Result<()> {
-    loop {
-        let rows = page(after, PAGE).await?;
-        for row in &rows {
-            each(row).await?;
-        }
-        match rows.last() {
-            Some(last) if i64::try_from(rows.len()).unwrap_or(0) == PAGE => after = key(last),
-            _ => return Ok(()),
-        }
+    let mut rows = Pages::new(after, page, key);
+    while let Some(row) = rows.next().await? {
+        each(&row).await?;
     }
+    Ok(())
 }
 
 /// Writes a finished session's output files from the registry, reading its records a page
@@ -349,31 +386,22 @@ pub(crate) async fn write_files(
     .await?;
     // Whether a position was open at each equity record, from the position changes up to it.
     let mut held: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
-    let mut positions: std::collections::VecDeque<openbell_store::PositionRow> =
-        std::collections::VecDeque::new();
-    let (mut positions_after, mut positions_done) = (0, false);
+    let mut positions = Pages::new(
+        0,
+        async |after, n| store.positions_page(session, after, n).await,
+        |p| p.seq,
+    );
     for_each_row(
         None,
         async |after, n| store.equity_page(session, after, n).await,
         |e| Some(e.ts),
         async |e| {
-            loop {
-                if positions.is_empty() && !positions_done {
-                    let more = store.positions_page(session, positions_after, PAGE).await?;
-                    positions_done = i64::try_from(more.len()).unwrap_or(0) < PAGE;
-                    if let Some(last) = more.last() {
-                        positions_after = last.seq;
-                    }
-                    positions.extend(more);
-                }
-                match positions.front() {
-                    Some(p) if p.ts <= e.ts => {
-                        let q: Quantity = parse("quantity", &p.quantity)?;
-                        held.insert(p.symbol.clone(), !q.is_zero());
-                        positions.pop_front();
-                    }
-                    _ => break,
-                }
+            while let Some(p) = positions.peek().await?
+                && p.ts <= e.ts
+            {
+                let q: Quantity = parse("quantity", &p.quantity)?;
+                held.insert(p.symbol.clone(), !q.is_zero());
+                positions.next().await?;
             }
             out.equity(
                 ts(&e.ts),
