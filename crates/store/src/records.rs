@@ -246,14 +246,25 @@ impl Batch {
     }
 }
 
-/// Runs `$query` on the store's pool and maps each row into `$row`, field by column.
+/// Reads a session's rows of `$table` into `$row`, field by column: the columns are selected
+/// from the same list the fields are read by. `$tail` follows `WHERE session_id = $1`, and
+/// `$binds` binds the parameters to `$q`, the query.
 macro_rules! fetch_rows {
-    ($store:expr, $query:expr, $row:ident { $($field:ident: $col:literal),* $(,)? }) => {{
+    (
+        $store:expr, $table:literal, $tail:expr, |$q:ident| $binds:expr,
+        $row:ident { $first:ident: $first_col:literal $(, $field:ident: $col:literal)* $(,)? }
+    ) => {{
         use sqlx::Row;
+        const COLUMNS: &str = concat!($first_col $(, ", ", $col)*);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE session_id = $1 {}",
+            $table, $tail
+        );
         on_pool!($store, p => {
-            let rows = $query.fetch_all(p).await?;
+            let $q = sqlx::query(&sql);
+            let rows = $binds.fetch_all(p).await?;
             rows.iter()
-                .map(|r| Ok($row { $($field: r.try_get($col)?),* }))
+                .map(|r| Ok($row { $first: r.try_get($first_col)?, $($field: r.try_get($col)?),* }))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(StoreError::from)
         })
@@ -266,10 +277,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn signals(&self, session: SessionId) -> Result<Vec<SignalRow>, StoreError> {
-        let sql = "SELECT signal_id, ts, symbol, side, strength, reason FROM signals WHERE session_id = $1 ORDER BY signal_id";
         fetch_rows!(
             self,
-            sqlx::query(sql).bind(session.to_string()),
+            "signals",
+            "ORDER BY signal_id",
+            |q| q.bind(session.to_string()),
             SignalRow {
                 signal_id: "signal_id",
                 ts: "ts",
@@ -300,13 +312,11 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        let sql = "SELECT order_id, ts, symbol, side, order_type, limit_price, stop_price, time_in_force, quantity, filled, status, signal_id, reason FROM orders WHERE session_id = $1 AND order_id > $2 ORDER BY order_id LIMIT $3";
         fetch_rows!(
             self,
-            sqlx::query(sql)
-                .bind(session.to_string())
-                .bind(after)
-                .bind(limit),
+            "orders",
+            "AND order_id > $2 ORDER BY order_id LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             OrderRow {
                 order_id: "order_id",
                 ts: "ts",
@@ -344,13 +354,11 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<FillRow>, StoreError> {
-        let sql = "SELECT fill_seq, ts, order_id, symbol, side, quantity, price, commission FROM fills WHERE session_id = $1 AND fill_seq > $2 ORDER BY fill_seq LIMIT $3";
         fetch_rows!(
             self,
-            sqlx::query(sql)
-                .bind(session.to_string())
-                .bind(after)
-                .bind(limit),
+            "fills",
+            "AND fill_seq > $2 ORDER BY fill_seq LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             FillRow {
                 seq: "fill_seq",
                 ts: "ts",
@@ -383,13 +391,11 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<TradeRow>, StoreError> {
-        let sql = "SELECT trade_seq, symbol, side, quantity, entry_ts, exit_ts, entry_price, exit_price, gross_pnl, commission FROM trades WHERE session_id = $1 AND trade_seq > $2 ORDER BY trade_seq LIMIT $3";
         fetch_rows!(
             self,
-            sqlx::query(sql)
-                .bind(session.to_string())
-                .bind(after)
-                .bind(limit),
+            "trades",
+            "AND trade_seq > $2 ORDER BY trade_seq LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             TradeRow {
                 seq: "trade_seq",
                 symbol: "symbol",
@@ -424,13 +430,11 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<PositionRow>, StoreError> {
-        let sql = "SELECT position_seq, ts, symbol, quantity, realized FROM positions WHERE session_id = $1 AND position_seq > $2 ORDER BY position_seq LIMIT $3";
         fetch_rows!(
             self,
-            sqlx::query(sql)
-                .bind(session.to_string())
-                .bind(after)
-                .bind(limit),
+            "positions",
+            "AND position_seq > $2 ORDER BY position_seq LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             PositionRow {
                 seq: "position_seq",
                 ts: "ts",
@@ -460,17 +464,18 @@ impl Store {
         after: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Vec<EquityRow>, StoreError> {
-        let sql = if after.is_some() {
-            "SELECT ts, equity, cash FROM equity WHERE session_id = $1 AND ts > $2 ORDER BY ts LIMIT $3"
+        // Two statements rather than `($2 IS NULL OR ts > $2)`, so that each page starts
+        // at its time in the index instead of filtering the session's rows from the start.
+        let tail = if after.is_some() {
+            "AND ts > $2 ORDER BY ts LIMIT $3"
         } else {
-            "SELECT ts, equity, cash FROM equity WHERE session_id = $1 AND $2 IS NULL ORDER BY ts LIMIT $3"
+            "AND $2 IS NULL ORDER BY ts LIMIT $3"
         };
         fetch_rows!(
             self,
-            sqlx::query(sql)
-                .bind(session.to_string())
-                .bind(after)
-                .bind(limit),
+            "equity",
+            tail,
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             EquityRow {
                 ts: "ts",
                 equity: "equity",
@@ -484,10 +489,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn quality(&self, session: SessionId) -> Result<Vec<QualityRow>, StoreError> {
-        let sql = "SELECT date, symbol, expected, present, missing FROM quality WHERE session_id = $1 ORDER BY date, symbol";
         fetch_rows!(
             self,
-            sqlx::query(sql).bind(session.to_string()),
+            "quality",
+            "ORDER BY date, symbol",
+            |q| q.bind(session.to_string()),
             QualityRow {
                 date: "date",
                 symbol: "symbol",
@@ -503,10 +509,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn scans(&self, session: SessionId) -> Result<Vec<ScanRow>, StoreError> {
-        let sql = "SELECT scan_seq, ts, scanner, as_of, candidates, chosen FROM scans WHERE session_id = $1 ORDER BY scan_seq";
         fetch_rows!(
             self,
-            sqlx::query(sql).bind(session.to_string()),
+            "scans",
+            "ORDER BY scan_seq",
+            |q| q.bind(session.to_string()),
             ScanRow {
                 seq: "scan_seq",
                 ts: "ts",

@@ -832,3 +832,96 @@ async fn orders_read_a_page_at_a_time_by_id() {
         drop_db(cleanup).await;
     }
 }
+
+#[tokio::test]
+async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
+    use openbell_store::{PositionRow, QualityRow, ScanRow, SignalRow, TradeRow};
+    for (name, store, cleanup, _dir) in backends("read back").await {
+        store.migrate().await.unwrap();
+        let s = new_session(52);
+        store.create_session(&s).await.unwrap();
+        let n = 12;
+        let mut b = batch(n);
+        b.signals = (1..=n)
+            .map(|i| SignalRow {
+                signal_id: i,
+                ts: ts(i),
+                symbol: "QQQ".into(),
+                side: "sell".into(),
+                strength: 0.5,
+                reason: format!("reason {i}"),
+            })
+            .collect();
+        b.trades = (1..=n)
+            .map(|i| TradeRow {
+                seq: i,
+                symbol: "SPY".into(),
+                side: "long".into(),
+                quantity: "100".into(),
+                entry_ts: ts(i),
+                exit_ts: ts(i + 2),
+                entry_price: "470.25".into(),
+                exit_price: format!("471.{i}"),
+                gross_pnl: format!("{i}.5"),
+                commission: "2".into(),
+            })
+            .collect();
+        b.positions = (1..=n)
+            .map(|i| PositionRow {
+                seq: i,
+                ts: ts(i + 1),
+                symbol: "SPY".into(),
+                quantity: format!("{}", i % 2 * 100),
+                realized: format!("-{i}.25"),
+            })
+            .collect();
+        b.quality = (1..=n)
+            .map(|i| QualityRow {
+                date: "2024-01-02".into(),
+                symbol: format!("S{i:02}"),
+                expected: 390,
+                present: 390 - i,
+                missing: "[]".into(),
+            })
+            .collect();
+        b.scans = (1..=n)
+            .map(|i| ScanRow {
+                seq: i,
+                ts: ts(i),
+                scanner: "gap".into(),
+                as_of: ts(i - 1),
+                candidates: "[]".into(),
+                chosen: format!("[\"S{i:02}\"]"),
+            })
+            .collect();
+        // Written in reverse: reads come back in each table's order, not the writing order.
+        let mut reversed = b.clone();
+        reversed.signals.reverse();
+        reversed.trades.reverse();
+        reversed.positions.reverse();
+        reversed.quality.reverse();
+        reversed.scans.reverse();
+        store.write_batch(s.id, &reversed).await.unwrap();
+        let id = s.id;
+        assert_eq!(store.signals(id).await.unwrap(), b.signals, "{name}");
+        assert_eq!(store.orders(id).await.unwrap(), b.orders, "{name}");
+        assert_eq!(store.fills(id).await.unwrap(), b.fills, "{name}");
+        assert_eq!(store.trades(id).await.unwrap(), b.trades, "{name}");
+        assert_eq!(store.positions(id).await.unwrap(), b.positions, "{name}");
+        assert_eq!(store.equity(id).await.unwrap(), b.equity, "{name}");
+        assert_eq!(store.quality(id).await.unwrap(), b.quality, "{name}");
+        assert_eq!(store.scans(id).await.unwrap(), b.scans, "{name}");
+        assert_eq!(
+            store.trades_page(id, 5, 4).await.unwrap(),
+            b.trades[5..9],
+            "{name}"
+        );
+        assert_eq!(
+            store.positions_page(id, 10, 4).await.unwrap(),
+            b.positions[10..],
+            "{name}"
+        );
+        store.close().await;
+        drop_db(cleanup).await;
+    }
+}
