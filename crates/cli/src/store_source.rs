@@ -127,14 +127,10 @@ mod tests {
     use super::*;
 
     fn write(store: &BarStore, symbol: &str) {
-        let p = Price::from_units(10).unwrap();
-        let ohlcv = Ohlcv {
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Quantity::from_units(1).unwrap(),
-        };
+        let ohlcv = Ohlcv::flat(
+            Price::from_units(10).unwrap(),
+            Quantity::from_units(1).unwrap(),
+        );
         let at = Timestamp::from_nanos(1_704_205_800_000_000_000);
         let bar = Bar::try_new(Symbol::parse(symbol).unwrap(), Interval::M1, at, ohlcv).unwrap();
         store.write("XNYS", &[bar]).unwrap();

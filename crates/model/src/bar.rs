@@ -23,6 +23,21 @@ pub struct Ohlcv {
     pub volume: Quantity,
 }
 
+impl Ohlcv {
+    /// Open, high, low and close all at `price`: an interval with no range (one trade, or
+    /// several at one price).
+    #[must_use]
+    pub const fn flat(price: Price, volume: Quantity) -> Self {
+        Self {
+            open: price,
+            high: price,
+            low: price,
+            close: price,
+            volume,
+        }
+    }
+}
+
 /// A validated OHLCV bar.
 ///
 /// Invariants: `low <= min(open, close)`, `max(open, close) <= high` and `volume >= 0`. Values

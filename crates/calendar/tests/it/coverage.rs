@@ -5,14 +5,10 @@ use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol, Timestamp};
 use proptest::prelude::*;
 
 fn bar(ts: Timestamp) -> Bar {
-    let p = Price::from_raw(100_000_000_000);
-    let ohlcv = Ohlcv {
-        open: p,
-        high: p,
-        low: p,
-        close: p,
-        volume: Quantity::from_units(1).unwrap(),
-    };
+    let ohlcv = Ohlcv::flat(
+        Price::from_raw(100_000_000_000),
+        Quantity::from_units(1).unwrap(),
+    );
     Bar::try_new(Symbol::parse("SPY").unwrap(), Interval::M1, ts, ohlcv).unwrap()
 }
 

@@ -22,8 +22,7 @@ proptest! {
             let day = &days[d];
             let opens = day.bar_opens(Interval::M1);
             let Some(open) = opens.get(i) else { continue };
-            let p = Price::from_units(100).unwrap();
-            let ohlcv = Ohlcv { open: p, high: p, low: p, close: p, volume: Quantity::from_units(1).unwrap() };
+            let ohlcv = Ohlcv::flat(Price::from_units(100).unwrap(), Quantity::from_units(1).unwrap());
             input.push(Bar::try_new(sym(names[s]), Interval::M1, *open, ohlcv).unwrap());
         }
         input.sort_by_key(|b| (b.ts_event(), b.symbol()));
@@ -64,8 +63,7 @@ proptest! {
         reads in proptest::collection::vec((0i64..2_100, 0i64..300, 0usize..250), 1..8),
     ) {
         let at = |m: i64| openbell_model::Timestamp::from_nanos(1_720_000_000_000_000_000 + m * 60_000_000_000);
-        let p = Price::from_units(100).unwrap();
-        let ohlcv = Ohlcv { open: p, high: p, low: p, close: p, volume: Quantity::from_units(1).unwrap() };
+        let ohlcv = Ohlcv::flat(Price::from_units(100).unwrap(), Quantity::from_units(1).unwrap());
         let bars: Vec<Bar> = minutes.iter().map(|m| Bar::try_new(sym("AAA"), Interval::M1, at(*m), ohlcv).unwrap()).collect();
         let slice = openbell_engine::BarSlice::from(bars.clone());
         for (from, len, cursor) in reads {
