@@ -65,8 +65,8 @@ struct OpenTrade {
 #[derive(Debug, Clone)]
 pub struct TradeBook {
     open: std::collections::BTreeMap<Symbol, OpenTrade>,
-    closed: Vec<Trade>,
-    keep: bool,
+    /// The closed round trips, unless the book forgets them.
+    closed: Option<Vec<Trade>>,
     stats: TradeStats,
 }
 
@@ -74,8 +74,7 @@ impl Default for TradeBook {
     fn default() -> Self {
         Self {
             open: std::collections::BTreeMap::new(),
-            closed: Vec::new(),
-            keep: true,
+            closed: Some(Vec::new()),
             stats: TradeStats::default(),
         }
     }
@@ -96,7 +95,7 @@ impl TradeBook {
     #[must_use]
     pub fn forgetting() -> Self {
         Self {
-            keep: false,
+            closed: None,
             ..Self::default()
         }
     }
@@ -139,8 +138,8 @@ impl TradeBook {
                         commission: Money::from_raw(t.commission),
                     };
                     self.stats.add(&trade);
-                    if self.keep {
-                        self.closed.push(trade.clone());
+                    if let Some(closed) = self.closed.as_mut() {
+                        closed.push(trade.clone());
                     }
                     done = Some(trade);
                 }
@@ -180,13 +179,13 @@ impl TradeBook {
     /// Closed round trips, in closing order (none for a [`TradeBook::forgetting`] book).
     #[must_use]
     pub fn closed(&self) -> &[Trade] {
-        &self.closed
+        self.closed.as_deref().unwrap_or_default()
     }
 
     /// Closed round trips, handed over.
     #[must_use]
     pub fn into_closed(self) -> Vec<Trade> {
-        self.closed
+        self.closed.unwrap_or_default()
     }
 
     /// Round trips still open.

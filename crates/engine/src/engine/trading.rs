@@ -21,11 +21,9 @@ pub(super) struct Trading<'a> {
     pub(super) broker: Broker,
     pub(super) portfolio: Portfolio,
     pub(super) trades: TradeBook,
-    /// Equity at every delivery time, with whether a position was open (unless records are
-    /// off).
-    pub(super) equity: Vec<(Timestamp, Money, bool)>,
-    /// Whether orders, round trips and equity are kept for the report.
-    pub(super) keep_records: bool,
+    /// Equity at every delivery time, with whether a position was open; none once records
+    /// are off ([`Engine::without_records`]).
+    pub(super) equity: Option<Vec<(Timestamp, Money, bool)>>,
     /// Statistics of the equity records.
     pub(super) equity_stats: EquityStats,
     /// Closing equity of every trading day.
@@ -109,8 +107,7 @@ impl<'a> Engine<'a> {
             broker: Broker::new(broker, risk),
             portfolio,
             trades: TradeBook::default(),
-            equity: Vec::new(),
-            keep_records: true,
+            equity: Some(Vec::new()),
             equity_stats,
             daily: Vec::new(),
             commands: Vec::new(),
@@ -127,10 +124,9 @@ impl<'a> Engine<'a> {
     #[must_use]
     pub fn without_records(mut self) -> Self {
         if let Some(t) = self.trading.as_mut() {
-            t.keep_records = false;
             t.broker.forget_finished();
             t.trades = TradeBook::forgetting();
-            t.equity = Vec::new();
+            t.equity = None;
         }
         self
     }
@@ -142,7 +138,7 @@ impl<'a> Engine<'a> {
         Some(TradingReport {
             orders: t.broker.records().collect(),
             trades: t.trades.closed(),
-            equity: &t.equity,
+            equity: t.equity.as_deref().unwrap_or_default(),
             daily: &t.daily,
             portfolio: &t.portfolio,
             metrics: t.metrics(),
@@ -158,7 +154,7 @@ impl<'a> Engine<'a> {
         Some(OwnedTradingReport {
             orders: t.broker.into_records(),
             trades: t.trades.into_closed(),
-            equity: t.equity,
+            equity: t.equity.unwrap_or_default(),
             daily: t.daily,
             final_equity,
             portfolio: t.portfolio,
@@ -307,8 +303,8 @@ impl<'a> Engine<'a> {
         let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
         let cash = t.portfolio.cash();
         t.equity_stats.add(equity, open);
-        if t.keep_records {
-            t.equity.push((ts, equity, open));
+        if let Some(records) = t.equity.as_mut() {
+            records.push((ts, equity, open));
         }
         self.emit(&Event::Equity {
             equity,
