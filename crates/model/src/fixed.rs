@@ -104,12 +104,16 @@ fn parse_decimal(kind: &'static str, text: &str) -> Result<i128, ModelError> {
 /// (recording a session formats millions of these), in 64-bit arithmetic whenever the value
 /// fits.
 fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    /// Prepends `d`'s last decimal digit.
-    fn put(buf: &mut [u8; 64], pos: &mut usize, d: u8) {
+    /// Prepends `byte`.
+    fn put(buf: &mut [u8; 64], pos: &mut usize, byte: u8) {
         *pos -= 1;
         if let Some(slot) = buf.get_mut(*pos) {
-            *slot = b'0' + d;
+            *slot = byte;
         }
+    }
+    /// The digit of `v`'s units, as text.
+    fn digit(v: u64) -> u8 {
+        b'0' + u8::try_from(v % 10).unwrap_or(0)
     }
     const SCALE_U64: u64 = 1_000_000_000;
     let abs = raw.unsigned_abs();
@@ -130,36 +134,30 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             n -= 1;
         }
         for _ in 0..n {
-            put(&mut buf, &mut pos, u8::try_from(digits % 10).unwrap_or(0));
+            put(&mut buf, &mut pos, digit(digits));
             digits /= 10;
         }
-        pos -= 1;
-        if let Some(slot) = buf.get_mut(pos) {
-            *slot = b'.';
-        }
+        put(&mut buf, &mut pos, b'.');
     }
-    if let Ok(mut whole) = u64::try_from(int_part) {
-        loop {
-            put(&mut buf, &mut pos, u8::try_from(whole % 10).unwrap_or(0));
-            whole /= 10;
-            if whole == 0 {
-                break;
-            }
-        }
-    } else {
-        loop {
-            put(&mut buf, &mut pos, u8::try_from(int_part % 10).unwrap_or(0));
-            int_part /= 10;
-            if int_part == 0 {
-                break;
-            }
+    // The whole part's low digits in 128-bit arithmetic only while it does not fit 64 bits.
+    while u64::try_from(int_part).is_err() {
+        put(
+            &mut buf,
+            &mut pos,
+            digit(u64::try_from(int_part % 10).unwrap_or(0)),
+        );
+        int_part /= 10;
+    }
+    let mut whole = u64::try_from(int_part).unwrap_or(0);
+    loop {
+        put(&mut buf, &mut pos, digit(whole));
+        whole /= 10;
+        if whole == 0 {
+            break;
         }
     }
     if raw < 0 {
-        pos -= 1;
-        if let Some(slot) = buf.get_mut(pos) {
-            *slot = b'-';
-        }
+        put(&mut buf, &mut pos, b'-');
     }
     let text = buf
         .get(pos..)

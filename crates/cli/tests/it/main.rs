@@ -14,7 +14,6 @@ mod sessions;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `openbell` with `args`, with `OPENBELL_HOME` pointed at `home`.
 /// Every file `backtest --out` (and `sessions export`) writes.
 pub(crate) const OUTPUTS: [&str; 8] = [
     "summary.json",
@@ -27,6 +26,7 @@ pub(crate) const OUTPUTS: [&str; 8] = [
     "report.html",
 ];
 
+/// Runs `openbell` with `args`, with `OPENBELL_HOME` pointed at `home`.
 pub(crate) fn openbell(home: &Path, args: &[&str]) -> Output {
     openbell_env(home, &[], args)
 }
