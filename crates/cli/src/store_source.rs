@@ -40,6 +40,34 @@ impl<'a> StoreSource<'a> {
         }
     }
 
+    /// Decodes the whole UTC months holding `[start, end)`, noting the files they come from.
+    fn read_months(
+        &mut self,
+        symbol: Symbol,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Cached, SourceError> {
+        let (month_start, _) = month_bounds(start);
+        let (_, month_end) = month_bounds(Timestamp::from_nanos(end.as_nanos().saturating_sub(1)));
+        let bars = self
+            .store
+            .read_vec(symbol, interval, month_start, month_end)
+            .map_err(|e| SourceError(e.to_string()))?;
+        if let Ok(files) = self
+            .store
+            .files_for(symbol, interval, month_start, month_end)
+        {
+            self.files.extend(files);
+        }
+        Ok(Cached {
+            start: month_start,
+            end: month_end,
+            bars: bars.into(),
+            cursor: 0,
+        })
+    }
+
     /// The store files read so far.
     pub(crate) const fn files(&self) -> &std::collections::BTreeSet<std::path::PathBuf> {
         &self.files
@@ -72,38 +100,16 @@ impl BarSource for StoreSource<'_> {
         end: Timestamp,
     ) -> Result<BarSlice, SourceError> {
         let key = (symbol, interval);
-        let covered = self
-            .cache
-            .get(&key)
-            .is_some_and(|c| c.start <= start && end <= c.end);
-        if !covered {
-            let (month_start, _) = month_bounds(start);
-            let (_, month_end) =
-                month_bounds(Timestamp::from_nanos(end.as_nanos().saturating_sub(1)));
-            let bars = self
-                .store
-                .read_vec(symbol, interval, month_start, month_end)
-                .map_err(|e| SourceError(e.to_string()))?;
-            if let Ok(files) = self
-                .store
-                .files_for(symbol, interval, month_start, month_end)
-            {
-                self.files.extend(files);
-            }
-            self.cache.insert(
-                key,
-                Cached {
-                    start: month_start,
-                    end: month_end,
-                    bars: bars.into(),
-                    cursor: 0,
-                },
-            );
+        if let Some(month) = self.cache.get_mut(&key)
+            && month.start <= start
+            && end <= month.end
+        {
+            return Ok(month.bars.between_near(start, end, &mut month.cursor));
         }
-        let Some(month) = self.cache.get_mut(&key) else {
-            return Ok(BarSlice::default());
-        };
-        Ok(month.bars.between_near(start, end, &mut month.cursor))
+        let mut month = self.read_months(symbol, interval, start, end)?;
+        let bars = month.bars.between_near(start, end, &mut month.cursor);
+        self.cache.insert(key, month);
+        Ok(bars)
     }
 
     fn symbols(&mut self, interval: Interval) -> Result<Vec<Symbol>, SourceError> {
