@@ -370,6 +370,22 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let (urls, _pg) = registries(home.path(), "export");
     for (n, url) in urls.iter().enumerate() {
+        let export = |id: &str, dir: &Path| {
+            run_ok(
+                home.path(),
+                &[
+                    "sessions",
+                    "export",
+                    id,
+                    "--out",
+                    dir.to_str().unwrap(),
+                    "--data",
+                    &data,
+                    "--db",
+                    url,
+                ],
+            );
+        };
         for example in ["demo.toml", "vwap_reversion.toml"] {
             let config = examples.join(example);
             let (a, b) = (
@@ -383,20 +399,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
                 url,
                 &["--out", a.to_str().unwrap()],
             );
-            run_ok(
-                home.path(),
-                &[
-                    "sessions",
-                    "export",
-                    &id,
-                    "--out",
-                    b.to_str().unwrap(),
-                    "--data",
-                    &data,
-                    "--db",
-                    url,
-                ],
-            );
+            export(&id, &b);
             for file in crate::OUTPUTS {
                 let (x, y) = (
                     std::fs::read(a.join(file)).unwrap(),
@@ -411,20 +414,7 @@ fn sessions_export_writes_the_same_files_as_backtest_out() {
             // registry as it happens, and an export of it has the same rows.
             let id = recorded_backtest(home.path(), &config, &data, url, &[]);
             let c = home.path().join(format!("c{n}{example}"));
-            run_ok(
-                home.path(),
-                &[
-                    "sessions",
-                    "export",
-                    &id,
-                    "--out",
-                    c.to_str().unwrap(),
-                    "--data",
-                    &data,
-                    "--db",
-                    url,
-                ],
-            );
+            export(&id, &c);
             for file in crate::OUTPUTS.iter().filter(|f| f.ends_with(".csv")) {
                 let (x, z) = (
                     std::fs::read(a.join(file)).unwrap(),
