@@ -85,6 +85,20 @@ pub struct RegisteredIndicator {
 }
 
 impl RegisteredIndicator {
+    /// Feeds a delivered bar; keeps the value it produced at clock `ts`, if any, and says
+    /// whether there was one.
+    #[inline]
+    pub(crate) fn record(&mut self, candle: &Candle, ts: Timestamp) -> bool {
+        // The value is written in place at the end of the list, then kept or taken back.
+        self.values.push((ts, Output::one(0.0)));
+        let last = self.values.len() - 1;
+        let produced = self.indicator.update_into(candle, &mut self.values[last].1);
+        if !produced {
+            self.values.pop();
+        }
+        produced
+    }
+
     /// The latest value today, if any.
     #[must_use]
     pub fn latest(&self) -> Option<&Output> {

@@ -44,6 +44,7 @@ pub(crate) fn true_range(prev_close: f64, high: f64, low: f64) -> f64 {
 
 impl Indicator for Atr {
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let prev = self.prev_close.replace(c.close)?;
         let tr = true_range(prev, c.high, c.low);

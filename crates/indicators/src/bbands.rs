@@ -32,6 +32,7 @@ impl BollingerBands {
 
 impl Indicator for BollingerBands {
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let x = c.close;
         self.window.push(x);

@@ -35,6 +35,7 @@ impl EmaKernel {
     }
 
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     pub(crate) fn update(&mut self, x: f64) -> Option<f64> {
         if self.seen < self.period {
             self.seen += 1;
@@ -63,6 +64,7 @@ impl Ema {
 }
 
 impl Indicator for Ema {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.close).map(Output::one)
     }

@@ -135,6 +135,20 @@ pub trait Indicator: std::fmt::Debug + Send {
     /// Feeds one bar; returns the indicator's values once warmed up.
     fn update(&mut self, candle: &Candle) -> Option<Output>;
 
+    /// As [`Indicator::update`], writing the values into `out` (left as it was while warming
+    /// up); returns whether it wrote. The values go straight to their destination rather than
+    /// through a returned copy, which a caller storing every value reads back at once.
+    #[inline]
+    fn update_into(&mut self, candle: &Candle, out: &mut Output) -> bool {
+        match self.update(candle) {
+            Some(values) => {
+                *out = values;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Bars needed before the first value (TA-Lib's lookback + 1).
     fn warmup(&self) -> usize;
 

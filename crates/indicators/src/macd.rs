@@ -38,6 +38,7 @@ impl Macd {
 
 impl Indicator for Macd {
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let x = c.close;
         let line = match (&mut self.fast_ema, &mut self.slow_ema) {

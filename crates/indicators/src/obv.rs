@@ -19,6 +19,7 @@ impl Obv {
 }
 
 impl Indicator for Obv {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         match self.prev_close {
             None => self.obv = c.volume,

@@ -23,6 +23,7 @@ impl Roc {
 }
 
 impl Indicator for Roc {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.window.push(c.close);
         if !self.window.is_full() {

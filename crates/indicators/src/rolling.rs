@@ -24,6 +24,7 @@ impl Extreme {
         }
     }
 
+    #[inline]
     pub(crate) fn update(&mut self, v: f64) -> Option<f64> {
         let i = self.seen;
         self.seen += 1;
@@ -59,6 +60,7 @@ impl RollingHigh {
 }
 
 impl Indicator for RollingHigh {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.high).map(Output::one)
     }
@@ -85,6 +87,7 @@ impl RollingLow {
 }
 
 impl Indicator for RollingLow {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.low).map(Output::one)
     }
@@ -117,6 +120,7 @@ impl RollingHighLow {
 }
 
 impl Indicator for RollingHighLow {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         // Both sides see every bar, warmed or not.
         let high = self.high.update(c);

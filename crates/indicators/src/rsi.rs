@@ -38,6 +38,7 @@ impl Rsi {
 
 impl Indicator for Rsi {
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let x = c.close;
         self.seen += 1;

@@ -21,6 +21,7 @@ impl SmaKernel {
         }
     }
 
+    #[inline]
     pub(crate) fn update(&mut self, x: f64) -> Option<f64> {
         self.window.push(x);
         self.total += x;
@@ -47,6 +48,7 @@ impl Sma {
 }
 
 impl Indicator for Sma {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.close).map(Output::one)
     }

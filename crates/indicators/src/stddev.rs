@@ -58,6 +58,7 @@ impl StdDev {
 
 impl Indicator for StdDev {
     #[allow(clippy::cast_precision_loss)]
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let x = c.close;
         self.window.push(x);

@@ -36,6 +36,7 @@ impl Stochastic {
 }
 
 impl Indicator for Stochastic {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         let highest = self.highest.update(c.high);
         let lowest = self.lowest.update(c.low);

@@ -50,6 +50,24 @@ fn no_value_until_warm_then_a_value_every_bar(#[case] name: &str, #[case] warmup
 }
 
 #[test]
+fn update_into_writes_what_update_returns_and_nothing_while_warming_up() {
+    for (name, _) in CATALOG {
+        let mut a = create(name, &BTreeMap::new()).unwrap();
+        let mut b = create(name, &BTreeMap::new()).unwrap();
+        let untouched = Output::three(-1.0, -2.0, -3.0);
+        for i in 0..60 {
+            let c = candle(i, 0, 100.0 + (i as f64 * 0.3).cos());
+            let mut out = untouched;
+            let wrote = b.update_into(&c, &mut out);
+            match a.update(&c) {
+                Some(values) => assert!(wrote && out == values, "{name} at bar {i}"),
+                None => assert!(!wrote && out == untouched, "{name} at bar {i}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn session_vwap_resets_each_session() {
     let mut vwap = create("vwap", &BTreeMap::new()).unwrap();
     let a = vwap.update(&candle(0, 1, 100.0)).unwrap().value();

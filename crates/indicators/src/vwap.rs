@@ -21,6 +21,7 @@ impl SessionVwap {
 }
 
 impl Indicator for SessionVwap {
+    #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         if self.session != Some(c.session) {
             self.session = Some(c.session);

@@ -17,6 +17,7 @@ impl Window {
     }
 
     /// Adds `v`; returns the value it pushed out when the window was full.
+    #[inline]
     pub(crate) fn push(&mut self, v: f64) -> Option<f64> {
         let cap = self.buf.len();
         let evicted = (self.len == cap).then(|| self.buf[self.head]);
@@ -31,11 +32,13 @@ impl Window {
         evicted
     }
 
+    #[inline]
     pub(crate) const fn is_full(&self) -> bool {
         self.len == self.buf.len()
     }
 
     /// The oldest value held (the next to be pushed out).
+    #[inline]
     pub(crate) fn oldest(&self) -> f64 {
         if self.len < self.buf.len() {
             self.buf[0]

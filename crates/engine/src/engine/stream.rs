@@ -283,12 +283,9 @@ impl Engine<'_> {
         }
         let interval = bar.interval();
         for ind in &mut data.indicators {
-            if ind.interval == interval
-                && let Some(output) = ind.indicator.update(&candle)
-            {
-                ind.values.push((ts, output));
+            if ind.interval == interval && ind.record(&candle, ts) {
                 self.summary.indicator_values += 1;
-                if events {
+                if events && let Some(&output) = ind.latest() {
                     self.outputs_scratch
                         .push((interval, Arc::clone(&ind.label), output));
                 }
@@ -335,10 +332,9 @@ impl Engine<'_> {
                 continue;
             }
             let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
-            if let Some(output) = ind.indicator.update(candle) {
-                ind.values.push((ts, output));
+            if ind.record(candle, ts) {
                 self.summary.indicator_values += 1;
-                if events {
+                if events && let Some(&output) = ind.latest() {
                     self.outputs_scratch
                         .push((interval, Arc::clone(&ind.label), output));
                 }
