@@ -6,6 +6,7 @@
 //! returned; status moves go through [`openbell_model::transition`] and a compare-and-set
 //! update, so a lost race is an error naming the status that won, never a silent overwrite.
 
+mod accounts;
 mod batch;
 mod migrations;
 mod records;
@@ -20,6 +21,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use crate::accounts::{MAX_USERNAME_CHARS, UserRow};
 pub use crate::migrations::{Backend, MIGRATIONS, Migration, head};
 pub use crate::records::{
     Batch, DayRow, EquityRow, FillRow, OrderRow, PositionRow, QualityRow, RiskRow, ScanRow,
