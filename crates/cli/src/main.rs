@@ -16,6 +16,7 @@ mod indicator_cmd;
 mod registry;
 mod replay_cmd;
 mod report;
+mod serve_cmd;
 mod session_config;
 mod sessions_cmd;
 mod store_source;
@@ -61,6 +62,8 @@ enum Command {
     /// The registry's database schema.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// The HTTP API: accounts and the session registry under /api/v1.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&args, &mut out),
         Command::Sessions(cmd) => sessions_cmd::run(cmd, &mut out),
         Command::Db(cmd) => db_cmd::run(cmd, &mut out),
+        Command::Serve(args) => serve_cmd::run(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,6 +103,16 @@ impl Store {
             .ok_or_else(|| StoreError::Input(format!("username {username:?} vanished")))
     }
 
+    /// How many users are registered.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        on_pool!(self, p => {
+            Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(p).await?.try_get("n")?)
+        })
+    }
+
     /// A user and its password hash, by name.
     ///
     /// # Errors

@@ -9,6 +9,7 @@ mod custom_strategy;
 mod data;
 mod indicator;
 mod replay;
+mod serve;
 mod sessions;
 
 use std::path::Path;

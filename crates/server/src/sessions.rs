@@ -1,0 +1,203 @@
+//! The session registry over HTTP: list (filtered, paged by cursor), show, stop and delete.
+//! A user sees only their own sessions and an admin sees all; a session someone else owns
+//! answers 404, exactly as one that does not exist.
+
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use openbell_model::{SessionId, SessionKind, SessionStatus};
+use openbell_store::{SessionFilter, SessionRow};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, Params};
+
+/// Page size when the request gives none.
+pub const DEFAULT_PAGE: u32 = 50;
+/// The largest page a request may ask for.
+pub const MAX_PAGE: u32 = 500;
+
+/// A session as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct SessionJson {
+    id: String,
+    kind: &'static str,
+    status: &'static str,
+    name: String,
+    owner_id: Option<i64>,
+    config: String,
+    version: String,
+    data_fingerprint: Option<String>,
+    created_at: String,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+    error: Option<String>,
+    /// Summary metrics, as stored.
+    summary: Option<serde_json::Value>,
+}
+
+impl From<SessionRow> for SessionJson {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: r.id.to_string(),
+            kind: r.kind.as_str(),
+            status: r.status.as_str(),
+            name: r.name,
+            owner_id: r.owner_id,
+            config: r.config,
+            version: r.version,
+            data_fingerprint: r.data_fingerprint,
+            created_at: r.created_at.to_rfc3339(),
+            started_at: r.started_at.map(|t| t.to_rfc3339()),
+            ended_at: r.ended_at.map(|t| t.to_rfc3339()),
+            error: r.error,
+            summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+        }
+    }
+}
+
+/// `GET /sessions` query parameters.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A page of sessions, newest first.
+#[derive(Debug, Serialize)]
+pub struct SessionPage {
+    sessions: Vec<SessionJson>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+fn parse<T: FromStr>(field: &str, value: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    T::from_str(value).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+}
+
+/// `GET /sessions?kind=&status=&limit=&cursor=`.
+///
+/// # Errors
+/// 400 for an unknown kind or status, a limit outside 1..=500, or a malformed cursor.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<SessionPage>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit} is outside 1..={MAX_PAGE}"
+        )));
+    }
+    let filter = SessionFilter {
+        kind: q
+            .kind
+            .as_deref()
+            .map(|k| parse::<SessionKind>("kind", k))
+            .transpose()?,
+        status: q
+            .status
+            .as_deref()
+            .map(|s| parse::<SessionStatus>("status", s))
+            .transpose()?,
+        owner_id: (!user.user.is_admin).then_some(user.user.id),
+        before: q
+            .cursor
+            .as_deref()
+            .map(|c| parse_id("cursor", c))
+            .transpose()?,
+        // One more than the page, to know whether another page follows.
+        limit: limit + 1,
+    };
+    let mut rows = state.store.sessions(&filter).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(SessionPage {
+        sessions: rows.into_iter().map(SessionJson::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_id(field: &str, value: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse(value).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+}
+
+/// The session `id` if `user` may see it; 404 otherwise (a malformed id too: no id that is
+/// not a session's can name one).
+async fn visible(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<SessionRow, ApiError> {
+    let id = id
+        .ok()
+        .and_then(|Path(id)| SessionId::parse(&id).ok())
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    match state.store.session(id).await? {
+        Some(row) if user.may_see(row.owner_id) => Ok(row),
+        _ => Err(ApiError::not_found("session")),
+    }
+}
+
+/// `GET /sessions/{id}`.
+///
+/// # Errors
+/// 404 when there is no such session or it belongs to someone else.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SessionJson>, ApiError> {
+    Ok(Json(visible(&state, &user, id).await?.into()))
+}
+
+/// `POST /sessions/{id}/stop`: writes `stopping`; the session's runner then brings it to a
+/// safe point and writes `stopped`.
+///
+/// # Errors
+/// 404 as for show; 409 when the session is not live or is already stopping.
+pub async fn stop(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SessionJson>, ApiError> {
+    let row = visible(&state, &user, id).await?;
+    Ok(Json(state.store.request_stop(row.id).await?.into()))
+}
+
+/// `DELETE /sessions/{id}`: the session and every row it produced.
+///
+/// # Errors
+/// 404 as for show; 409 while the session is live (stop it first).
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let row = visible(&state, &user, id).await?;
+    if !row.status.is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "session {} is {}; stop it before deleting it",
+                row.id, row.status
+            ),
+        ));
+    }
+    state.store.delete_session(row.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
