@@ -8,8 +8,6 @@ use openbell_store::{PoolConfig, SessionFilter, Store};
 use crate::backtest_cmd::run_recorded;
 use crate::session_config::parse_config;
 
-const PG_ADMIN: &str = "postgres://root@127.0.0.1:5432/postgres";
-
 const SMA: &str = r#"
 [session]
 name = "sma"
@@ -141,23 +139,7 @@ fn two_backtests_at_once_in_one_process_each_keep_only_their_own_rows() {
     let sqlite = format!("sqlite://{}", dir.path().join("registry.db").display());
     check("sqlite", &bars, &sqlite, &rt);
 
-    let Ok(admin) = rt.block_on(Store::connect(PG_ADMIN, &PoolConfig::default())) else {
-        openbell_testkit::skip(
-            "two backtests at once (postgres)",
-            "PostgreSQL is not reachable at 127.0.0.1:5432",
-        );
-        return;
-    };
-    let name = format!("openbell_two_{}", std::process::id());
-    rt.block_on(admin.execute_admin(&format!("CREATE DATABASE {name}")))
-        .unwrap();
-    let url = format!("postgres://root@127.0.0.1:5432/{name}");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        check("postgres", &bars, &url, &rt);
-    }));
-    rt.block_on(admin.execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)")))
-        .unwrap();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
+    if let Some(db) = openbell_testkit::PgDatabase::create("two backtests at once") {
+        check("postgres", &bars, &db.url(), &rt);
     }
 }

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -13,54 +11,31 @@ use chrono::Utc;
 use openbell_model::{SessionId, SessionKind, SessionStatus, Timestamp};
 use openbell_server::{AppState, ServerConfig, auth::token_hash, router};
 use openbell_store::{NewSession, PoolConfig, Store};
+use openbell_testkit::PgDatabase;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const PG_ADMIN: &str = "postgres://root@127.0.0.1:5432/postgres";
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A database on each backend available, migrated: (name, store, PostgreSQL cleanup).
-async fn backends(test: &str) -> Vec<(&'static str, Store, Option<String>, tempfile::TempDir)> {
+/// A database on each backend available, migrated: (name, store, the PostgreSQL database's
+/// guard, the SQLite file's folder).
+async fn backends(
+    test: &str,
+) -> Vec<(
+    &'static str,
+    Store,
+    Option<PgDatabase>,
+    Option<tempfile::TempDir>,
+)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
     let (sqlite, _) = Store::open(&url, &PoolConfig::default()).await.unwrap();
-    let mut out = vec![("sqlite", sqlite, None, dir)];
-    match Store::connect(PG_ADMIN, &PoolConfig::default()).await {
-        Ok(admin) => {
-            let name = format!(
-                "openbell_srv_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst)
-            );
-            admin
-                .execute_admin(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            admin.close().await;
-            let url = format!("postgres://root@127.0.0.1:5432/{name}");
-            let (pg, _) = Store::open(&url, &PoolConfig::default()).await.unwrap();
-            out.push(("postgres", pg, Some(name), tempfile::tempdir().unwrap()));
-        }
-        Err(e) => openbell_testkit::skip(
-            &format!("{test} on PostgreSQL"),
-            &format!("PostgreSQL is not reachable at 127.0.0.1:5432: {e}"),
-        ),
+    let mut out = vec![("sqlite", sqlite, None, Some(dir))];
+    if let Some(db) = PgDatabase::create(test) {
+        let (pg, _) = Store::open(&db.url(), &PoolConfig::default())
+            .await
+            .unwrap();
+        out.push(("postgres", pg, Some(db), None));
     }
     out
-}
-
-async fn finish(store: Store, cleanup: Option<String>) {
-    store.close().await;
-    if let Some(name) = cleanup {
-        let admin = Store::connect(PG_ADMIN, &PoolConfig::default())
-            .await
-            .unwrap();
-        admin
-            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .unwrap();
-        admin.close().await;
-    }
 }
 
 /// One request through the router: (status, JSON body or Null).
@@ -148,7 +123,7 @@ async fn session(store: &Store, n: u32, owner: Option<i64>) -> SessionId {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    for (name, store, cleanup, _dir) in backends("health").await {
+    for (name, store, _db, _dir) in backends("health").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         let (status, body) = call(&app, Method::GET, "/healthz", None, None).await;
         assert_eq!(
@@ -169,7 +144,7 @@ async fn health_and_readiness() {
             "method_not_allowed",
             name,
         );
-        finish(store, cleanup).await;
+        store.close().await;
     }
     // A database behind this build's schema is not ready.
     let dir = tempfile::tempdir().unwrap();
@@ -197,7 +172,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn registration_login_and_logout() {
-    for (name, store, cleanup, _dir) in backends("accounts").await {
+    for (name, store, _db, _dir) in backends("accounts").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         let (status, first) = register(&app, "alice").await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {first}");
@@ -291,13 +266,13 @@ async fn registration_login_and_logout() {
             "unauthorized",
             name,
         );
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }
 
 #[tokio::test]
 async fn failed_logins_are_rate_limited_per_username() {
-    for (name, store, cleanup, _dir) in backends("login rate limit").await {
+    for (name, store, _db, _dir) in backends("login rate limit").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         account(&app, "alice").await;
         for _ in 0..5 {
@@ -315,13 +290,13 @@ async fn failed_logins_are_rate_limited_per_username() {
         );
         // Other usernames are not affected.
         account(&app, "bob").await;
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }
 
 #[tokio::test]
 async fn closed_registration_admits_only_the_first_user() {
-    for (name, store, cleanup, _dir) in backends("closed registration").await {
+    for (name, store, _db, _dir) in backends("closed registration").await {
         let config = ServerConfig {
             open_registration: false,
             ..ServerConfig::default()
@@ -345,13 +320,13 @@ async fn closed_registration_admits_only_the_first_user() {
             store.user_by_name("mallory").await.unwrap().is_none(),
             "{name}"
         );
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }
 
 #[tokio::test]
 async fn every_session_endpoint_needs_a_live_token_and_hides_other_users_sessions() {
-    for (name, store, cleanup, _dir) in backends("session access").await {
+    for (name, store, _db, _dir) in backends("session access").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         let (_admin_id, admin) = account(&app, "admin").await;
         let (alice_id, alice) = account(&app, "alice").await;
@@ -415,13 +390,13 @@ async fn every_session_endpoint_needs_a_live_token_and_hides_other_users_session
                 "{name}"
             );
         }
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }
 
 #[tokio::test]
 async fn sessions_page_by_cursor_stop_once_and_delete_when_ended() {
-    for (name, store, cleanup, _dir) in backends("session list").await {
+    for (name, store, _db, _dir) in backends("session list").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         let (_, admin) = account(&app, "admin").await;
         let (alice_id, alice) = account(&app, "alice").await;
@@ -528,7 +503,7 @@ async fn sessions_page_by_cursor_stop_once_and_delete_when_ended() {
         let (status, body) = call(&app, Method::GET, &one, Some(&alice), None).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", name);
         assert!(store.session(id).await.unwrap().is_none(), "{name}");
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }
 
@@ -542,7 +517,7 @@ async fn injection_and_traversal_strings_get_a_4xx_and_change_nothing() {
         "%00",
         "\") OR 1=1 --",
     ];
-    for (name, store, cleanup, _dir) in backends("hostile input").await {
+    for (name, store, _db, _dir) in backends("hostile input").await {
         let app = router(AppState::new(store.clone(), ServerConfig::default()));
         let (alice_id, alice) = account(&app, "alice").await;
         let id = session(&store, 1, Some(alice_id)).await;
@@ -595,6 +570,6 @@ async fn injection_and_traversal_strings_get_a_4xx_and_change_nothing() {
             store.user_by_name("alice").await.unwrap().is_some(),
             "{name}"
         );
-        finish(store, cleanup).await;
+        store.close().await;
     }
 }

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{TimeZone, Utc};
 use openbell_model::{SessionId, SessionKind, SessionStatus, Timestamp};
@@ -13,70 +12,31 @@ use openbell_store::{
     Batch, EquityRow, FillRow, NewSession, OrderRow, PoolConfig, SessionFilter, Store, StoreError,
     head,
 };
+use openbell_testkit::PgDatabase;
 
-const PG_ADMIN: &str = "postgres://root@127.0.0.1:5432/postgres";
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh, empty database on each backend available: (name, store, cleanup handle).
+/// A fresh, empty database on each backend available: (name, store, the PostgreSQL database's
+/// guard, the SQLite file's folder).
 async fn backends(
     test: &str,
 ) -> Vec<(
     &'static str,
     Store,
-    Option<(Store, String)>,
+    Option<PgDatabase>,
     Option<tempfile::TempDir>,
 )> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
     let sqlite = Store::connect(&url, &PoolConfig::default()).await.unwrap();
     let mut out = vec![("sqlite", sqlite, None, Some(dir))];
-    match Store::connect(
-        PG_ADMIN,
-        &PoolConfig {
-            max_connections: 2,
+    if let Some(db) = PgDatabase::create(test) {
+        let pool = PoolConfig {
+            max_connections: 20,
             ..PoolConfig::default()
-        },
-    )
-    .await
-    {
-        Ok(admin) => {
-            let name = format!(
-                "openbell_t_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst)
-            );
-            admin
-                .execute_admin(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            let pg = Store::connect(
-                &format!("postgres://root@127.0.0.1:5432/{name}"),
-                &PoolConfig {
-                    max_connections: 20,
-                    ..PoolConfig::default()
-                },
-            )
-            .await
-            .unwrap();
-            out.push(("postgres", pg, Some((admin, name)), None));
-        }
-        Err(e) => openbell_testkit::skip(
-            &format!("{test} on PostgreSQL"),
-            &format!("PostgreSQL is not reachable at 127.0.0.1:5432: {e}"),
-        ),
+        };
+        let pg = Store::connect(&db.url(), &pool).await.unwrap();
+        out.push(("postgres", pg, Some(db), None));
     }
     out
-}
-
-async fn drop_db(cleanup: Option<(Store, String)>) {
-    if let Some((admin, name)) = cleanup {
-        admin
-            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .unwrap();
-        admin.close().await;
-    }
 }
 
 fn new_session(n: u32) -> NewSession {
@@ -95,7 +55,7 @@ fn new_session(n: u32) -> NewSession {
 
 #[tokio::test]
 async fn migrations_bring_an_empty_database_and_every_earlier_version_to_head() {
-    for (name, store, cleanup, _dir) in backends("migrations").await {
+    for (name, store, _db, _dir) in backends("migrations").await {
         let status = store.status().await.unwrap();
         assert_eq!(status.current, 0, "{name}");
         assert_eq!(
@@ -107,10 +67,9 @@ async fn migrations_bring_an_empty_database_and_every_earlier_version_to_head() 
         // Migrating again changes nothing.
         assert!(store.migrate().await.unwrap().is_empty(), "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
     for version in 1..head() {
-        for (name, store, cleanup, _dir) in backends("migrations from an earlier version").await {
+        for (name, store, _db, _dir) in backends("migrations from an earlier version").await {
             store.migrate_to(version).await.unwrap();
             assert_eq!(store.status().await.unwrap().current, version, "{name}");
             let applied = store.migrate().await.unwrap();
@@ -123,14 +82,13 @@ async fn migrations_bring_an_empty_database_and_every_earlier_version_to_head() 
             assert_eq!(status.current, head(), "{name}");
             assert_eq!(status.applied.len() as i64, head(), "{name}");
             store.close().await;
-            drop_db(cleanup).await;
         }
     }
 }
 
 #[tokio::test]
 async fn a_get_right_after_a_create_returns_the_session() {
-    for (name, store, cleanup, _dir) in backends("get after create").await {
+    for (name, store, _db, _dir) in backends("get after create").await {
         store.migrate().await.unwrap();
         let new = new_session(1);
         let created = store.create_session(&new).await.unwrap();
@@ -143,13 +101,12 @@ async fn a_get_right_after_a_create_returns_the_session() {
         assert_eq!(got, created, "{name}");
         assert_eq!(got.config, new.config);
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn two_hundred_concurrent_creates_are_all_listed() {
-    for (name, store, cleanup, _dir) in backends("200 concurrent creates").await {
+    for (name, store, _db, _dir) in backends("200 concurrent creates").await {
         store.migrate().await.unwrap();
         let store = Arc::new(store);
         let tasks: Vec<_> = (0..200)
@@ -191,13 +148,12 @@ async fn two_hundred_concurrent_creates_are_all_listed() {
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn two_concurrent_stops_make_exactly_one_move_and_lost_races_are_errors() {
-    for (name, store, cleanup, _dir) in backends("concurrent stops").await {
+    for (name, store, _db, _dir) in backends("concurrent stops").await {
         store.migrate().await.unwrap();
         let new = new_session(7);
         store.create_session(&new).await.unwrap();
@@ -278,7 +234,6 @@ async fn two_concurrent_stops_make_exactly_one_move_and_lost_races_are_errors() 
             "{name}: {err}"
         );
         drop(store);
-        drop_db(cleanup).await;
     }
 }
 
@@ -330,7 +285,7 @@ fn batch(n: i64) -> Batch {
 
 #[tokio::test]
 async fn batches_commit_whole_sessions_keep_their_own_rows_and_delete_cascades() {
-    for (name, store, cleanup, _dir) in backends("batches and cascade").await {
+    for (name, store, _db, _dir) in backends("batches and cascade").await {
         store.migrate().await.unwrap();
         let (a, b) = (new_session(1), new_session(2));
         store.create_session(&a).await.unwrap();
@@ -413,13 +368,12 @@ async fn batches_commit_whole_sessions_keep_their_own_rows_and_delete_cascades()
             .unwrap();
         assert_eq!(store.signals(b.id).await.unwrap(), signals, "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn oversized_or_malformed_input_is_rejected_and_never_stored() {
-    for (name, store, cleanup, _dir) in backends("bad input").await {
+    for (name, store, _db, _dir) in backends("bad input").await {
         store.migrate().await.unwrap();
         let mut big = new_session(3);
         big.config = "x".repeat(openbell_store::MAX_CONFIG_BYTES + 1);
@@ -454,7 +408,6 @@ async fn oversized_or_malformed_input_is_rejected_and_never_stored() {
         bad.orders[0].status = "exploded".into();
         assert!(store.write_batch(sneaky.id, &bad).await.is_err(), "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
@@ -468,7 +421,7 @@ async fn unknown_urls_are_named() {
 
 #[tokio::test]
 async fn sessions_of_a_dead_runner_fail_with_the_reason_and_nothing_else_moves() {
-    for (name, store, cleanup, _dir) in backends("lease expiry").await {
+    for (name, store, _db, _dir) in backends("lease expiry").await {
         store.migrate().await.unwrap();
         let now = Utc::now();
         let past = now - chrono::Duration::seconds(60);
@@ -545,13 +498,12 @@ async fn sessions_of_a_dead_runner_fail_with_the_reason_and_nothing_else_moves()
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn two_sessions_written_at_once_each_keep_only_their_own_rows() {
-    for (name, store, cleanup, _dir) in backends("concurrent writers").await {
+    for (name, store, _db, _dir) in backends("concurrent writers").await {
         store.migrate().await.unwrap();
         let (a, b) = (new_session(21), new_session(22));
         store.create_session(&a).await.unwrap();
@@ -599,13 +551,12 @@ async fn two_sessions_written_at_once_each_keep_only_their_own_rows() {
             "{name}"
         );
         drop(store);
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn concurrent_migrations_on_a_fresh_database_apply_each_step_once() {
-    for (name, store, cleanup, _dir) in backends("concurrent migrations").await {
+    for (name, store, _db, _dir) in backends("concurrent migrations").await {
         let store = Arc::new(store);
         let tasks: Vec<_> = (0..4)
             .map(|_| {
@@ -621,7 +572,6 @@ async fn concurrent_migrations_on_a_fresh_database_apply_each_step_once() {
         assert_eq!(applied, (1..=head()).collect::<Vec<_>>(), "{name}");
         assert_eq!(store.status().await.unwrap().current, head(), "{name}");
         drop(store);
-        drop_db(cleanup).await;
     }
 }
 
@@ -651,7 +601,7 @@ async fn separate_connections_opening_a_fresh_sqlite_file_all_succeed() {
 
 #[tokio::test]
 async fn rewritten_orders_and_days_take_their_latest_state() {
-    for (name, store, cleanup, _dir) in backends("order updates").await {
+    for (name, store, _db, _dir) in backends("order updates").await {
         store.migrate().await.unwrap();
         let s = new_session(31);
         store.create_session(&s).await.unwrap();
@@ -700,7 +650,6 @@ async fn rewritten_orders_and_days_take_their_latest_state() {
         // The fills of the first batch are still there once, next to nothing else.
         assert_eq!(store.fills(s.id).await.unwrap().len(), 3, "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
@@ -718,7 +667,7 @@ fn part(k: i64, n: i64) -> Batch {
 
 #[tokio::test]
 async fn the_writer_commits_batches_in_order_and_stops_at_the_first_failure() {
-    for (name, store, cleanup, _dir) in backends("batch writer").await {
+    for (name, store, _db, _dir) in backends("batch writer").await {
         store.migrate().await.unwrap();
         let (a, b) = (new_session(41), new_session(42));
         store.create_session(&a).await.unwrap();
@@ -773,13 +722,12 @@ async fn the_writer_commits_batches_in_order_and_stops_at_the_first_failure() {
             .collect();
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>(), "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn orders_read_a_page_at_a_time_by_id() {
-    for (name, store, cleanup, _dir) in backends("order pages").await {
+    for (name, store, _db, _dir) in backends("order pages").await {
         store.migrate().await.unwrap();
         let s = new_session(51);
         store.create_session(&s).await.unwrap();
@@ -829,14 +777,13 @@ async fn orders_read_a_page_at_a_time_by_id() {
         all.dedup();
         assert_eq!(all.len(), 25, "{name}");
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
     use openbell_store::{PositionRow, QualityRow, ScanRow, SignalRow, TradeRow};
-    for (name, store, cleanup, _dir) in backends("read back").await {
+    for (name, store, _db, _dir) in backends("read back").await {
         store.migrate().await.unwrap();
         let s = new_session(52);
         store.create_session(&s).await.unwrap();
@@ -922,13 +869,12 @@ async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn the_first_user_is_the_only_admin_even_when_many_register_at_once() {
-    for (name, store, cleanup, _dir) in backends("first user is admin").await {
+    for (name, store, _db, _dir) in backends("first user is admin").await {
         store.migrate().await.unwrap();
         let store = Arc::new(store);
         let mut tasks = Vec::new();
@@ -952,13 +898,12 @@ async fn the_first_user_is_the_only_admin_even_when_many_register_at_once() {
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn usernames_are_unique_and_checked() {
-    for (name, store, cleanup, _dir) in backends("usernames").await {
+    for (name, store, _db, _dir) in backends("usernames").await {
         store.migrate().await.unwrap();
         store.create_user("alice", "h1").await.unwrap();
         let taken = store.create_user("alice", "h2").await.unwrap_err();
@@ -977,13 +922,12 @@ async fn usernames_are_unique_and_checked() {
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }
 
 #[tokio::test]
 async fn a_token_names_its_user_until_it_expires_or_is_revoked() {
-    for (name, store, cleanup, _dir) in backends("tokens").await {
+    for (name, store, _db, _dir) in backends("tokens").await {
         store.migrate().await.unwrap();
         let alice = store.create_user("alice", "h").await.unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 12, 0, 0).unwrap();
@@ -1028,6 +972,5 @@ async fn a_token_names_its_user_until_it_expires_or_is_revoked() {
             "{name}"
         );
         store.close().await;
-        drop_db(cleanup).await;
     }
 }

@@ -4,9 +4,14 @@
 //! checkout, or wherever `OPENBELL_REAL_DATA` points). Tests that use them call
 //! [`real_data_dir`]: when the folder is absent it prints that the test was skipped and why,
 //! and under `CI=true` it panics instead, so CI can never pass without the real-data checks.
+//! Tests that need PostgreSQL take a [`PgDatabase`] of their own, which skips the same way.
+
+mod postgres;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use crate::postgres::PgDatabase;
 
 /// The environment variable that overrides the real-data location.
 pub const REAL_DATA_ENV: &str = "OPENBELL_REAL_DATA";

@@ -4,42 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use openbell_testkit::PgDatabase;
+
 use crate::{openbell, stderr, stdout};
-
-/// A fresh PostgreSQL database (dropped by the guard), or `None` after reporting the skip.
-struct PgDb(String);
-
-impl PgDb {
-    fn create(test: &str) -> Option<Self> {
-        let name = format!("openbell_cli_{}_{}", std::process::id(), test);
-        let ok = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qc"])
-            .arg(format!("CREATE DATABASE {name}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            openbell_testkit::skip(
-                &format!("{test} on PostgreSQL"),
-                "PostgreSQL (psql) is not reachable at 127.0.0.1:5432",
-            );
-            return None;
-        }
-        Some(Self(name))
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://root@127.0.0.1:5432/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .output();
-    }
-}
 
 fn generated(home: &Path) -> String {
     crate::generate(home, 4, 10, "2024-01-02", 3)
@@ -148,11 +115,11 @@ fn registry_errors_are_one_line() {
 
 /// The registries every test here runs on: a SQLite file in `home`, and a fresh PostgreSQL
 /// database when one is reachable (dropped with the returned handle).
-fn registries(home: &Path, name: &str) -> (Vec<String>, Option<PgDb>) {
+fn registries(home: &Path, name: &str) -> (Vec<String>, Option<PgDatabase>) {
     let sqlite = format!("sqlite://{}", home.join("registry.db").display());
-    let pg = PgDb::create(name);
+    let pg = PgDatabase::create(name);
     let mut urls = vec![sqlite];
-    urls.extend(pg.as_ref().map(PgDb::url));
+    urls.extend(pg.as_ref().map(PgDatabase::url));
     (urls, pg)
 }
 
@@ -525,14 +492,14 @@ fn fills_of(shown: &str) -> i64 {
 
 #[test]
 fn postgres_unreachable_mid_session_ends_it_failed_with_the_reason_and_keeps_committed_rows() {
-    let Some(pg) = PgDb::create("dbdown") else {
+    let Some(pg) = PgDatabase::create("dbdown") else {
         return;
     };
     let home = tempfile::tempdir().unwrap();
     let (data, long) = long_backtest(home.path(), 8);
     let direct = pg.url();
     let proxy = Proxy::start("127.0.0.1:5432");
-    let via_proxy = format!("postgres://root@127.0.0.1:{}/{}", proxy.port, pg.0);
+    let via_proxy = format!("postgres://root@127.0.0.1:{}/{}", proxy.port, pg.name());
     run_ok(home.path(), &["db", "migrate", "--db", &direct]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_openbell"))
         .args([
