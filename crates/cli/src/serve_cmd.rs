@@ -21,7 +21,7 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     closed_registration: bool,
     /// How long a login token lives, in hours.
-    #[arg(long, value_name = "HOURS", default_value_t = 720)]
+    #[arg(long, value_name = "HOURS", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..))]
     token_hours: u32,
 }
 
@@ -33,7 +33,7 @@ pub(crate) fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<()> {
     let url = db_url(args.db.as_deref())?;
     let config = ServerConfig {
         open_registration: !args.closed_registration,
-        token_ttl: chrono::Duration::hours(i64::from(args.token_hours.max(1))),
+        token_ttl: chrono::Duration::hours(i64::from(args.token_hours)),
     };
     runtime()?.block_on(async {
         let store = open(&url).await?;

@@ -168,15 +168,19 @@ pub async fn register(
     Body(c): Body<Credentials>,
 ) -> Result<(StatusCode, Json<UserJson>), ApiError> {
     check_password(&c.password)?;
-    if !state.config.open_registration && state.store.user_count().await? > 0 {
+    let hash = hash_password(c.password).await?;
+    let first_only = !state.config.open_registration;
+    let Some(user) = state
+        .store
+        .create_user(&c.username, &hash, first_only)
+        .await?
+    else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "registration_closed",
             "registration is closed; an admin creates accounts",
         ));
-    }
-    let hash = hash_password(c.password).await?;
-    let user = state.store.create_user(&c.username, &hash).await?;
+    };
     Ok((StatusCode::CREATED, Json(UserJson::from(&user))))
 }
 

@@ -58,12 +58,6 @@ impl ApiError {
             "internal error; the server log has the details",
         )
     }
-
-    /// The status.
-    #[must_use]
-    pub const fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<StoreError> for ApiError {

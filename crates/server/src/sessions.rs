@@ -114,7 +114,7 @@ pub async fn list(
         before: q
             .cursor
             .as_deref()
-            .map(|c| parse_id("cursor", c))
+            .map(|c| parse::<SessionId>("cursor", c))
             .transpose()?,
         // One more than the page, to know whether another page follows.
         limit: limit + 1,
@@ -129,10 +129,6 @@ pub async fn list(
         sessions: rows.into_iter().map(SessionJson::from).collect(),
         next_cursor,
     }))
-}
-
-fn parse_id(field: &str, value: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse(value).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
 }
 
 /// The session `id` if `user` may see it; 404 otherwise (a malformed id too: no id that is

@@ -46,7 +46,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl Store {
     /// Registers a user with an already-hashed password. The first user ever registered is
-    /// the admin; concurrent first registrations still make exactly one admin.
+    /// the admin; concurrent first registrations still make exactly one admin. With
+    /// `first_only` (registration closed), only a first user is registered: once anyone
+    /// exists the answer is `None` and nothing is written.
     ///
     /// # Errors
     /// [`StoreError::Input`] for an empty, oversized or non-printable username, or one that
@@ -55,7 +57,8 @@ impl Store {
         &self,
         username: &str,
         password_hash: &str,
-    ) -> Result<UserRow, StoreError> {
+        first_only: bool,
+    ) -> Result<Option<UserRow>, StoreError> {
         let chars = username.chars().count();
         if chars == 0
             || chars > MAX_USERNAME_CHARS
@@ -67,9 +70,9 @@ impl Store {
                 "username must be 1 to {MAX_USERNAME_CHARS} characters without spaces or control characters"
             )));
         }
-        let insert = "INSERT INTO users (username, password_hash, is_admin, created_at) SELECT $1, $2, NOT EXISTS (SELECT 1 FROM users), $3";
+        let insert = "INSERT INTO users (username, password_hash, is_admin, created_at) SELECT $1, $2, NOT EXISTS (SELECT 1 FROM users), $3 WHERE NOT $4 OR NOT EXISTS (SELECT 1 FROM users) RETURNING id, username, is_admin, created_at";
         let now = Utc::now();
-        let inserted = on_pool!(self, p => {
+        on_pool!(self, p => {
             let mut tx = p.begin().await?;
             // On PostgreSQL two first registrations could both see an empty table; the lock
             // (which conflicts with itself) puts them one after the other. SQLite already runs
@@ -79,37 +82,23 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            match sqlx::query(insert)
+            let row = sqlx::query(insert)
                 .bind(username)
                 .bind(password_hash)
                 .bind(now)
-                .execute(&mut *tx)
+                .bind(first_only)
+                .fetch_optional(&mut *tx)
                 .await
-            {
-                Ok(_) => {
-                    tx.commit().await?;
-                    true
-                }
-                Err(e) if is_unique_violation(&e) => false,
-                Err(e) => return Err(e.into()),
-            }
-        });
-        if !inserted {
-            return Err(StoreError::Input(format!("username {username:?} is taken")));
-        }
-        self.user_by_name(username)
-            .await?
-            .map(|(user, _)| user)
-            .ok_or_else(|| StoreError::Input(format!("username {username:?} vanished")))
-    }
-
-    /// How many users are registered.
-    ///
-    /// # Errors
-    /// [`StoreError::Db`].
-    pub async fn user_count(&self) -> Result<i64, StoreError> {
-        on_pool!(self, p => {
-            Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(p).await?.try_get("n")?)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Input(format!("username {username:?} is taken"))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            let user = row.as_ref().map(user_from_row).transpose()?;
+            tx.commit().await?;
+            Ok(user)
         })
     }
 

@@ -16,15 +16,19 @@ async fn the_first_user_is_the_only_admin_even_when_many_register_at_once() {
         for n in 0..16 {
             let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
-                store.create_user(&format!("user{n}"), "hash").await
+                store.create_user(&format!("user{n}"), "hash", false).await
             }));
         }
         let mut admins = 0;
         for t in tasks {
-            admins += usize::from(t.await.unwrap().unwrap().is_admin);
+            admins += usize::from(t.await.unwrap().unwrap().unwrap().is_admin);
         }
         assert_eq!(admins, 1, "{name}");
-        let later = store.create_user("late", "hash").await.unwrap();
+        let later = store
+            .create_user("late", "hash", false)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!later.is_admin, "{name}");
         let (found, hash) = store.user_by_name("late").await.unwrap().unwrap();
         assert_eq!((found, hash.as_str()), (later, "hash"), "{name}");
@@ -40,14 +44,14 @@ async fn the_first_user_is_the_only_admin_even_when_many_register_at_once() {
 async fn usernames_are_unique_and_checked() {
     for (name, store, _db, _dir) in backends("usernames").await {
         store.migrate().await.unwrap();
-        store.create_user("alice", "h1").await.unwrap();
-        let taken = store.create_user("alice", "h2").await.unwrap_err();
+        store.create_user("alice", "h1", false).await.unwrap();
+        let taken = store.create_user("alice", "h2", false).await.unwrap_err();
         assert!(
             matches!(taken, StoreError::Input(ref m) if m.contains("taken")),
             "{name}: {taken}"
         );
         for bad in ["", "a b", "tab\there", &"x".repeat(65)] {
-            let e = store.create_user(bad, "h").await.unwrap_err();
+            let e = store.create_user(bad, "h", false).await.unwrap_err();
             assert!(matches!(e, StoreError::Input(_)), "{name}: {bad:?}: {e}");
         }
         // The stored hash is the first one: the refused registration changed nothing.
@@ -64,7 +68,11 @@ async fn usernames_are_unique_and_checked() {
 async fn a_token_names_its_user_until_it_expires_or_is_revoked() {
     for (name, store, _db, _dir) in backends("tokens").await {
         store.migrate().await.unwrap();
-        let alice = store.create_user("alice", "h").await.unwrap();
+        let alice = store
+            .create_user("alice", "h", false)
+            .await
+            .unwrap()
+            .unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 12, 0, 0).unwrap();
         let hour = chrono::Duration::hours(1);
         store
@@ -106,6 +114,36 @@ async fn a_token_names_its_user_until_it_expires_or_is_revoked() {
             Some(alice),
             "{name}"
         );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn closed_registration_writes_only_a_first_user_even_when_many_try_at_once() {
+    for (name, store, _db, _dir) in backends("first user only").await {
+        store.migrate().await.unwrap();
+        let store = Arc::new(store);
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                store.create_user(&format!("user{n}"), "hash", true).await
+            }));
+        }
+        let mut created = Vec::new();
+        for t in tasks {
+            created.extend(t.await.unwrap().unwrap());
+        }
+        assert_eq!(created.len(), 1, "{name}: {created:?}");
+        assert!(created[0].is_admin, "{name}");
+        for n in 0..8 {
+            let stored = store.user_by_name(&format!("user{n}")).await.unwrap();
+            assert_eq!(
+                stored.is_some(),
+                format!("user{n}") == created[0].username,
+                "{name}"
+            );
+        }
         store.close().await;
     }
 }
