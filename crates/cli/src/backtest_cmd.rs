@@ -1,26 +1,24 @@
 //! `openbell backtest`: a config's strategy over stored bars through the full trading-day
 //! lifecycle, with a summary and, with `--out`, every record as files and an HTML report.
 
-use std::collections::BTreeSet;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use chrono::NaiveDate;
 use clap::Args;
 use openbell_config::SessionConfig;
 use openbell_data::BarStore;
-use openbell_engine::{
-    Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry,
+use openbell_engine::{Event, EventSink};
+use openbell_model::{Money, SessionId};
+use openbell_server::run::backtest::{
+    BacktestResult, Hooks, days_planned, new_session_id, session_range,
 };
-use openbell_model::{Money, SessionId, Symbol, Timestamp};
+use openbell_server::run::config::load_config;
+use openbell_server::run::home::data_dir_or;
+use openbell_server::run::registry::{self, StreamWriter};
 
-use crate::home::data_dir_or;
 use crate::report;
-use crate::session_config::load_config;
-use crate::store_source::StoreSource;
 
 #[derive(Debug, Args)]
 pub(crate) struct BacktestArgs {
@@ -41,50 +39,21 @@ pub(crate) struct BacktestArgs {
     db: Option<String>,
 }
 
-/// One symbol-day's quality.
-#[derive(Debug, Clone)]
-pub(crate) struct QualityRow {
-    pub(crate) date: NaiveDate,
-    pub(crate) symbol: Symbol,
-    pub(crate) expected: u32,
-    pub(crate) present: u32,
-    pub(crate) missing: Vec<(Timestamp, Timestamp)>,
-}
-
-/// One scan.
-#[derive(Debug, Clone)]
-pub(crate) struct ScanRow {
-    pub(crate) ts: Timestamp,
-    pub(crate) scanner: String,
-    pub(crate) as_of: Timestamp,
-    pub(crate) candidates: Vec<(Symbol, f64)>,
-    pub(crate) chosen: Vec<Symbol>,
-}
-
-/// Keeps what a backtest reports, and shows progress on a terminal.
-struct Recorder {
+/// The command line's view of a running backtest: the output files, written as the records
+/// arrive, and progress on a terminal.
+struct Tap {
     days_total: usize,
     days: usize,
     bars: u64,
     started: Instant,
     progress: bool,
     equity: Option<Money>,
-    /// The output files, written as the records arrive.
     outputs: Option<report::Outputs>,
     /// The first error writing the output files.
     output_error: Option<anyhow::Error>,
-    fill_count: usize,
-    order_count: usize,
-    signals: usize,
-    quality: Vec<QualityRow>,
-    scans: Vec<ScanRow>,
-    faults: Vec<String>,
-    symbols: BTreeSet<Symbol>,
-    /// The registry's writer, fed as the session runs.
-    stream: Option<crate::registry::StreamWriter>,
 }
 
-impl Recorder {
+impl Tap {
     /// Hands a record to the output files; the first failure is kept and stops the writing.
     fn output(&mut self, write: impl FnOnce(&mut report::Outputs) -> Result<()>) {
         if let Some(outputs) = self.outputs.as_mut()
@@ -96,62 +65,18 @@ impl Recorder {
     }
 }
 
-impl EventSink for Recorder {
+impl EventSink for Tap {
     fn emit(&mut self, event: &Event) {
-        if let Some(stream) = self.stream.as_mut() {
-            stream.on_event(event);
-        }
         match event {
-            Event::OrderFilled { fill, .. } => {
-                self.fill_count += 1;
-                self.output(|o| o.fill(fill));
-            }
+            Event::OrderFilled { fill, .. } => self.output(|o| o.fill(fill)),
             Event::TradeClosed { trade, .. } => self.output(|o| o.trade(trade)),
             Event::OrderFinished { record, .. } => self.output(|o| o.order(record.clone())),
-            Event::OrderAccepted { .. } | Event::OrderRejected { .. } => self.order_count += 1,
-            Event::Signal { .. } => self.signals += 1,
             Event::Equity {
                 equity, open, ts, ..
             } => {
                 self.equity = Some(*equity);
                 self.output(|o| o.equity(*ts, *equity, *open));
             }
-            Event::SymbolAdded { symbol, .. } => {
-                self.symbols.insert(*symbol);
-            }
-            Event::Quality {
-                symbol,
-                date,
-                expected,
-                present,
-                missing,
-                ..
-            } => self.quality.push(QualityRow {
-                date: *date,
-                symbol: *symbol,
-                expected: *expected,
-                present: *present,
-                missing: missing.clone(),
-            }),
-            Event::ScanCompleted {
-                scanner,
-                as_of,
-                candidates,
-                chosen,
-                ts,
-            } => self.scans.push(ScanRow {
-                ts: *ts,
-                scanner: scanner.clone(),
-                as_of: *as_of,
-                candidates: candidates.clone(),
-                chosen: chosen.clone(),
-            }),
-            Event::Fault {
-                symbol,
-                date,
-                reason,
-                ..
-            } => self.faults.push(format!("{date} {symbol}: {reason}")),
             Event::DayEnded { bars, .. } => {
                 self.days += 1;
                 self.bars += bars;
@@ -179,99 +104,20 @@ impl EventSink for Recorder {
     }
 }
 
-/// Everything a finished backtest reports.
-pub(crate) struct BacktestResult {
-    pub(crate) session_id: SessionId,
-    pub(crate) name: Option<String>,
-    pub(crate) strategy: String,
-    pub(crate) start: NaiveDate,
-    pub(crate) end: NaiveDate,
-    pub(crate) trading_days: u32,
-    /// Trading days the config covers.
-    pub(crate) days_planned: usize,
-    /// True when a stop request ended it early.
-    pub(crate) stopped: bool,
-    pub(crate) symbols: Vec<Symbol>,
-    pub(crate) bars: u64,
-    /// The orders still working at the end (the rest reached the registry and the output
-    /// files as they finished).
-    pub(crate) orders: Vec<OrderRecord>,
-    /// Orders submitted.
-    pub(crate) order_count: usize,
-    /// Fills made.
-    pub(crate) fill_count: usize,
-    pub(crate) signals: usize,
-    pub(crate) quality: Vec<QualityRow>,
-    pub(crate) scans: Vec<ScanRow>,
-    pub(crate) faults: Vec<String>,
-    pub(crate) metrics: Performance,
-    pub(crate) initial: Money,
-    pub(crate) final_equity: Money,
-    pub(crate) realized: Money,
-    pub(crate) fingerprint: String,
-    pub(crate) elapsed_ms: u128,
-    pub(crate) config_text: String,
-    pub(crate) interval: openbell_model::Interval,
-    pub(crate) range: (Timestamp, Timestamp),
-}
-
-impl BacktestResult {
-    #[allow(clippy::cast_precision_loss)]
-    pub(crate) fn bars_per_second(&self) -> f64 {
-        self.bars as f64 / (self.elapsed_ms.max(1) as f64 / 1000.0)
-    }
-}
-
-/// A new time-ordered session id.
-pub(crate) fn new_session_id() -> Result<SessionId> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let now = Timestamp::from_nanos(nanos);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_i64(now.as_nanos());
-    hasher.write_u32(std::process::id());
-    let a = hasher.finish().to_le_bytes();
-    hasher.write_u8(1);
-    let b = hasher.finish().to_le_bytes();
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&a);
-    random[8..].copy_from_slice(&b[..2]);
-    Ok(SessionId::from_parts(now, random)?)
-}
-
-/// Runs a parsed config's strategy over `store`.
+/// Runs a parsed config's strategy over `store`, with progress on a terminal and, with
+/// `out_dir`, the output files written as the records arrive.
 pub(crate) fn backtest(
     store: &BarStore,
     cfg: &SessionConfig,
     session_id: SessionId,
     progress: bool,
-    stream: Option<crate::registry::StreamWriter>,
+    stream: Option<StreamWriter>,
     stop: Option<&std::sync::atomic::AtomicBool>,
     out_dir: Option<&Path>,
 ) -> Result<(BacktestResult, Option<report::Outputs>)> {
-    let strategy_cfg = cfg
-        .strategy
-        .as_ref()
-        .context("the config has no [strategy] table: a backtest needs one")?;
-    let registry = StrategyRegistry::default();
-    let mut strategy = registry
-        .create(
-            &strategy_cfg.name,
-            &strategy_cfg.params,
-            cfg.engine.base_interval,
-        )
-        .map_err(anyhow::Error::msg)?;
-    let days_total = cfg
-        .engine
-        .calendar
-        .trading_days(cfg.engine.start, cfg.engine.end)?
-        .len();
-    let mut source = StoreSource::new(store);
-    let mut clock = SimulatedClock::default();
     let range = session_range(cfg)?;
-    let mut recorder = Recorder {
-        days_total,
+    let mut tap = Tap {
+        days_total: days_planned(cfg)?,
         days: 0,
         bars: 0,
         started: Instant::now(),
@@ -281,83 +127,20 @@ pub(crate) fn backtest(
             .map(|dir| report::Outputs::create(dir, range, cfg.broker.initial_cash))
             .transpose()?,
         output_error: None,
-        fill_count: 0,
-        order_count: 0,
-        signals: 0,
-        quality: Vec::new(),
-        scans: Vec::new(),
-        faults: Vec::new(),
-        symbols: BTreeSet::new(),
-        stream,
     };
-    let started = Instant::now();
-    let mut engine = Engine::new(cfg.engine.clone(), &mut source, &mut clock, &mut recorder)?
-        .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
-    if let Some(stop) = stop {
-        engine = engine.with_stop(stop);
-    }
-    // Nothing that grows with the session is kept: every record reaches the registry and the
-    // output files as it happens.
-    engine = engine.without_records();
-    let summary = engine.run()?;
-    let report = engine
-        .into_report()
-        .context("the engine kept no trading record")?;
-    if let Some(stream) = recorder.stream.as_mut() {
-        stream.close();
-    }
-    let elapsed_ms = started.elapsed().as_millis();
+    let hooks = Hooks {
+        stream,
+        stop,
+        tap: Some(&mut tap),
+    };
+    let result = openbell_server::run::backtest::backtest(store, cfg, session_id, hooks)?;
     if progress {
         let _ = writeln!(std::io::stderr());
     }
-    let fingerprint = store.files_digest(source.files())?;
-    // Quality in (date, symbol) order, as the registry returns it.
-    recorder.quality.sort_by_key(|q| (q.date, q.symbol));
-    if let Some(e) = recorder.output_error.take() {
+    if let Some(e) = tap.output_error.take() {
         return Err(e);
     }
-    let outputs = recorder.outputs.take();
-    let result = BacktestResult {
-        session_id,
-        name: cfg.name.clone(),
-        strategy: strategy_cfg.name.clone(),
-        start: cfg.engine.start,
-        end: cfg.engine.end,
-        trading_days: summary.days,
-        days_planned: days_total,
-        stopped: summary.stopped,
-        symbols: recorder.symbols.into_iter().collect(),
-        bars: summary.base_bars,
-        orders: report.orders,
-        order_count: recorder.order_count,
-        fill_count: recorder.fill_count,
-        signals: recorder.signals,
-        quality: recorder.quality,
-        scans: recorder.scans,
-        faults: recorder.faults,
-        metrics: report.metrics,
-        initial: report.portfolio.initial_cash(),
-        final_equity: report.final_equity,
-        realized: report.portfolio.realized_pnl(),
-        fingerprint,
-        elapsed_ms,
-        config_text: cfg.text.clone(),
-        interval: cfg.engine.base_interval,
-        range,
-    };
-    Ok((result, outputs))
-}
-
-/// The first open and last close of the session's trading days.
-fn session_range(cfg: &SessionConfig) -> Result<(Timestamp, Timestamp)> {
-    let days = cfg
-        .engine
-        .calendar
-        .trading_days(cfg.engine.start, cfg.engine.end)?;
-    Ok(match (days.first(), days.last()) {
-        (Some(first), Some(last)) => (first.open, last.close),
-        _ => (Timestamp::from_nanos(0), Timestamp::from_nanos(0)),
-    })
+    Ok((result, tap.outputs.take()))
 }
 
 /// Prints the summary of a finished backtest.
@@ -433,7 +216,7 @@ pub(crate) fn run(a: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
             |s| s.to_string_lossy().into_owned(),
         )
     });
-    let url = crate::registry::db_url(a.db.as_deref())?;
+    let url = registry::db_url(a.db.as_deref())?;
     run_recorded(&store, &cfg, &name, &url, a.out.as_deref(), out)
 }
 
@@ -455,22 +238,20 @@ pub(crate) fn run_recorded(
         // An output folder that cannot be made fails before the session starts.
         ensure_dir(dir)?;
     }
-    let rt = crate::registry::runtime()?;
-    let registry = rt.block_on(crate::registry::open(url))?;
+    let rt = registry::runtime()?;
+    let handle = rt.handle().clone();
+    let registry = rt.block_on(registry::open(url))?;
     let id = new_session_id()?;
-    let runner = crate::registry::runner_id();
-    rt.block_on(crate::registry::start(
-        &registry, id, &runner, name, &cfg.text,
-    ))?;
+    let runner = registry::runner_id("cli");
+    rt.block_on(registry::start(&registry, id, &runner, name, &cfg.text))?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let heartbeat = rt.spawn(crate::registry::heartbeat(
+    let heartbeat = rt.spawn(registry::heartbeat(
         registry.clone(),
         runner,
         id,
         std::sync::Arc::clone(&stop),
     ));
-    let (stream, writer) =
-        crate::registry::stream(&rt, &registry, id, std::sync::Arc::clone(&stop));
+    let (stream, writer) = registry::stream(&handle, &registry, id, std::sync::Arc::clone(&stop));
     let outcome = (|| -> Result<(BacktestResult, openbell_store::Written)> {
         let (result, outputs) = backtest(
             store,
@@ -481,11 +262,11 @@ pub(crate) fn run_recorded(
             Some(&stop),
             out_dir,
         )?;
-        let summary = report::summary_json(&result)?;
+        let summary = result.summary_json()?;
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
-        let rest = rt.block_on(crate::registry::finish(&registry, &result, &summary))?;
+        let rest = rt.block_on(registry::finish(&registry, &result, &summary))?;
         if let Some(mut outputs) = outputs {
             match outputs.orders_from() {
                 // Too many orders waited on a working one: the rest, by id, a page at a time
@@ -510,7 +291,7 @@ pub(crate) fn run_recorded(
     let (result, written) = match outcome {
         Ok(done) => done,
         Err(e) => {
-            rt.block_on(crate::registry::fail(&registry, id, &format!("{e:#}")));
+            rt.block_on(registry::fail(&registry, id, &format!("{e:#}")));
             return Err(e);
         }
     };
@@ -529,7 +310,7 @@ pub(crate) fn run_recorded(
         written.rows,
         written.secs,
         rate / 1e3,
-        crate::registry::shown(url)
+        registry::shown(url)
     )?;
     if let Some(dir) = out_dir {
         writeln!(out, "report    {}", dir.join("report.html").display())?;

@@ -1,7 +1,6 @@
 //! `openbell calendar ...`: trading days and next sessions of an exchange.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Result, bail};
 use chrono::{NaiveDate, SecondsFormat};
@@ -10,7 +9,7 @@ use openbell_calendar::{BUILTIN_CODES, Calendar, TradingDay};
 use openbell_model::Timestamp;
 
 use crate::args::parse_date;
-use crate::home::calendars_dir;
+use openbell_server::run::config::{resolve, user_calendars};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CalendarCommand {
@@ -105,48 +104,6 @@ pub(crate) fn run(cmd: CalendarCommand, out: &mut dyn Write) -> Result<()> {
         }
         CalendarCommand::Ls => list(out),
     }
-}
-
-/// Finds a calendar by built-in code, file path, or `<home>/calendars/<CODE>.toml`.
-pub(crate) fn resolve(name: &str) -> Result<Calendar> {
-    if let Ok(cal) = Calendar::builtin(name) {
-        return Ok(cal);
-    }
-    let path = Path::new(name);
-    if path.extension().is_some_and(|e| e == "toml") || path.is_file() {
-        return Ok(Calendar::from_toml_file(path)?);
-    }
-    let user = calendars_dir().join(format!("{name}.toml"));
-    if user.is_file() {
-        return Ok(Calendar::from_toml_file(&user)?);
-    }
-    let user_codes = user_calendars()
-        .into_iter()
-        .map(|(code, _)| code)
-        .collect::<Vec<_>>();
-    let known = BUILTIN_CODES
-        .iter()
-        .map(|c| (*c).to_owned())
-        .chain(user_codes)
-        .collect::<Vec<_>>();
-    bail!(
-        "unknown exchange {name:?} (available: {}; or give the path of a calendar TOML file)",
-        known.join(", ")
-    )
-}
-
-fn user_calendars() -> Vec<(String, std::path::PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(calendars_dir()) else {
-        return Vec::new();
-    };
-    let mut found: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
-        .collect();
-    found.sort();
-    found
 }
 
 fn list(out: &mut dyn Write) -> Result<()> {

@@ -14,8 +14,9 @@ use openbell_data::{
 use openbell_model::{Interval, Symbol, Timestamp};
 
 use crate::args::{date_range, local_midnight, parse, parse_date};
-use crate::calendar_cmd::{Format, resolve};
-use crate::home::data_dir;
+use crate::calendar_cmd::Format;
+use openbell_server::run::config::resolve;
+use openbell_server::run::home::data_dir;
 
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {

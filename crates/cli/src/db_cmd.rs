@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use openbell_store::{PoolConfig, Store};
 
-use crate::registry::{db_url, runtime, shown};
+use openbell_server::run::registry::{db_url, runtime, shown};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DbCommand {

@@ -11,7 +11,7 @@ use openbell_data::{BarStore, GenerateOptions, generate};
 use openbell_model::Interval;
 
 use crate::backtest_cmd::run_recorded;
-use crate::home::openbell_home;
+use openbell_server::run::home::openbell_home;
 
 /// The demo's config, built into the binary so the demo runs from anywhere.
 pub(crate) const DEMO_CONFIG: &str = include_str!("../../../examples/demo.toml");
@@ -50,9 +50,9 @@ pub(crate) fn run(a: &DemoArgs, out: &mut dyn Write) -> Result<()> {
             store.root().display()
         )?;
     }
-    let cfg = crate::session_config::parse_config(DEMO_CONFIG, "examples/demo.toml")?;
+    let cfg = openbell_server::run::config::parse_config(DEMO_CONFIG, "examples/demo.toml")?;
     let report_dir = dir.join("out");
-    let url = crate::registry::db_url(a.db.as_deref())?;
+    let url = openbell_server::run::registry::db_url(a.db.as_deref())?;
     run_recorded(&store, &cfg, "demo", &url, Some(&report_dir), out)?;
     writeln!(
         out,

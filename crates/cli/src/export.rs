@@ -14,7 +14,7 @@ use openbell_model::{
 use openbell_store::Store;
 use serde_json::Value;
 
-use crate::backtest_cmd::{BacktestResult, QualityRow, ScanRow};
+use openbell_server::run::backtest::{BacktestResult, QualityRow, ScanRow};
 
 fn ts(t: &DateTime<Utc>) -> Timestamp {
     Timestamp::from_nanos(t.timestamp_nanos_opt().unwrap_or(i64::MAX))
@@ -126,8 +126,10 @@ pub(crate) async fn load(
         );
     };
     let summary: Value = serde_json::from_str(summary).context("stored summary")?;
-    let cfg =
-        crate::session_config::parse_config(&row.config, &format!("session {session} config"))?;
+    let cfg = openbell_server::run::config::parse_config(
+        &row.config,
+        &format!("session {session} config"),
+    )?;
     let days = cfg
         .engine
         .calendar

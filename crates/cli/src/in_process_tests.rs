@@ -6,7 +6,7 @@ use openbell_model::{Interval, SessionId};
 use openbell_store::{PoolConfig, SessionFilter, Store};
 
 use crate::backtest_cmd::run_recorded;
-use crate::session_config::parse_config;
+use openbell_server::run::config::parse_config;
 
 const SMA: &str = r#"
 [session]

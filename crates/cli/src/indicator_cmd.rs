@@ -13,8 +13,9 @@ use openbell_indicators::{CATALOG, Candle, create};
 use openbell_model::{Interval, Symbol, Timestamp};
 
 use crate::args::{local_midnight, parse, required_range};
-use crate::calendar_cmd::{Format, resolve};
-use crate::home::data_dir;
+use crate::calendar_cmd::Format;
+use openbell_server::run::config::resolve;
+use openbell_server::run::home::data_dir;
 
 #[derive(Debug, Args)]
 pub(crate) struct IndicatorArgs {

@@ -8,18 +8,14 @@ mod data_cmd;
 mod db_cmd;
 mod demo_cmd;
 mod export;
-mod home;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod in_process_tests;
 mod indicator_cmd;
-mod registry;
 mod replay_cmd;
 mod report;
 mod serve_cmd;
-mod session_config;
 mod sessions_cmd;
-mod store_source;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -15,10 +15,10 @@ use openbell_engine::{
 use openbell_model::{Interval, Symbol};
 
 use crate::args::{parse, required_range};
-use crate::calendar_cmd::resolve;
-use crate::home::{data_dir, data_dir_or};
-use crate::session_config::load_config;
-use crate::store_source::StoreSource;
+use openbell_server::run::config::load_config;
+use openbell_server::run::config::resolve;
+use openbell_server::run::home::{data_dir, data_dir_or};
+use openbell_server::run::source::StoreSource;
 
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {

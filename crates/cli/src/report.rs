@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use openbell_data::BarStore;
 use openbell_engine::{EquityStats, OrderRecord, Trade};
 use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
-use serde_json::json;
 
-use crate::backtest_cmd::{BacktestResult, ensure_dir};
+use crate::backtest_cmd::ensure_dir;
+use openbell_server::run::backtest::BacktestResult;
 
 /// Points per chart: records are grouped into this many equal spans of the session's time.
 const CHART_POINTS: u64 = 1500;
@@ -274,7 +274,7 @@ impl Outputs {
         write_file(dir, "quality.csv", |w| Ok(quality_csv(r, w)?))?;
         write_file(dir, "scans.csv", |w| Ok(scans_csv(r, w)?))?;
         write_file(dir, "summary.json", |w| {
-            Ok(w.write_all(summary_json(r)?.as_bytes())?)
+            Ok(w.write_all(r.summary_json()?.as_bytes())?)
         })?;
         let tables = Tables {
             fills: self.fill_rows,
@@ -345,50 +345,6 @@ struct Tables {
     trades: Vec<Vec<String>>,
     orders: Vec<Vec<String>>,
     order_total: usize,
-}
-
-pub(crate) fn summary_json(r: &BacktestResult) -> Result<String> {
-    let m = &r.metrics;
-    let value = json!({
-        "session_id": r.session_id.to_string(),
-        "name": r.name,
-        "strategy": r.strategy,
-        "start": r.start.to_string(),
-        "end": r.end.to_string(),
-        "trading_days": r.trading_days,
-        "symbols": r.symbols.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "bars_processed": r.bars,
-        "signals": r.signals,
-        "orders": r.order_count,
-        "fills": r.fill_count,
-        "round_trips": m.trades,
-        "initial_equity": r.initial.to_string(),
-        "final_equity": r.final_equity.to_string(),
-        "realized_pnl": r.realized.to_string(),
-        "total_return": m.total_return,
-        "cagr": m.cagr,
-        "volatility": m.volatility,
-        "sharpe": m.sharpe,
-        "sortino": m.sortino,
-        "calmar": m.calmar,
-        "max_drawdown": m.max_drawdown,
-        "max_drawdown_days": m.max_drawdown_days,
-        "win_rate": m.win_rate,
-        "profit_factor": m.profit_factor,
-        "avg_win": m.avg_win,
-        "avg_loss": m.avg_loss,
-        "exposure": m.exposure,
-        "turnover": m.turnover,
-        "trades": m.trades,
-        "commissions": m.commissions,
-        "faults": r.faults.len(),
-        "stopped": r.stopped,
-        "data_fingerprint": r.fingerprint,
-        "version": env!("CARGO_PKG_VERSION"),
-        "elapsed_ms": r.elapsed_ms,
-        "bars_per_second": r.bars_per_second(),
-    });
-    Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
 fn order_line(rec: &OrderRecord, out: &mut dyn Write) -> std::io::Result<()> {
@@ -664,7 +620,7 @@ fn report_html(
         let mut closes: BTreeMap<u64, f64> = BTreeMap::new();
         let (mut from, end) = charts.range;
         while from < end {
-            let to = crate::store_source::month_bounds(from).1.min(end);
+            let to = openbell_server::run::source::month_bounds(from).1.min(end);
             for bar in store.read_vec(*symbol, r.interval, from, to)? {
                 closes.insert(span_of(charts.range, bar.ts_event()), bar.close().to_f64());
             }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use openbell_server::{AppState, ServerConfig};
 
-use crate::registry::{db_url, open, runtime, shown};
+use openbell_server::run::registry::{db_url, open, runtime, shown};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {

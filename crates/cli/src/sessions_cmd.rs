@@ -8,7 +8,7 @@ use openbell_model::{SessionId, SessionKind, SessionStatus};
 use openbell_store::SessionFilter;
 
 use crate::args::parse;
-use crate::registry::{db_url, open, runtime};
+use openbell_server::run::registry::{db_url, open, runtime};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
@@ -191,7 +191,7 @@ pub(crate) fn run(cmd: SessionsCommand, out: &mut dyn Write) -> Result<()> {
                 let id = session_id(&id)?;
                 let store = open(&db_url(db.as_deref())?).await?;
                 let (result, cfg) = crate::export::load(&store, id).await?;
-                let bars = openbell_data::BarStore::open(crate::home::data_dir_or(
+                let bars = openbell_data::BarStore::open(openbell_server::run::home::data_dir_or(
                     data.as_deref(),
                     cfg.data_dir.as_deref(),
                 ))?;

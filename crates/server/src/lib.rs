@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod run;
 pub mod sessions;
 
 use std::net::SocketAddr;

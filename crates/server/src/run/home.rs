@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The openbell home folder. Not created here; commands create what they write.
-pub(crate) fn openbell_home() -> PathBuf {
+pub fn openbell_home() -> PathBuf {
     if let Some(home) = std::env::var_os("OPENBELL_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(home);
     }
@@ -16,21 +16,18 @@ pub(crate) fn openbell_home() -> PathBuf {
 }
 
 /// The folder of user calendar definitions, `<home>/calendars`.
-pub(crate) fn calendars_dir() -> PathBuf {
+pub fn calendars_dir() -> PathBuf {
     openbell_home().join("calendars")
 }
 
 /// The bar store folder: `--data`, else `$OPENBELL_DATA`, else `<home>/data`.
-pub(crate) fn data_dir(flag: Option<&std::path::Path>) -> PathBuf {
+pub fn data_dir(flag: Option<&std::path::Path>) -> PathBuf {
     data_dir_or(flag, None)
 }
 
 /// The bar store folder: `--data`, else `$OPENBELL_DATA`, else the config file's `data.dir`,
 /// else `<home>/data`.
-pub(crate) fn data_dir_or(
-    flag: Option<&std::path::Path>,
-    file: Option<&std::path::Path>,
-) -> PathBuf {
+pub fn data_dir_or(flag: Option<&std::path::Path>, file: Option<&std::path::Path>) -> PathBuf {
     if let Some(dir) = flag {
         return dir.to_owned();
     }

@@ -21,7 +21,8 @@ struct Cached {
     cursor: usize,
 }
 
-pub(crate) struct StoreSource<'a> {
+/// The bar store as a [`BarSource`], one decoded month per series.
+pub struct StoreSource<'a> {
     store: &'a BarStore,
     cache: BTreeMap<(Symbol, Interval), Cached>,
     /// Every store file read so far (for the session's data fingerprint).
@@ -31,7 +32,9 @@ pub(crate) struct StoreSource<'a> {
 }
 
 impl<'a> StoreSource<'a> {
-    pub(crate) fn new(store: &'a BarStore) -> Self {
+    /// A source over `store`.
+    #[must_use]
+    pub fn new(store: &'a BarStore) -> Self {
         Self {
             store,
             cache: BTreeMap::new(),
@@ -69,13 +72,13 @@ impl<'a> StoreSource<'a> {
     }
 
     /// The store files read so far.
-    pub(crate) const fn files(&self) -> &std::collections::BTreeSet<std::path::PathBuf> {
+    pub const fn files(&self) -> &std::collections::BTreeSet<std::path::PathBuf> {
         &self.files
     }
 }
 
 /// The start of the UTC month containing `ts`, and of the month after `ts`'s month.
-pub(crate) fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
+pub fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
     let dt = ts.to_utc();
     let first = NaiveDate::from_ymd_opt(dt.year(), dt.month(), 1).unwrap_or_default();
     let next = if dt.month() == 12 {

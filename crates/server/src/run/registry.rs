@@ -1,4 +1,5 @@
-//! The session registry from the CLI: which database, and recording a backtest in it.
+//! The session registry as runners use it: which database, claiming and renewing sessions,
+//! and recording a backtest in it.
 
 use std::path::PathBuf;
 
@@ -10,12 +11,12 @@ use openbell_store::{
     RiskRow, ScanRow, SignalRow, Store, TradeRow, Written,
 };
 
-use crate::backtest_cmd::BacktestResult;
-use crate::home::openbell_home;
+use crate::run::backtest::BacktestResult;
+use crate::run::home::openbell_home;
 
 /// The database: `--db`, else `$OPENBELL_DB`, else a SQLite file at
 /// `$OPENBELL_HOME/openbell.db` (its folder is created).
-pub(crate) fn db_url(flag: Option<&str>) -> Result<String> {
+pub fn db_url(flag: Option<&str>) -> Result<String> {
     if let Some(url) = flag {
         return Ok(url.to_owned());
     }
@@ -29,7 +30,7 @@ pub(crate) fn db_url(flag: Option<&str>) -> Result<String> {
 
 /// A runtime for the registry's async calls, with one worker so a lease heartbeat keeps
 /// running while the engine works on the calling thread.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -56,7 +57,7 @@ const LEASE_SECS: u32 = 30;
 /// How long a runner's claim on a session lasts without a heartbeat:
 /// `$OPENBELL_LEASE_SECS`, default 30 seconds. It is renewed every third of that. An invalid
 /// value is refused when the registry opens ([`open`]).
-pub(crate) fn lease() -> chrono::Duration {
+pub fn lease() -> chrono::Duration {
     let secs = env_count("OPENBELL_LEASE_SECS", LEASE_SECS).unwrap_or(LEASE_SECS);
     chrono::Duration::seconds(i64::from(secs))
 }
@@ -64,7 +65,7 @@ pub(crate) fn lease() -> chrono::Duration {
 /// The registry's connection pool: `$OPENBELL_DB_MAX_CONNECTIONS` (default 10) connections
 /// at most, and `$OPENBELL_DB_ACQUIRE_SECS` (default 10) seconds to get one before a call
 /// fails (an unreachable database fails the writes of a running session after that long).
-pub(crate) fn pool_config() -> Result<PoolConfig> {
+pub fn pool_config() -> Result<PoolConfig> {
     Ok(PoolConfig {
         max_connections: env_count("OPENBELL_DB_MAX_CONNECTIONS", 10)?,
         acquire_timeout: std::time::Duration::from_secs(u64::from(env_count(
@@ -76,12 +77,12 @@ pub(crate) fn pool_config() -> Result<PoolConfig> {
 }
 
 /// This process's runner id.
-pub(crate) fn runner_id() -> String {
+pub fn runner_id(role: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!(
-        "cli-{}-{:08x}",
+        "{role}-{}-{:08x}",
         std::process::id(),
         h.finish() & 0xffff_ffff
     )
@@ -89,7 +90,7 @@ pub(crate) fn runner_id() -> String {
 
 /// Connects, applies pending migrations (on start, as `openbell db migrate` would), and fails
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
-pub(crate) async fn open(url: &str) -> Result<Store> {
+pub async fn open(url: &str) -> Result<Store> {
     env_count("OPENBELL_LEASE_SECS", LEASE_SECS)?;
     let (store, _) = Store::open(url, &pool_config()?)
         .await
@@ -102,7 +103,7 @@ pub(crate) async fn open(url: &str) -> Result<Store> {
 
 /// Renews this runner's leases, and watches `session` for a stop request (its status turning
 /// `stopping`, as `openbell sessions stop` writes it), until aborted.
-pub(crate) async fn heartbeat(
+pub async fn heartbeat(
     store: Store,
     runner: String,
     session: SessionId,
@@ -129,7 +130,7 @@ pub(crate) async fn heartbeat(
 }
 
 /// A URL fit to print: without a password.
-pub(crate) fn shown(url: &str) -> String {
+pub fn shown(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -144,7 +145,10 @@ pub(crate) fn shown(url: &str) -> String {
 
 /// Creates the session row, claims it for `runner`, and moves it to running: the row exists
 /// before any work starts.
-pub(crate) async fn start(
+///
+/// # Errors
+/// A database failure.
+pub async fn start(
     store: &Store,
     id: SessionId,
     runner: &str,
@@ -161,6 +165,15 @@ pub(crate) async fn start(
             version: env!("CARGO_PKG_VERSION").to_owned(),
         })
         .await?;
+    begin(store, id, runner).await
+}
+
+/// Claims a queued session for `runner` and moves it through `starting` to `running`.
+///
+/// # Errors
+/// A database failure, or [`openbell_store::StoreError::Conflict`] when it is no longer
+/// queued (a stop arrived first).
+pub async fn begin(store: &Store, id: SessionId, runner: &str) -> Result<()> {
     store.claim(id, runner, Utc::now() + lease()).await?;
     store
         .transition(id, SessionStatus::Queued, SessionStatus::Starting, None)
@@ -176,7 +189,7 @@ pub(crate) async fn start(
 /// When the registry itself is unreachable, it keeps trying for a while (the database may be
 /// restarting): the session then ends `failed` with the reason as soon as it is back. If it
 /// never comes back in time, the lease expires and the next start fails the session instead.
-pub(crate) async fn fail(store: &Store, id: SessionId, reason: &str) {
+pub async fn fail(store: &Store, id: SessionId, reason: &str) {
     let deadline = std::time::Instant::now() + (lease() * 3).to_std().unwrap_or_default();
     loop {
         match store.session(id).await {
@@ -205,11 +218,7 @@ const BATCH_ROWS: usize = 20_000;
 
 /// Writes what is known only at the end (the orders still working), then the result, and only
 /// then marks the session completed. The rest was streamed during the run.
-pub(crate) async fn finish(
-    store: &Store,
-    r: &BacktestResult,
-    summary_json: &str,
-) -> Result<Written> {
+pub async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Result<Written> {
     // Finished orders and round trips were streamed as they happened; what is left are the
     // orders still working at the end, written in parts as the writer takes them.
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
@@ -229,14 +238,18 @@ pub(crate) async fn finish(
     store
         .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
         .await?;
-    let current = store
-        .session(r.session_id)
-        .await?
-        .map_or(SessionStatus::Running, |row| row.status);
-    if current == SessionStatus::Stopping {
+    let current = store.session(r.session_id).await?;
+    let (status, asked) = current.map_or((SessionStatus::Running, None), |row| {
+        (row.status, row.error)
+    });
+    if status == SessionStatus::Stopping {
+        // The reason given with the stop request (a shutting-down server gives one), else a
+        // user's request.
         let reason = format!(
-            "stopped on request after {} of {} trading days",
-            r.trading_days, r.days_planned
+            "{} after {} of {} trading days",
+            asked.as_deref().unwrap_or("stopped on request"),
+            r.trading_days,
+            r.days_planned
         );
         store
             .transition(
@@ -315,7 +328,7 @@ const STREAM_DEPTH: usize = 2;
 
 /// Turns engine events into rows and hands them, in batches, to the session's one writer
 /// through a bounded channel. When the channel is full the engine waits.
-pub(crate) struct StreamWriter {
+pub struct StreamWriter {
     /// Set when the writer fails, so the session stops at a safe point instead of running on
     /// without a record.
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -334,8 +347,8 @@ pub(crate) struct StreamWriter {
 
 /// Starts the writer task for `session` on `rt`; returns the sink half and the task, which
 /// ends with the rows it committed (or the first error).
-pub(crate) fn stream(
-    rt: &tokio::runtime::Runtime,
+pub fn stream(
+    rt: &tokio::runtime::Handle,
     store: &Store,
     session: SessionId,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -366,7 +379,7 @@ pub(crate) fn stream(
 
 impl StreamWriter {
     /// Takes one event's rows.
-    pub(crate) fn on_event(&mut self, event: &openbell_engine::Event) {
+    pub fn on_event(&mut self, event: &openbell_engine::Event) {
         use openbell_engine::Event;
         let b = &mut self.batch;
         match event {
@@ -504,7 +517,7 @@ impl StreamWriter {
     }
 
     /// Sends what is left and closes the channel.
-    pub(crate) fn close(&mut self) {
+    pub fn close(&mut self) {
         self.send();
         self.tx = None;
     }
