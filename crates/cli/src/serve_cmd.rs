@@ -1,13 +1,15 @@
-//! `openbell serve`: the HTTP API over the session registry.
+//! `openbell serve`: the HTTP API over the session registry, with its session runner.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use openbell_server::run::home::data_dir;
+use openbell_server::run::registry::{db_url, open, shown};
+use openbell_server::runner::RunnerConfig;
 use openbell_server::{AppState, ServerConfig};
-
-use openbell_server::run::registry::{db_url, open, runtime, shown};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -23,6 +25,15 @@ pub(crate) struct ServeArgs {
     /// How long a login token lives, in hours.
     #[arg(long, value_name = "HOURS", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..))]
     token_hours: u32,
+    /// The bar store sessions read (default: $OPENBELL_DATA, else $OPENBELL_HOME/data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Sessions running at once; the rest wait `queued`.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    max_running: u32,
+    /// Sessions waiting at most; creates beyond that answer 429.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_queued: u32,
 }
 
 pub(crate) fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<()> {
@@ -34,8 +45,19 @@ pub(crate) fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<()> {
     let config = ServerConfig {
         open_registration: !args.closed_registration,
         token_ttl: chrono::Duration::hours(i64::from(args.token_hours)),
+        runner: RunnerConfig {
+            max_running: args.max_running as usize,
+            max_queued: args.max_queued as usize,
+            data_dir: data_dir(args.data.as_deref()),
+        },
     };
-    runtime()?.block_on(async {
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
         let store = open(&url).await?;
         let state = AppState::new(store.clone(), config);
         let served = openbell_server::serve(state, args.bind, |addr| {

@@ -38,6 +38,21 @@ impl Phase {
         Self::Stream,
         Self::EndOfDay,
     ];
+
+    /// Its name in records and the API: `reset`, `pre_session_scan`, `register`, `load`,
+    /// `activate`, `stream`, `end_of_day`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+            Self::PreSessionScan => "pre_session_scan",
+            Self::Register => "register",
+            Self::Load => "load",
+            Self::Activate => "activate",
+            Self::Stream => "stream",
+            Self::EndOfDay => "end_of_day",
+        }
+    }
 }
 
 /// Why the engine skipped something and went on.

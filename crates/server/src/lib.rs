@@ -1,10 +1,13 @@
-//! openbell's HTTP API under `/api/v1`: accounts with bearer tokens, and the session registry
-//! (list, show, stop, delete), with health checks. Every error has one JSON shape
-//! ([`error::ApiError`]); every session read is scoped to its owner (admins see all).
+//! openbell's HTTP API under `/api/v1`: accounts with bearer tokens, the session registry
+//! (create, list, show, stop, delete, live events) with its runner, and health checks. Every
+//! error has one JSON shape ([`error::ApiError`]); every session read is scoped to its owner
+//! (admins see all).
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod run;
+pub mod runner;
 pub mod sessions;
 
 use std::net::SocketAddr;
@@ -16,8 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use openbell_store::{Store, head};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::runner::{Runner, RunnerConfig};
 
 /// The largest request body accepted: a session config (1 MiB) and its envelope.
 pub const MAX_BODY_BYTES: usize = (1 << 20) + (64 << 10);
@@ -29,6 +34,8 @@ pub struct ServerConfig {
     pub open_registration: bool,
     /// How long a login token lives.
     pub token_ttl: chrono::Duration,
+    /// How sessions run.
+    pub runner: RunnerConfig,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +43,7 @@ impl Default for ServerConfig {
         Self {
             open_registration: true,
             token_ttl: chrono::Duration::days(30),
+            runner: RunnerConfig::default(),
         }
     }
 }
@@ -46,17 +54,36 @@ pub struct AppState {
     store: Store,
     config: Arc<ServerConfig>,
     limiter: Arc<auth::LoginLimiter>,
+    runner: Runner,
+    /// Turns true when the server begins to shut down: live streams end.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
-    /// State over a migrated store.
+    /// State over a migrated store. Its runner starts sessions on the current runtime.
     #[must_use]
     pub fn new(store: Store, config: ServerConfig) -> Self {
+        let runner = Runner::new(store.clone(), config.runner.clone());
         Self {
             store,
             config: Arc::new(config),
             limiter: Arc::default(),
+            runner,
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The session runner.
+    #[must_use]
+    pub const fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    /// Ends live streams, then stops every session the runner holds at a safe point (marked
+    /// `stopped` with `reason`) and waits until their records are flushed.
+    pub async fn shut_down(&self, reason: &str) {
+        self.closing.send_replace(true);
+        self.runner.shutdown(reason).await;
     }
 }
 
@@ -67,12 +94,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
-        .route("/sessions", get(sessions::list))
+        .route("/sessions", get(sessions::list).post(sessions::create))
         .route(
             "/sessions/{id}",
             get(sessions::show).delete(sessions::delete),
         )
         .route("/sessions/{id}/stop", post(sessions::stop))
+        .route("/sessions/{id}/events", get(events::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -127,8 +155,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     ))
 }
 
-/// Serves the API on `bind` until SIGINT or SIGTERM, then stops accepting requests and lets
-/// the ones in flight finish; `ready` gets the bound address (port 0 picks a free one).
+/// Serves the API on `bind` until SIGINT or SIGTERM, then stops accepting requests, stops
+/// every running session at a safe point (`stopped`, with the reason) and flushes its
+/// records, and lets the requests in flight finish; `ready` gets the bound address (port 0
+/// picks a free one).
 ///
 /// # Errors
 /// When the address cannot be bound or the server fails.
@@ -139,9 +169,29 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let maintenance = tokio::spawn(state.runner.clone().maintain());
+    let (signalled, mut on_signal) = watch::channel(false);
+    let signalled = Arc::new(signalled);
+    let stopping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = on_signal.wait_for(|s| *s).await;
+            tracing::info!("shutting down: stopping running sessions");
+            state.shut_down("the server shut down").await;
+        })
+    };
+    let on_shutdown = Arc::clone(&signalled);
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            on_shutdown.send_replace(true);
+        })
+        .await;
+    // Without a signal (the server failed), the sessions stop all the same.
+    signalled.send_replace(true);
+    let _ = stopping.await;
+    maintenance.abort();
+    served
 }
 
 async fn shutdown_signal() {

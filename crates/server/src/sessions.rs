@@ -1,4 +1,5 @@
-//! The session registry over HTTP: list (filtered, paged by cursor), show, stop and delete.
+//! The session registry over HTTP: create (handed to the runner), list (filtered, paged by
+//! cursor), show, stop and delete.
 //! A user sees only their own sessions and an admin sees all; a session someone else owns
 //! answers 404, exactly as one that does not exist.
 
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Params};
+use crate::error::{ApiError, Body, Params};
+use crate::runner::SubmitError;
 
 /// Page size when the request gives none.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -58,6 +60,75 @@ impl From<SessionRow> for SessionJson {
             summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
         }
     }
+}
+
+/// The longest session name accepted.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// `POST /sessions` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// `backtest`.
+    kind: String,
+    /// A name for the history (default: the kind).
+    name: Option<String>,
+    /// The session config, as TOML text.
+    config: String,
+}
+
+/// `POST /sessions`: validates the config, commits the session `queued` for this user, and
+/// answers 201 with the stored row; the runner starts it when a slot is free.
+///
+/// # Errors
+/// 400 for an unknown kind or a name that is too long; 422 for a config that does not
+/// validate (the message names the line and key); 429 when too many sessions wait; 503 while
+/// the server shuts down.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Body(body): Body<CreateBody>,
+) -> Result<(StatusCode, Json<SessionJson>), ApiError> {
+    let kind = parse::<SessionKind>("kind", &body.kind)?;
+    if kind != SessionKind::Backtest {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_kind",
+            format!("kind: {kind} sessions are not run by this server; backtest is"),
+        ));
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(kind.as_str());
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "name: at most {MAX_NAME_CHARS} characters, without control characters"
+        )));
+    }
+    let row = state
+        .runner
+        .submit(user.user.id, name, &body.config)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
+            }
+            SubmitError::Full(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                e.to_string(),
+            ),
+            SubmitError::Closing => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            SubmitError::Store(e) => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(row.into())))
 }
 
 /// `GET /sessions` query parameters.
@@ -133,7 +204,7 @@ pub async fn list(
 
 /// The session `id` if `user` may see it; 404 otherwise (a malformed id too: no id that is
 /// not a session's can name one).
-async fn visible(
+pub(crate) async fn visible(
     state: &AppState,
     user: &CurrentUser,
     id: Result<Path<String>, PathRejection>,
@@ -171,7 +242,9 @@ pub async fn stop(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SessionJson>, ApiError> {
     let row = visible(&state, &user, id).await?;
-    Ok(Json(state.store.request_stop(row.id).await?.into()))
+    let stopping = state.store.request_stop(row.id).await?;
+    state.runner.signal_stop(row.id);
+    Ok(Json(stopping.into()))
 }
 
 /// `DELETE /sessions/{id}`: the session and every row it produced.

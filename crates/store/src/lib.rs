@@ -631,9 +631,26 @@ impl Store {
     /// [`StoreError::Transition`] when it is not live or already stopping;
     /// [`StoreError::Conflict`] when it moved meanwhile; [`StoreError::NotFound`].
     pub async fn request_stop(&self, id: SessionId) -> Result<SessionRow, StoreError> {
-        let current = self.session(id).await?.ok_or(StoreError::NotFound(id))?;
-        self.transition(id, current.status, SessionStatus::Stopping, None)
-            .await
+        let mut current = self
+            .session(id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?
+            .status;
+        loop {
+            match self
+                .transition(id, current, SessionStatus::Stopping, None)
+                .await
+            {
+                // Its runner moved it on (queued to starting to running): still live and not
+                // stopping, so the stop applies to where it is now.
+                Err(StoreError::Conflict { current: now, .. })
+                    if now.is_live() && now != SessionStatus::Stopping && now != current =>
+                {
+                    current = now;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Claims a session for runner `runner` with a lease until `lease_until`.

@@ -21,7 +21,7 @@ pub(crate) const CHILD_TABLES: &[&str] = &[
 ];
 
 /// One trading day of a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DayRow {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -32,7 +32,7 @@ pub struct DayRow {
 }
 
 /// A signal.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SignalRow {
     /// Its number in the session.
     pub signal_id: i64,
@@ -49,7 +49,7 @@ pub struct SignalRow {
 }
 
 /// An order's latest state (re-writing an order updates it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OrderRow {
     /// Its number in the session.
     pub order_id: i64,
@@ -80,7 +80,7 @@ pub struct OrderRow {
 }
 
 /// A fill.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FillRow {
     /// Its number in the session.
     pub seq: i64,
@@ -101,7 +101,7 @@ pub struct FillRow {
 }
 
 /// A round trip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TradeRow {
     /// Its number in the session.
     pub seq: i64,
@@ -126,7 +126,7 @@ pub struct TradeRow {
 }
 
 /// A position change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PositionRow {
     /// Its number in the session.
     pub seq: i64,
@@ -141,7 +141,7 @@ pub struct PositionRow {
 }
 
 /// Equity at a delivery time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EquityRow {
     /// When.
     pub ts: DateTime<Utc>,
@@ -152,7 +152,7 @@ pub struct EquityRow {
 }
 
 /// A symbol-day's quality.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QualityRow {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -167,7 +167,7 @@ pub struct QualityRow {
 }
 
 /// A scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ScanRow {
     /// Its number in the session.
     pub seq: i64,
@@ -184,7 +184,7 @@ pub struct ScanRow {
 }
 
 /// A risk-rule rejection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RiskRow {
     /// Its number in the session.
     pub seq: i64,

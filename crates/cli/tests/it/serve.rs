@@ -1,4 +1,5 @@
-//! `openbell serve`: the binary listens, answers, and stops cleanly on SIGTERM.
+//! `openbell serve`: the binary listens, answers, runs sessions, and on SIGTERM stops the one
+//! running at a safe point, records why, and exits cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -6,10 +7,16 @@ use std::process::{Command, Stdio};
 
 /// One HTTP/1.1 request on a fresh connection; returns the whole response text.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
+    http_as(addr, method, path, body, None)
+}
+
+/// [`http`] with a bearer token.
+fn http_as(addr: &str, method: &str, path: &str, body: &str, token: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -18,9 +25,21 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> String {
     response
 }
 
+/// The JSON body of a response.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
 #[test]
 fn serve_answers_over_tcp_and_stops_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
+    let generated = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args(["data", "generate", "--symbols", "12", "--days", "125"])
+        .env("OPENBELL_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_openbell"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("OPENBELL_HOME", home.path())
@@ -59,6 +78,44 @@ fn serve_answers_over_tcp_and_stops_on_sigterm() {
         "{denied}"
     );
 
+    let login = http(
+        &addr,
+        "POST",
+        "/api/v1/auth/login",
+        r#"{"username":"alice","password":"correct horse"}"#,
+    );
+    let token = json_body(&login)["token"].as_str().unwrap().to_owned();
+    let config = "[session]\nstart = \"2024-01-02\"\nend = \"2024-06-28\"\n[universe]\nall = true\n[strategy]\nname = \"sma_cross\"\nfast = 5\nslow = 20\nqty = 10\n";
+    let body = serde_json::json!({"kind": "backtest", "name": "long", "config": config});
+    let created = http_as(
+        &addr,
+        "POST",
+        "/api/v1/sessions",
+        &body.to_string(),
+        Some(&token),
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let id = json_body(&created)["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let row = json_body(&http_as(
+            &addr,
+            "GET",
+            &format!("/api/v1/sessions/{id}"),
+            "",
+            Some(&token),
+        ));
+        if row["status"] == "running" {
+            break;
+        }
+        assert!(
+            row["status"] == "queued" || row["status"] == "starting",
+            "{row}"
+        );
+        assert!(std::time::Instant::now() < deadline, "{row}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -69,6 +126,15 @@ fn serve_answers_over_tcp_and_stops_on_sigterm() {
     );
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status} after SIGTERM");
-    // The account it registered is in the registry the next process opens.
-    assert!(home.path().join("openbell.db").exists());
+    // The session it was running is stopped with the reason, in the registry the next
+    // process opens.
+    let shown = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args(["sessions", "show", &id])
+        .env("OPENBELL_HOME", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(text.contains("stopped"), "{text}");
+    assert!(text.contains("the server shut down after"), "{text}");
 }

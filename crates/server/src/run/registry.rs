@@ -393,16 +393,7 @@ impl StreamWriter {
             }),
             Event::OrderFilled { fill, .. } => {
                 self.fills += 1;
-                b.fills.push(FillRow {
-                    seq: self.fills,
-                    ts: to_utc(fill.ts_event()),
-                    order_id: i64::try_from(fill.order_id().0).unwrap_or(i64::MAX),
-                    symbol: fill.symbol().to_string(),
-                    side: side(fill.side()),
-                    quantity: fill.quantity().to_string(),
-                    price: fill.price().to_string(),
-                    commission: fill.commission().to_string(),
-                });
+                b.fills.push(fill_row(self.fills, fill));
             }
             Event::OrderFinished { record, .. } => b.orders.push(order_row(record)),
             Event::TradeClosed { trade, .. } => {
@@ -483,13 +474,7 @@ impl StreamWriter {
                     reason: reason.clone(),
                 });
             }
-            Event::DayEnded { date, bars, .. } => {
-                b.days.push(DayRow {
-                    date: date.to_string(),
-                    bars: i64::try_from(*bars).unwrap_or(i64::MAX),
-                    equity: self.equity.map(|e| e.to_string()),
-                });
-            }
+            Event::DayEnded { date, bars, .. } => b.days.push(day_row(*date, *bars, self.equity)),
             _ => return,
         }
         if self.batch.len() >= STREAM_ROWS || self.last_send.elapsed() >= STREAM_INTERVAL {
@@ -523,6 +508,37 @@ impl StreamWriter {
     }
 }
 
-fn to_utc(ts: Timestamp) -> DateTime<Utc> {
+/// Fill number `seq` of a session, as a row.
+#[must_use]
+pub fn fill_row(seq: i64, fill: &openbell_model::Fill) -> FillRow {
+    FillRow {
+        seq,
+        ts: to_utc(fill.ts_event()),
+        order_id: i64::try_from(fill.order_id().0).unwrap_or(i64::MAX),
+        symbol: fill.symbol().to_string(),
+        side: side(fill.side()),
+        quantity: fill.quantity().to_string(),
+        price: fill.price().to_string(),
+        commission: fill.commission().to_string(),
+    }
+}
+
+/// A trading day's row: its base bars and the equity at its close.
+#[must_use]
+pub fn day_row(
+    date: chrono::NaiveDate,
+    bars: u64,
+    equity: Option<openbell_model::Money>,
+) -> DayRow {
+    DayRow {
+        date: date.to_string(),
+        bars: i64::try_from(bars).unwrap_or(i64::MAX),
+        equity: equity.map(|e| e.to_string()),
+    }
+}
+
+/// A timestamp as the registry stores it.
+#[must_use]
+pub fn to_utc(ts: Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ts.as_nanos())
 }
