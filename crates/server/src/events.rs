@@ -47,6 +47,7 @@ pub async fn events(
         tx,
         last_day: None,
         last_fill: 0,
+        last_status: None,
         lagged: false,
     };
     tokio::spawn(pump.run(live, state.closing.subscribe()));
@@ -65,6 +66,8 @@ struct Pump {
     tx: mpsc::Sender<SseEvent>,
     last_day: Option<String>,
     last_fill: i64,
+    /// The last `status` sent, so the same row is not sent twice.
+    last_status: Option<String>,
     /// Set once the live channel dropped events: days and fills then come from the record
     /// only, re-read every [`POLL`], so none is skipped.
     lagged: bool,
@@ -125,8 +128,10 @@ impl Pump {
                 }
             }
         }
-        // The session ended (every record is committed by then) or the server is closing.
+        // The session ended (every record is committed by then) or the server is closing: the
+        // record's tail, then the row as it stands, always, to close the stream.
         self.replay().await?;
+        self.last_status = None;
         self.status().await?;
         Ok(())
     }
@@ -144,16 +149,26 @@ impl Pump {
             .map(|r| r.status)
     }
 
-    /// Sends the session row as a `status` event; its status, or `None` once it is deleted.
-    async fn status(&self) -> Result<Option<openbell_model::SessionStatus>, Gone> {
+    /// Sends the session row as a `status` event (unless it repeats the last one sent); its
+    /// status, or `None` once it is deleted.
+    async fn status(&mut self) -> Result<Option<openbell_model::SessionStatus>, Gone> {
         let Ok(Some(row)) = self.store.session(self.id).await else {
             return Ok(None);
         };
         let status = row.status;
-        let event = status_event(row);
-        self.send(SseEvent::default().event(event.kind).data(event.data))
-            .await?;
+        self.send_status(status_event(row).data).await?;
         Ok(Some(status))
+    }
+
+    /// Sends a `status` event unless it repeats the last one.
+    async fn send_status(&mut self, data: String) -> Result<(), Gone> {
+        if self.last_status.as_ref() == Some(&data) {
+            return Ok(());
+        }
+        self.send(SseEvent::default().event("status").data(&data))
+            .await?;
+        self.last_status = Some(data);
+        Ok(())
     }
 
     /// Sends the days and fills stored since the last ones sent.
@@ -205,6 +220,9 @@ impl Pump {
                     return Ok(());
                 }
                 self.last_fill = *seq;
+            }
+            EventKey::None if event.kind == "status" => {
+                return self.send_status(event.data.clone()).await;
             }
             EventKey::None => {}
         }

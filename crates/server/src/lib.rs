@@ -4,8 +4,10 @@
 //! (admins see all).
 
 pub mod auth;
+pub mod data;
 pub mod error;
 pub mod events;
+pub mod records;
 pub mod run;
 pub mod runner;
 pub mod sessions;
@@ -101,6 +103,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route("/sessions/{id}/events", get(events::events))
+        .route("/sessions/{id}/{table}", get(records::rows))
+        .route("/data/symbols", get(data::symbols))
+        .route("/data/bars", get(data::bars))
+        .route("/data/quality", get(data::quality))
+        .route("/calendar/days", get(data::calendar_days))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -152,6 +152,12 @@ impl Runner {
         self.0.bars.load(Ordering::Relaxed)
     }
 
+    /// The bar store sessions read.
+    #[must_use]
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.0.config.data_dir
+    }
+
     /// Sessions this runner holds, waiting or running.
     #[must_use]
     pub fn held(&self) -> usize {

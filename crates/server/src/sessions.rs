@@ -209,10 +209,19 @@ pub(crate) async fn visible(
     user: &CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<SessionRow, ApiError> {
-    let id = id
-        .ok()
-        .and_then(|Path(id)| SessionId::parse(&id).ok())
-        .ok_or_else(|| ApiError::not_found("session"))?;
+    match id {
+        Ok(Path(id)) => visible_id(state, user, &id).await,
+        Err(_) => Err(ApiError::not_found("session")),
+    }
+}
+
+/// [`visible`] for an id taken from a longer path.
+pub(crate) async fn visible_id(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> Result<SessionRow, ApiError> {
+    let id = SessionId::parse(id).map_err(|_| ApiError::not_found("session"))?;
     match state.store.session(id).await? {
         Some(row) if user.may_see(row.owner_id) => Ok(row),
         _ => Err(ApiError::not_found("session")),

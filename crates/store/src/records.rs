@@ -277,11 +277,24 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn signals(&self, session: SessionId) -> Result<Vec<SignalRow>, StoreError> {
+        self.signals_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's signals with ids above `after`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn signals_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SignalRow>, StoreError> {
         fetch_rows!(
             self,
             "signals",
-            "ORDER BY signal_id",
-            |q| q.bind(session.to_string()),
+            "AND signal_id > $2 ORDER BY signal_id LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             SignalRow {
                 signal_id: "signal_id",
                 ts: "ts",
@@ -489,11 +502,30 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn quality(&self, session: SessionId) -> Result<Vec<QualityRow>, StoreError> {
+        self.quality_page(session, None, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's quality rows after `(date, symbol)` (from the first
+    /// without it), by date then symbol.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn quality_page(
+        &self,
+        session: SessionId,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<QualityRow>, StoreError> {
+        let (date, symbol) = after.unwrap_or(("", ""));
         fetch_rows!(
             self,
             "quality",
-            "ORDER BY date, symbol",
-            |q| q.bind(session.to_string()),
+            "AND (date > $2 OR (date = $2 AND symbol > $3)) ORDER BY date, symbol LIMIT $4",
+            |q| q
+                .bind(session.to_string())
+                .bind(date)
+                .bind(symbol)
+                .bind(limit),
             QualityRow {
                 date: "date",
                 symbol: "symbol",
@@ -509,11 +541,24 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn scans(&self, session: SessionId) -> Result<Vec<ScanRow>, StoreError> {
+        self.scans_page(session, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a session's scans numbered above `after`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn scans_page(
+        &self,
+        session: SessionId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ScanRow>, StoreError> {
         fetch_rows!(
             self,
             "scans",
-            "ORDER BY scan_seq",
-            |q| q.bind(session.to_string()),
+            "AND scan_seq > $2 ORDER BY scan_seq LIMIT $3",
+            |q| q.bind(session.to_string()).bind(after).bind(limit),
             ScanRow {
                 seq: "scan_seq",
                 ts: "ts",
@@ -521,6 +566,33 @@ impl Store {
                 as_of: "as_of",
                 candidates: "candidates",
                 chosen: "chosen",
+            }
+        )
+    }
+
+    /// At most `limit` of a session's trading days after `after` (from the first without
+    /// it), oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`].
+    pub async fn days_page(
+        &self,
+        session: SessionId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DayRow>, StoreError> {
+        fetch_rows!(
+            self,
+            "session_days",
+            "AND date > $2 ORDER BY date LIMIT $3",
+            |q| q
+                .bind(session.to_string())
+                .bind(after.unwrap_or(""))
+                .bind(limit),
+            DayRow {
+                date: "date",
+                bars: "bars",
+                equity: "equity",
             }
         )
     }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod data;
+mod records;
 mod runner;
 mod sessions;
 

@@ -50,7 +50,7 @@ qty = 10
 "#;
 
 /// The generated bar store these tests read, built once per test run.
-fn bars() -> &'static Path {
+pub(crate) fn bars() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runner-bars-v1");
@@ -76,7 +76,7 @@ fn bars() -> &'static Path {
     })
 }
 
-fn app(store: &Store, max_running: usize, max_queued: usize) -> (AppState, Router) {
+pub(crate) fn app(store: &Store, max_running: usize, max_queued: usize) -> (AppState, Router) {
     let config = ServerConfig {
         runner: RunnerConfig {
             max_running,
@@ -102,13 +102,13 @@ async fn create(app: &Router, token: &str, config: &str) -> (StatusCode, Value) 
     .await
 }
 
-async fn created(app: &Router, token: &str, config: &str) -> String {
+pub(crate) async fn created(app: &Router, token: &str, config: &str) -> String {
     let (status, body) = create(app, token, config).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn get(app: &Router, token: &str, id: &str) -> Value {
+pub(crate) async fn get(app: &Router, token: &str, id: &str) -> Value {
     let (status, body) = call(
         app,
         Method::GET,
@@ -122,7 +122,12 @@ async fn get(app: &Router, token: &str, id: &str) -> Value {
 }
 
 /// Polls the session until `done` holds of it (30 s at most).
-async fn wait(app: &Router, token: &str, id: &str, done: impl Fn(&str) -> bool) -> Value {
+pub(crate) async fn wait(
+    app: &Router,
+    token: &str,
+    id: &str,
+    done: impl Fn(&str) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let row = get(app, token, id).await;
@@ -134,7 +139,7 @@ async fn wait(app: &Router, token: &str, id: &str, done: impl Fn(&str) -> bool) 
     }
 }
 
-fn ended(status: &str) -> bool {
+pub(crate) fn ended(status: &str) -> bool {
     matches!(status, "completed" | "stopped" | "failed")
 }
 
