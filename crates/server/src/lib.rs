@@ -7,6 +7,7 @@ pub mod auth;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod records;
 pub mod run;
 pub mod runner;
@@ -57,6 +58,7 @@ pub struct AppState {
     config: Arc<ServerConfig>,
     limiter: Arc<auth::LoginLimiter>,
     runner: Runner,
+    http: Arc<metrics::HttpMetrics>,
     /// Turns true when the server begins to shut down: live streams end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -71,6 +73,7 @@ impl AppState {
             config: Arc::new(config),
             limiter: Arc::default(),
             runner,
+            http: Arc::default(),
             closing: Arc::new(watch::channel(false).0),
         }
     }
@@ -114,7 +117,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

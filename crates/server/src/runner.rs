@@ -102,6 +102,8 @@ struct Live {
     wake: Arc<Notify>,
     events: broadcast::Sender<Arc<LiveEvent>>,
     task: Option<JoinHandle<()>>,
+    /// The registry writer's channel, once the session runs (for its queue depth).
+    writer: Option<tokio::sync::mpsc::WeakSender<openbell_store::Batch>>,
 }
 
 struct Inner {
@@ -156,6 +158,24 @@ impl Runner {
     #[must_use]
     pub fn data_dir(&self) -> &std::path::Path {
         &self.0.config.data_dir
+    }
+
+    /// Batches waiting for the registry writers of the running sessions.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.lock()
+            .values()
+            .filter_map(|l| l.writer.as_ref()?.upgrade())
+            .map(|tx| tx.max_capacity() - tx.capacity())
+            .sum()
+    }
+
+    /// Sessions this runner holds: (running, waiting to start).
+    #[must_use]
+    pub fn counts(&self) -> (usize, usize) {
+        let live = self.lock();
+        let running = live.values().filter(|l| l.writer.is_some()).count();
+        (running, live.len() - running)
     }
 
     /// Sessions this runner holds, waiting or running.
@@ -228,6 +248,7 @@ impl Runner {
             wake: Arc::new(Notify::new()),
             events,
             task: None,
+            writer: None,
         };
         let task = Task {
             runner: self.clone(),
@@ -421,6 +442,9 @@ impl Task {
     async fn run(&self, store: &Store) -> Result<()> {
         let handle = tokio::runtime::Handle::current();
         let (stream, writer) = registry::stream(&handle, store, self.id, Arc::clone(&self.stop));
+        if let Some(live) = self.runner.lock().get_mut(&self.id) {
+            live.writer = Some(stream.probe());
+        }
         let data_dir = self.runner.0.config.data_dir.clone();
         let cfg = self.cfg.clone();
         let id = self.id;

@@ -774,6 +774,27 @@ impl Store {
         })
     }
 
+    /// How many sessions the registry holds in each status (statuses with none are absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`]; a status the model does not know (a corrupt row).
+    pub async fn session_counts(&self) -> Result<Vec<(SessionStatus, i64)>, StoreError> {
+        let sql = "SELECT status, COUNT(*) AS n FROM sessions GROUP BY status ORDER BY status";
+        let rows: Vec<(String, i64)> = on_pool!(self, p => {
+            let rows = sqlx::query(sql).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        rows.into_iter()
+            .map(|(status, n)| {
+                SessionStatus::from_str(&status)
+                    .map(|s| (s, n))
+                    .map_err(|e| corrupt("session status", &status, e))
+            })
+            .collect()
+    }
+
     /// Deletes a session and, by cascade, every row it produced; false if there was none.
     ///
     /// # Errors

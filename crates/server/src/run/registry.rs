@@ -501,6 +501,16 @@ impl StreamWriter {
         }
     }
 
+    /// A handle on the channel to the writer that does not keep it open: how many batches
+    /// wait in it.
+    #[must_use]
+    pub fn probe(&self) -> tokio::sync::mpsc::WeakSender<Batch> {
+        self.tx.as_ref().map_or_else(
+            || tokio::sync::mpsc::channel::<Batch>(1).0.downgrade(),
+            tokio::sync::mpsc::Sender::downgrade,
+        )
+    }
+
     /// Sends what is left and closes the channel.
     pub fn close(&mut self) {
         self.send();

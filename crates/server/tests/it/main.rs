@@ -6,6 +6,7 @@
 
 mod accounts;
 mod data;
+mod metrics;
 mod records;
 mod runner;
 mod sessions;
