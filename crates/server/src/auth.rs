@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::error::{ApiError, Body};
+use crate::error::{ApiError, Body, ErrorBody};
 
 /// The longest password accepted (argon2 hashes any length; this bounds the work).
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -30,14 +30,14 @@ const MAX_FAILED_LOGINS: u32 = 5;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
 /// A username and password.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     username: String,
     password: String,
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserJson {
     id: i64,
     username: String,
@@ -57,9 +57,10 @@ impl From<&UserRow> for UserJson {
 }
 
 /// A new token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenJson {
     token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_at: String,
     user: UserJson,
@@ -163,6 +164,11 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 /// # Errors
 /// 400 for a bad username or password, or a taken username; 403 when registration is
 /// closed.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 201, description = "The new user; the first one is the admin", body = UserJson),
+        (status = 400, description = "A bad username or password, or a taken username", body = ErrorBody),
+        (status = 403, description = "Registration is closed", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Body(c): Body<Credentials>,
@@ -189,6 +195,11 @@ pub async fn register(
 /// # Errors
 /// 401 for a wrong username or password (the same answer for both); 429 after too many
 /// failed attempts for the username.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 200, description = "A bearer token", body = TokenJson),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for the username", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Body(c): Body<Credentials>,
@@ -243,6 +254,10 @@ pub async fn login(
 ///
 /// # Errors
 /// 401 without a valid token.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -255,6 +270,10 @@ pub async fn logout(
 }
 
 /// `GET /me`: the user the token belongs to.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserJson),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn me(user: CurrentUser) -> Json<UserJson> {
     Json(UserJson::from(&user.user))
 }

@@ -10,11 +10,10 @@ use openbell_calendar::TradingDay;
 use openbell_data::BarStore;
 use openbell_model::{Interval, Symbol, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Params};
+use crate::error::{ApiError, ErrorBody, Params};
 use crate::records::page_size;
 use crate::run::config::{CalendarPaths, resolve_with};
 
@@ -39,24 +38,37 @@ async fn with_store<T: Send + 'static>(
 }
 
 /// A series as listed.
-#[derive(Debug, Serialize)]
-struct SeriesJson {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeriesJson {
     symbol: String,
     interval: String,
+    /// The calendar the series was stored with.
     exchange: String,
+    /// The first bar's open time.
     first: Option<String>,
+    /// The last bar's open time.
     last: Option<String>,
     bars: u64,
+}
+
+/// Every stored series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeriesList {
+    series: Vec<SeriesJson>,
 }
 
 /// `GET /data/symbols`: every stored series, by symbol then interval.
 ///
 /// # Errors
 /// 500 when the store cannot be read (an empty store lists nothing).
+#[utoipa::path(get, path = "/data/symbols", tag = "data", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every stored series with its range and bar count", body = SeriesList),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn symbols(
     State(state): State<AppState>,
     _user: CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeriesList>, ApiError> {
     let series = with_store(&state, |store| {
         if !store.root().join("bars").is_dir() {
             return Ok(Vec::new());
@@ -64,7 +76,7 @@ pub async fn symbols(
         store.series().map_err(|e| ApiError::internal(&e))
     })
     .await?;
-    let series: Vec<SeriesJson> = series
+    let series = series
         .into_iter()
         .map(|s| SeriesJson {
             symbol: s.symbol.to_string(),
@@ -75,18 +87,47 @@ pub async fn symbols(
             bars: s.bars,
         })
         .collect();
-    Ok(Json(json!({ "series": series })))
+    Ok(Json(SeriesList { series }))
 }
 
 /// `symbol`, `interval` and a date range.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
+    /// The symbol.
     symbol: String,
+    /// The bar interval (default 1m).
     interval: Option<String>,
+    /// First UTC date, `YYYY-MM-DD`.
     from: Option<String>,
+    /// Last UTC date, `YYYY-MM-DD` (inclusive).
     to: Option<String>,
+    /// Bars per page, 1..=500 (default 390; `/data/bars` only).
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page (`/data/bars` only).
     cursor: Option<String>,
+}
+
+/// A bar.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BarJson {
+    /// The bar's open time.
+    ts: String,
+    open: String,
+    high: String,
+    low: String,
+    close: String,
+    volume: String,
+}
+
+/// A page of bars.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BarPage {
+    symbol: String,
+    interval: String,
+    bars: Vec<BarJson>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
 }
 
 fn symbol(text: &str) -> Result<Symbol, ApiError> {
@@ -118,11 +159,17 @@ fn day_start(d: NaiveDate) -> Timestamp {
 /// # Errors
 /// 400 for a malformed symbol, interval, date, limit or cursor; 404 for a series the store
 /// does not have.
+#[utoipa::path(get, path = "/data/bars", tag = "data", params(SeriesQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the series' bars, oldest first", body = BarPage),
+        (status = 400, description = "A bad symbol, interval, date, limit or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such series", body = ErrorBody)))]
 pub async fn bars(
     State(state): State<AppState>,
     _user: CurrentUser,
     Params(q): Params<SeriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BarPage>, ApiError> {
     let symbol = symbol(&q.symbol)?;
     let interval = interval(q.interval.as_deref())?;
     let limit = page_size(q.limit, DEFAULT_BARS)?;
@@ -161,18 +208,16 @@ pub async fn bars(
     })
     .await?;
     let more = page.len() > limit as usize;
-    let rows: Vec<Value> = page
+    let bars: Vec<BarJson> = page
         .iter()
         .take(limit as usize)
-        .map(|b| {
-            json!({
-                "ts": b.ts_event().to_string(),
-                "open": b.open().to_string(),
-                "high": b.high().to_string(),
-                "low": b.low().to_string(),
-                "close": b.close().to_string(),
-                "volume": b.volume().to_string(),
-            })
+        .map(|b| BarJson {
+            ts: b.ts_event().to_string(),
+            open: b.open().to_string(),
+            high: b.high().to_string(),
+            low: b.low().to_string(),
+            close: b.close().to_string(),
+            volume: b.volume().to_string(),
         })
         .collect();
     let next_cursor = more
@@ -181,12 +226,34 @@ pub async fn bars(
                 .map(|b| b.ts_event().as_nanos().to_string())
         })
         .flatten();
-    Ok(Json(json!({
-        "symbol": symbol.to_string(),
-        "interval": interval.to_string(),
-        "bars": rows,
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(BarPage {
+        symbol: symbol.to_string(),
+        interval: interval.to_string(),
+        bars,
+        next_cursor,
+    }))
+}
+
+/// One trading day of a series' quality ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QualityDay {
+    date: String,
+    early_close: bool,
+    /// Bars the calendar expects in regular hours.
+    expected: u32,
+    /// Expected bars that are stored.
+    present: u32,
+    quality_pct: f64,
+    /// Runs of missing bars: the first missing bar's open, the close of the last one.
+    missing: Vec<[String; 2]>,
+}
+
+/// A series' quality ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QualityLedger {
+    symbol: String,
+    interval: String,
+    days: Vec<QualityDay>,
 }
 
 /// `GET /data/quality?symbol=&interval=&from=&to=`: the series' quality ledger, one row per
@@ -194,11 +261,17 @@ pub async fn bars(
 ///
 /// # Errors
 /// 400 for a malformed symbol, interval or date; 404 for a series the store does not have.
+#[utoipa::path(get, path = "/data/quality", tag = "data", params(SeriesQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One row per trading day", body = QualityLedger),
+        (status = 400, description = "A bad symbol, interval or date", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such series", body = ErrorBody)))]
 pub async fn quality(
     State(state): State<AppState>,
     _user: CurrentUser,
     Params(q): Params<SeriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QualityLedger>, ApiError> {
     let symbol = symbol(&q.symbol)?;
     let interval = interval(q.interval.as_deref())?;
     let from = q.from.as_deref().map(|d| date("from", d)).transpose()?;
@@ -214,47 +287,71 @@ pub async fn quality(
             .map_err(|e| ApiError::bad_request(e.to_string()))
     })
     .await?;
-    let rows: Vec<Value> = days
+    let days = days
         .iter()
-        .map(|d| {
-            json!({
-                "date": d.date.to_string(),
-                "early_close": d.early_close,
-                "expected": d.expected,
-                "present": d.present,
-                "quality_pct": d.quality_pct(),
-                "missing": d.missing.iter().map(|(a, z)| json!([a.to_string(), z.to_string()])).collect::<Vec<_>>(),
-            })
+        .map(|d| QualityDay {
+            date: d.date.to_string(),
+            early_close: d.early_close,
+            expected: d.expected,
+            present: d.present,
+            quality_pct: d.quality_pct(),
+            missing: d
+                .missing
+                .iter()
+                .map(|(a, z)| [a.to_string(), z.to_string()])
+                .collect(),
         })
         .collect();
-    Ok(Json(json!({
-        "symbol": symbol.to_string(),
-        "interval": interval.to_string(),
-        "days": rows,
-    })))
+    Ok(Json(QualityLedger {
+        symbol: symbol.to_string(),
+        interval: interval.to_string(),
+        days,
+    }))
 }
 
 /// `exchange`, `from` and `to`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarQuery {
+    /// A built-in or configured calendar code (default XNYS).
     exchange: Option<String>,
+    /// First date, `YYYY-MM-DD`.
     from: String,
+    /// Last date, `YYYY-MM-DD` (inclusive).
     to: String,
 }
 
-fn day_json(day: &TradingDay) -> Value {
+/// A trading day.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TradingDayJson {
+    date: String,
+    open_utc: String,
+    close_utc: String,
+    open_local: String,
+    close_local: String,
+    early_close: bool,
+}
+
+/// An exchange's trading days.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CalendarDays {
+    exchange: String,
+    days: Vec<TradingDayJson>,
+}
+
+fn day_json(day: &TradingDay) -> TradingDayJson {
     let local = |ts: Timestamp| {
         ts.to_zoned(day.tz)
             .to_rfc3339_opts(SecondsFormat::AutoSi, false)
     };
-    json!({
-        "date": day.date.to_string(),
-        "open_utc": day.open.to_string(),
-        "close_utc": day.close.to_string(),
-        "open_local": local(day.open),
-        "close_local": local(day.close),
-        "early_close": day.early_close,
-    })
+    TradingDayJson {
+        date: day.date.to_string(),
+        open_utc: day.open.to_string(),
+        close_utc: day.close.to_string(),
+        open_local: local(day.open),
+        close_local: local(day.close),
+        early_close: day.early_close,
+    }
 }
 
 /// `GET /calendar/days?exchange=XNYS&from=&to=`: one row per trading day, as
@@ -263,10 +360,15 @@ fn day_json(day: &TradingDay) -> Value {
 /// # Errors
 /// 400 for an unknown exchange (built-in and configured codes only), a malformed date, a
 /// reversed range, or more than [`MAX_CALENDAR_DAYS`] days.
+#[utoipa::path(get, path = "/calendar/days", tag = "data", params(CalendarQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One row per trading day", body = CalendarDays),
+        (status = 400, description = "An unknown exchange, a bad date or range", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn calendar_days(
     _user: CurrentUser,
     Params(q): Params<CalendarQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CalendarDays>, ApiError> {
     let code = q.exchange.as_deref().unwrap_or("XNYS");
     let from = date("from", &q.from)?;
     let to = date("to", &q.to)?;
@@ -295,8 +397,8 @@ pub async fn calendar_days(
             "from..to: at most {MAX_CALENDAR_DAYS} trading days per request"
         )));
     }
-    Ok(Json(json!({
-        "exchange": code,
-        "days": days.iter().map(day_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(CalendarDays {
+        exchange: code.to_owned(),
+        days: days.iter().map(day_json).collect(),
+    }))
 }

@@ -8,6 +8,23 @@ use axum::response::{IntoResponse, Response};
 use openbell_store::StoreError;
 use serde_json::json;
 
+/// The body of every error answer, as the OpenAPI document describes it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `bad_request`, `unauthorized`, `not_found`, `conflict`,
+    /// `invalid_config`, `too_many_sessions`, `rate_limited`, `internal`, ...
+    pub code: String,
+    /// For people; never the server's internals.
+    pub message: String,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::runner::{EventKey, LiveEvent, status_event};
 use crate::sessions::visible;
 
@@ -32,6 +32,12 @@ const POLL: Duration = Duration::from_secs(1);
 ///
 /// # Errors
 /// 404 when there is no such session or it belongs to someone else.
+#[utoipa::path(get, path = "/sessions/{id}/events", tag = "sessions",
+    params(("id" = String, Path, description = "The session id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events: `status`, `day`, `fill` (replayed, then live), `phase` and `equity` (live); ends after the final `status`", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such session, or someone else's", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     user: CurrentUser,

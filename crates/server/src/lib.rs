@@ -18,13 +18,15 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use openbell_store::{Store, head};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::runner::{Runner, RunnerConfig};
 
 /// The largest request body accepted: a session config (1 MiB) and its envelope.
@@ -92,32 +94,19 @@ impl AppState {
     }
 }
 
-/// Every route.
+/// Every route, with the OpenAPI document built from the same handlers (each carries its
+/// `#[utoipa::path]`), served at `/api/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/sessions", get(sessions::list).post(sessions::create))
+    let (app, doc) = documented_routes().split_for_parts();
+    let doc = Arc::new(with_security(doc));
+    app.method_not_allowed_fallback(method_not_allowed)
         .route(
-            "/sessions/{id}",
-            get(sessions::show).delete(sessions::delete),
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { Json(doc) }
+            }),
         )
-        .route("/sessions/{id}/stop", post(sessions::stop))
-        .route("/sessions/{id}/events", get(events::events))
-        .route("/sessions/{id}/{table}", get(records::rows))
-        .route("/data/symbols", get(data::symbols))
-        .route("/data/bars", get(data::bars))
-        .route("/data/quality", get(data::quality))
-        .route("/calendar/days", get(data::calendar_days))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -125,6 +114,60 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The OpenAPI document alone.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    with_security(documented_routes().split_for_parts().1)
+}
+
+fn documented_routes() -> OpenApiRouter<AppState> {
+    let info = utoipa::openapi::InfoBuilder::new()
+        .title("openbell")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Accounts, the session registry and its runner, live session events, the bar \
+             store and calendars. Errors are {\"error\": {\"code\", \"message\"}}.",
+        ))
+        .build();
+    let api = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::show, sessions::delete))
+        .routes(routes!(sessions::stop))
+        .routes(routes!(events::events))
+        .routes(routes!(records::rows))
+        .routes(routes!(data::symbols))
+        .routes(routes!(data::bars))
+        .routes(routes!(data::quality))
+        .routes(routes!(data::calendar_days))
+        .fallback(not_found);
+    OpenApiRouter::with_openapi(utoipa::openapi::OpenApiBuilder::new().info(info).build())
+        .nest("/api/v1", api)
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics::metrics))
+}
+
+/// Declares the bearer token scheme the operations refer to.
+fn with_security(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("obt_ token from POST /api/v1/auth/login")
+                    .build(),
+            ),
+        );
+    doc
 }
 
 async fn not_found() -> ApiError {
@@ -140,11 +183,17 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is up")))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database answers and its schema is this build's.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "The database answers and its schema is current"),
+        (status = 503, description = "The database is unreachable or its schema is behind", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = state.store.status().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check: database unreachable");

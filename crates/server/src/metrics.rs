@@ -139,6 +139,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 ///
 /// # Errors
 /// 500 when the registry cannot be read.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 500, description = "The registry cannot be read", body = crate::error::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let counts = state.store.session_counts().await?;
     let mut out = String::new();

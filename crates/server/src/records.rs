@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Params};
+use crate::error::{ApiError, ErrorBody, Params};
 use crate::sessions::{MAX_PAGE, visible_id};
 
 /// Rows per page when the request gives no limit.
@@ -30,15 +30,20 @@ pub const TABLES: [&str; 9] = [
 ];
 
 /// `limit` and `cursor` of a page request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size, 1..=500 (default 100).
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// A page of rows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RowPage {
+    /// The rows, in the table's order, with the table's columns.
+    #[schema(value_type = Vec<Object>)]
     rows: Vec<Value>,
     /// Pass as `cursor` for the next page; absent on the last page.
     next_cursor: Option<String>,
@@ -101,6 +106,17 @@ fn date(cursor: &str) -> Result<&str, ApiError> {
 /// # Errors
 /// 404 for an unknown table, or a session that does not exist or belongs to someone else;
 /// 400 for a limit outside 1..=500 or a cursor this table did not give.
+#[utoipa::path(get, path = "/sessions/{id}/{table}", tag = "sessions",
+    params(
+        ("id" = String, Path, description = "The session id"),
+        ("table" = String, Path, description = "signals, orders, fills, trades, positions, equity, days, quality or scans"),
+        PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the session's rows", body = RowPage),
+        (status = 400, description = "A bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such table, or no such session, or someone else's", body = ErrorBody)))]
 pub async fn rows(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Body, Params};
+use crate::error::{ApiError, Body, ErrorBody, Params};
 use crate::runner::SubmitError;
 
 /// Page size when the request gives none.
@@ -24,10 +24,15 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 
 /// A session as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionJson {
     id: String,
+    /// `backtest`, `paper` or `collect`.
+    #[schema(value_type = String)]
     kind: &'static str,
+    /// `queued`, `starting`, `running`, `paused`, `stopping`, `stopped`, `completed` or
+    /// `failed`.
+    #[schema(value_type = String)]
     status: &'static str,
     name: String,
     owner_id: Option<i64>,
@@ -39,6 +44,7 @@ pub struct SessionJson {
     ended_at: Option<String>,
     error: Option<String>,
     /// Summary metrics, as stored.
+    #[schema(value_type = Option<Object>)]
     summary: Option<serde_json::Value>,
 }
 
@@ -66,7 +72,7 @@ impl From<SessionRow> for SessionJson {
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// `POST /sessions` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     /// `backtest`.
@@ -84,6 +90,14 @@ pub struct CreateBody {
 /// 400 for an unknown kind or a name that is too long; 422 for a config that does not
 /// validate (the message names the line and key); 429 when too many sessions wait; 503 while
 /// the server shuts down.
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = CreateBody, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The stored session, queued", body = SessionJson),
+        (status = 400, description = "An unknown kind or a bad name", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 422, description = "The config does not validate", body = ErrorBody),
+        (status = 429, description = "Too many sessions wait", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -132,16 +146,21 @@ pub async fn create(
 }
 
 /// `GET /sessions` query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this kind.
     kind: Option<String>,
+    /// Only this status.
     status: Option<String>,
+    /// Page size, 1..=500 (default 50).
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// A page of sessions, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionPage {
     sessions: Vec<SessionJson>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -159,6 +178,11 @@ where
 ///
 /// # Errors
 /// 400 for an unknown kind or status, a limit outside 1..=500, or a malformed cursor.
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(ListQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the user's sessions (an admin's: everyone's)", body = SessionPage),
+        (status = 400, description = "A bad filter, limit or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -232,6 +256,11 @@ pub(crate) async fn visible_id(
 ///
 /// # Errors
 /// 404 when there is no such session or it belongs to someone else.
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The session", body = SessionJson),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such session, or someone else's", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -245,6 +274,12 @@ pub async fn show(
 ///
 /// # Errors
 /// 404 as for show; 409 when the session is not live or is already stopping.
+#[utoipa::path(post, path = "/sessions/{id}/stop", tag = "sessions", params(("id" = String, Path, description = "The session id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The session, now stopping", body = SessionJson),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such session, or someone else's", body = ErrorBody),
+        (status = 409, description = "Not live, or already stopping", body = ErrorBody)))]
 pub async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -260,6 +295,12 @@ pub async fn stop(
 ///
 /// # Errors
 /// 404 as for show; 409 while the session is live (stop it first).
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted, with every row it produced"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such session, or someone else's", body = ErrorBody),
+        (status = 409, description = "Still live: stop it first", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -7,6 +7,7 @@
 mod accounts;
 mod data;
 mod metrics;
+mod openapi;
 mod records;
 mod runner;
 mod sessions;
