@@ -68,6 +68,7 @@ async fn newest(store: &Store, name: &str) -> SessionId {
             status: None,
             owner_id: None,
             before: None,
+            after: None,
             limit: 100,
         })
         .await

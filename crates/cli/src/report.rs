@@ -13,6 +13,7 @@ use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
 
 use crate::backtest_cmd::ensure_dir;
 use openbell_server::run::backtest::BacktestResult;
+use openbell_server::run::html::{esc, line_chart, table};
 
 /// Points per chart: records are grouped into this many equal spans of the session's time.
 const CHART_POINTS: u64 = 1500;
@@ -428,125 +429,8 @@ fn scans_csv(r: &BacktestResult, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Escapes text for HTML.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// An SVG line chart of `values` (evenly spaced), with optional markers at
-/// `(index, value, is_buy)`.
-fn line_chart(
-    title: &str,
-    values: &[f64],
-    color: &str,
-    markers: &[(usize, f64, bool)],
-    fmt: fn(f64) -> String,
-) -> String {
-    let (w, h, pad) = (900.0, 220.0, 40.0);
-    let mut svg = format!(
-        "<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        esc(title),
-        esc(title)
-    );
-    if values.is_empty() {
-        svg.push_str("<text x=\"20\" y=\"40\">no data</text></svg></figure>");
-        return svg;
-    }
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    #[allow(clippy::cast_precision_loss)]
-    let n = (values.len().max(2) - 1) as f64;
-    #[allow(clippy::cast_precision_loss)]
-    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / n;
-    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / span;
-    let _ = write!(
-        svg,
-        "<line x1=\"{pad}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#bbb\"/><text x=\"2\" y=\"{2}\" font-size=\"11\">{3}</text><text x=\"2\" y=\"{4}\" font-size=\"11\">{5}</text>",
-        h - pad,
-        w - pad,
-        y(hi) + 4.0,
-        esc(&fmt(hi)),
-        y(lo) + 4.0,
-        esc(&fmt(lo))
-    );
-    let mut path = String::new();
-    for (i, v) in values.iter().enumerate() {
-        let _ = write!(
-            path,
-            "{}{:.1},{:.1}",
-            if i == 0 { "M" } else { " L" },
-            x(i),
-            y(*v)
-        );
-    }
-    let _ = write!(
-        svg,
-        "<path d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
-    );
-    for (i, v, buy) in markers {
-        let (fill, shape) = if *buy {
-            (
-                "#1a7f37",
-                format!(
-                    "{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}",
-                    x(*i),
-                    y(*v) - 6.0,
-                    x(*i) - 5.0,
-                    y(*v) + 4.0,
-                    x(*i) + 5.0,
-                    y(*v) + 4.0
-                ),
-            )
-        } else {
-            (
-                "#cf222e",
-                format!(
-                    "{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}",
-                    x(*i),
-                    y(*v) + 6.0,
-                    x(*i) - 5.0,
-                    y(*v) - 4.0,
-                    x(*i) + 5.0,
-                    y(*v) - 4.0
-                ),
-            )
-        };
-        let _ = write!(svg, "<polygon points=\"{shape}\" fill=\"{fill}\"/>");
-    }
-    svg.push_str("</svg></figure>");
-    svg
-}
-
-fn table(
-    head: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-    limit: usize,
-    total: usize,
-) -> String {
-    let mut t = String::from("<table><thead><tr>");
-    for h in head {
-        let _ = write!(t, "<th scope=\"col\">{}</th>", esc(h));
-    }
-    t.push_str("</tr></thead><tbody>");
-    for row in rows.take(limit) {
-        t.push_str("<tr>");
-        for cell in row {
-            let _ = write!(t, "<td>{}</td>", esc(&cell));
-        }
-        t.push_str("</tr>");
-    }
-    t.push_str("</tbody></table>");
-    if total > limit {
-        let _ = write!(
-            t,
-            "<p class=\"note\">First {limit} of {total}; every row is in the CSV.</p>"
-        );
-    }
-    t
-}
+/// Where the rows a report table leaves out are.
+const CSV_REST: &str = "every row is in the CSV";
 
 fn money_fmt(v: f64) -> String {
     format!("{v:.2}")
@@ -673,6 +557,7 @@ fn report_html(
         tables.trades.iter().cloned(),
         TABLE_ROWS,
         r.metrics.trades,
+        CSV_REST,
     ));
     html.push_str("<h2>Fills</h2>");
     html.push_str(&table(
@@ -688,6 +573,7 @@ fn report_html(
         tables.fills.iter().cloned(),
         TABLE_ROWS,
         r.fill_count,
+        CSV_REST,
     ));
     html.push_str("<h2>Orders</h2>");
     html.push_str(&table(
@@ -697,6 +583,7 @@ fn report_html(
         tables.orders.iter().cloned(),
         TABLE_ROWS,
         tables.order_total,
+        CSV_REST,
     ));
     html.push_str("<h2>Data quality</h2>");
     html.push_str(&table(
@@ -715,6 +602,7 @@ fn report_html(
             }),
         TABLE_ROWS,
         r.quality.iter().filter(|q| q.present < q.expected).count(),
+        CSV_REST,
     ));
     let complete = r.quality.iter().filter(|q| q.present >= q.expected).count();
     let _ = write!(
@@ -739,6 +627,7 @@ fn report_html(
         }),
         TABLE_ROWS,
         r.scans.len(),
+        CSV_REST,
     ));
     html.push_str("<h2>Config</h2><pre>");
     html.push_str(&esc(&r.config_text));

@@ -10,9 +10,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use openbell_store::UserRow;
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,22 @@ impl LoginLimiter {
     }
 }
 
+/// The cookie holding a browser's login token (HttpOnly, SameSite=Strict).
+pub const TOKEN_COOKIE: &str = "openbell_token";
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+#[must_use]
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The SHA-256 of a token (hex), as the store keeps it.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
@@ -173,21 +189,34 @@ pub async fn register(
     State(state): State<AppState>,
     Body(c): Body<Credentials>,
 ) -> Result<(StatusCode, Json<UserJson>), ApiError> {
-    check_password(&c.password)?;
-    let hash = hash_password(c.password).await?;
-    let first_only = !state.config.open_registration;
-    let Some(user) = state
-        .store
-        .create_user(&c.username, &hash, first_only)
-        .await?
-    else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "registration_closed",
-            "registration is closed; an admin creates accounts",
-        ));
-    };
+    let user = register_user(&state, &c.username, c.password).await?;
     Ok((StatusCode::CREATED, Json(UserJson::from(&user))))
+}
+
+/// Creates an account: the first one is the admin; with registration closed, only the first.
+///
+/// # Errors
+/// 400 for a bad username or password, or a taken username; 403 when registration is
+/// closed.
+pub(crate) async fn register_user(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<UserRow, ApiError> {
+    check_password(&password)?;
+    let hash = hash_password(password).await?;
+    let first_only = !state.config.open_registration;
+    state
+        .store
+        .create_user(username, &hash, first_only)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_closed",
+                "registration is closed; an admin creates accounts",
+            )
+        })
 }
 
 /// `POST /auth/login`: a new bearer token.
@@ -204,7 +233,27 @@ pub async fn login(
     State(state): State<AppState>,
     Body(c): Body<Credentials>,
 ) -> Result<Json<TokenJson>, ApiError> {
-    if state.limiter.blocked(&c.username) {
+    let user = authenticate(&state, &c.username, c.password).await?;
+    let (token, expires_at) = issue_token(&state, &user).await?;
+    Ok(Json(TokenJson {
+        token,
+        token_type: "Bearer",
+        expires_at: expires_at.to_rfc3339(),
+        user: UserJson::from(&user),
+    }))
+}
+
+/// Checks a username and password, counting failures against the rate limit.
+///
+/// # Errors
+/// 401 for a wrong username or password (the same answer for both, in the same time); 429
+/// after too many failed attempts for the username.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<UserRow, ApiError> {
+    if state.limiter.blocked(username) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -214,40 +263,46 @@ pub async fn login(
             ),
         ));
     }
-    let found = if c.password.len() > MAX_PASSWORD_BYTES {
+    let found = if password.len() > MAX_PASSWORD_BYTES {
         None
     } else {
-        state.store.user_by_name(&c.username).await?
+        state.store.user_by_name(username).await?
     };
     let verified = match found {
-        Some((user, stored)) => verify_password(c.password, stored).await?.then_some(user),
+        Some((user, stored)) => verify_password(password, stored).await?.then_some(user),
         None => {
             // As slow as a wrong password, so timing does not tell which names exist.
-            verify_password(c.password, unknown_user_hash().await?).await?;
+            verify_password(password, unknown_user_hash().await?).await?;
             None
         }
     };
     let Some(user) = verified else {
-        state.limiter.record(&c.username, false);
+        state.limiter.record(username, false);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
             "wrong username or password",
         ));
     };
-    state.limiter.record(&c.username, true);
+    state.limiter.record(username, true);
+    Ok(user)
+}
+
+/// A new token for `user`, stored as its hash; the token and when it expires.
+///
+/// # Errors
+/// 500 when no randomness or the database fails.
+pub(crate) async fn issue_token(
+    state: &AppState,
+    user: &UserRow,
+) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
     let token = format!("obt_{}", hex(&random_bytes::<32>()?));
     let expires_at = Utc::now() + state.config.token_ttl;
     state
         .store
         .insert_token(user.id, &token_hash(&token), expires_at)
         .await?;
-    Ok(Json(TokenJson {
-        token,
-        token_type: "Bearer",
-        expires_at: expires_at.to_rfc3339(),
-        user: UserJson::from(&user),
-    }))
+    Ok((token, expires_at))
 }
 
 /// `POST /auth/logout`: revokes the token the request carries.
@@ -298,11 +353,16 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // The browser's login cookie stands in for the header on reads only (the web UI's
+        // live events, say): a cross-site form cannot use it to change anything.
+        let safe = parts.method == Method::GET || parts.method == Method::HEAD;
+        let token = bearer
+            .or_else(|| safe.then(|| cookie(&parts.headers, TOKEN_COOKIE)).flatten())
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthorized)?;

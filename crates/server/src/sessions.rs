@@ -146,17 +146,21 @@ pub async fn create(
 }
 
 /// `GET /sessions` query parameters.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this kind.
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Only this status.
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Page size, 1..=500 (default 50).
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
+    /// Only sessions created on or after this UTC date, `YYYY-MM-DD`.
+    pub(crate) from: Option<String>,
+    /// Only sessions created on or before this UTC date, `YYYY-MM-DD`.
+    pub(crate) to: Option<String>,
 }
 
 /// A page of sessions, newest first.
@@ -174,7 +178,7 @@ where
     T::from_str(value).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
 }
 
-/// `GET /sessions?kind=&status=&limit=&cursor=`.
+/// `GET /sessions?kind=&status=&from=&to=&limit=&cursor=`.
 ///
 /// # Errors
 /// 400 for an unknown kind or status, a limit outside 1..=500, or a malformed cursor.
@@ -188,28 +192,79 @@ pub async fn list(
     user: CurrentUser,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<SessionPage>, ApiError> {
+    let (rows, next_cursor) = page(&state, &user.user, &q).await?;
+    Ok(Json(SessionPage {
+        sessions: rows.into_iter().map(SessionJson::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The first id that can be made at the start of `date` (UTC): ids sort by creation time.
+fn id_at(field: &str, date: &str, next_day: bool) -> Result<SessionId, ApiError> {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
+        ApiError::bad_request(format!("{field}: {date:?} is not a date like 2024-01-02"))
+    })?;
+    let day = if next_day {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    let at =
+        openbell_model::Timestamp::from_datetime(&day.and_time(chrono::NaiveTime::MIN).and_utc())
+            .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
+    SessionId::from_parts(at, [0; 10]).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+}
+
+/// One page of the sessions `user` may see, newest first, and the cursor of the next page.
+///
+/// # Errors
+/// 400 for an unknown kind or status, a bad date, a limit outside 1..=500, or a malformed
+/// cursor.
+pub(crate) async fn page(
+    state: &AppState,
+    user: &openbell_store::UserRow,
+    q: &ListQuery,
+) -> Result<(Vec<SessionRow>, Option<String>), ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit: {limit} is outside 1..={MAX_PAGE}"
         )));
     }
+    let cursor = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| parse::<SessionId>("cursor", c))
+        .transpose()?;
+    let to =
+        q.to.as_deref()
+            .filter(|d| !d.is_empty())
+            .map(|d| id_at("to", d, true))
+            .transpose()?;
     let filter = SessionFilter {
         kind: q
             .kind
             .as_deref()
+            .filter(|k| !k.is_empty())
             .map(|k| parse::<SessionKind>("kind", k))
             .transpose()?,
         status: q
             .status
             .as_deref()
+            .filter(|s| !s.is_empty())
             .map(|s| parse::<SessionStatus>("status", s))
             .transpose()?,
-        owner_id: (!user.user.is_admin).then_some(user.user.id),
-        before: q
-            .cursor
+        owner_id: (!user.is_admin).then_some(user.id),
+        before: match (cursor, to) {
+            (Some(c), Some(t)) => Some(c.min(t)),
+            (c, t) => c.or(t),
+        },
+        after: q
+            .from
             .as_deref()
-            .map(|c| parse::<SessionId>("cursor", c))
+            .filter(|d| !d.is_empty())
+            .map(|d| id_at("from", d, false))
             .transpose()?,
         // One more than the page, to know whether another page follows.
         limit: limit + 1,
@@ -220,10 +275,7 @@ pub async fn list(
     let next_cursor = more
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
-    Ok(Json(SessionPage {
-        sessions: rows.into_iter().map(SessionJson::from).collect(),
-        next_cursor,
-    }))
+    Ok((rows, next_cursor))
 }
 
 /// The session `id` if `user` may see it; 404 otherwise (a malformed id too: no id that is

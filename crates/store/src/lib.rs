@@ -221,6 +221,9 @@ pub struct SessionFilter {
     pub owner_id: Option<i64>,
     /// Only sessions older than this id (paging cursor: the last id of the previous page).
     pub before: Option<SessionId>,
+    /// Only sessions newer than this id. Ids are ordered by creation time, so an id made
+    /// from an instant bounds the creation time.
+    pub after: Option<SessionId>,
     /// At most this many (newest first).
     pub limit: u32,
 }
@@ -557,6 +560,10 @@ impl Store {
         if let Some(before) = filter.before {
             next(&mut sql, "id <");
             args.push(before.to_string());
+        }
+        if let Some(after) = filter.after {
+            next(&mut sql, "id >");
+            args.push(after.to_string());
         }
         let owner = filter.owner_id;
         if owner.is_some() {

@@ -4,5 +4,6 @@
 pub mod backtest;
 pub mod config;
 pub mod home;
+pub mod html;
 pub mod registry;
 pub mod source;
