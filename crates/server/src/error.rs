@@ -66,6 +66,18 @@ impl ApiError {
         )
     }
 
+    /// The status it answers with.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message for the user.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 500 with a fixed message; `detail` goes to the log only.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(%detail, "request failed");

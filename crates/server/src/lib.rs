@@ -12,6 +12,7 @@ pub mod records;
 pub mod run;
 pub mod runner;
 pub mod sessions;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,7 +100,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (app, doc) = documented_routes().split_for_parts();
     let doc = Arc::new(with_security(doc));
-    app.method_not_allowed_fallback(method_not_allowed)
+    app.merge(web::routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .route(
             "/api/v1/openapi.json",
             get(move || {

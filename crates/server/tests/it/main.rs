@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod browser;
 mod data;
 mod metrics;
 mod openapi;
 mod records;
 mod runner;
 mod sessions;
+mod web;
 
 use axum::Router;
 use axum::body::Body;
