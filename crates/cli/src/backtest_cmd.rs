@@ -266,7 +266,7 @@ pub(crate) fn run_recorded(
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
-        let rest = rt.block_on(registry::finish(&registry, &result, &summary))?;
+        let rest = rt.block_on(registry::finish(&registry, &result.finished(), &summary))?;
         if let Some(mut outputs) = outputs {
             match outputs.orders_from() {
                 // Too many orders waited on a working one: the rest, by id, a page at a time

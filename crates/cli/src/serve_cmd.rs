@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use openbell_server::run::home::data_dir;
+use openbell_server::run::home::{data_dir, openbell_home};
 use openbell_server::run::registry::{db_url, open, shown};
 use openbell_server::runner::RunnerConfig;
 use openbell_server::{AppState, ServerConfig};
@@ -28,6 +28,9 @@ pub(crate) struct ServeArgs {
     /// The bar store sessions read (default: $OPENBELL_DATA, else $OPENBELL_HOME/data).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// The bar store collect sessions write (default: $OPENBELL_HOME/collected).
+    #[arg(long, value_name = "DIR")]
+    collect_dir: Option<PathBuf>,
     /// Sessions running at once; the rest wait `queued`.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     max_running: u32,
@@ -49,6 +52,10 @@ pub(crate) fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<()> {
             max_running: args.max_running as usize,
             max_queued: args.max_queued as usize,
             data_dir: data_dir(args.data.as_deref()),
+            collect_dir: args
+                .collect_dir
+                .clone()
+                .unwrap_or_else(|| openbell_home().join("collected")),
         },
     };
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);

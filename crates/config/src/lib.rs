@@ -61,6 +61,8 @@ pub struct SessionConfig {
     pub broker: BrokerConfig,
     /// `[risk]`.
     pub risk: RiskConfig,
+    /// `[feed]`: how clock-driven sessions (paper, collect) get their bars and pace time.
+    pub feed: FeedConfig,
     /// The text as given, kept with the session so it can be re-run.
     pub text: String,
 }
@@ -72,6 +74,24 @@ pub struct StrategyConfig {
     pub name: String,
     /// Every other key of the table.
     pub params: Params,
+}
+
+/// The `[feed]` table: the source of a clock-driven session's bars and its clock's pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeedConfig {
+    /// Simulated time per unit of wall time: 1 is real time, 60 an hour a minute.
+    pub speed: f64,
+    /// How far the clock moves per step, in nanoseconds of simulated time.
+    pub step_nanos: i64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            step_nanos: 60_000_000_000,
+        }
+    }
 }
 
 /// How names in a config are resolved.
@@ -107,6 +127,15 @@ struct File {
     strategy: Option<Spanned<toml::Table>>,
     broker: Option<Spanned<BrokerTable>>,
     risk: Option<Spanned<RiskTable>>,
+    feed: Option<Spanned<FeedTable>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedTable {
+    kind: Option<Spanned<String>>,
+    speed: Option<Spanned<f64>>,
+    step_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +398,10 @@ pub fn parse(
         Some(table) => risk(table.get_ref(), &report)?,
         None => RiskConfig::default(),
     };
+    let feed = match &file.feed {
+        Some(table) => feed(table.get_ref(), &report)?,
+        None => FeedConfig::default(),
+    };
 
     let engine = EngineConfig {
         calendar,
@@ -392,6 +425,7 @@ pub fn parse(
         strategy,
         broker,
         risk,
+        feed,
         text: text.to_owned(),
     })
 }
@@ -692,6 +726,37 @@ fn broker(t: &BrokerTable, report: &Reporter<'_>) -> Result<BrokerConfig, Config
     }
     b.flatten_at_close = t.flatten_at_close.unwrap_or(false);
     Ok(b)
+}
+
+fn feed(t: &FeedTable, report: &Reporter<'_>) -> Result<FeedConfig, ConfigFileError> {
+    let mut f = FeedConfig::default();
+    if let Some(kind) = &t.kind
+        && kind.get_ref() != "replay"
+    {
+        return Err(report.at(
+            kind,
+            "feed.kind",
+            format!(
+                "{:?} is not a feed; the built-in one is \"replay\"",
+                kind.get_ref()
+            ),
+        ));
+    }
+    if let Some(v) = &t.speed {
+        let speed = *v.get_ref();
+        if !(speed.is_finite() && speed > 0.0 && speed <= 1e9) {
+            return Err(report.at(v, "feed.speed", "must be above 0 and at most 1e9"));
+        }
+        f.speed = speed;
+    }
+    if let Some(v) = &t.step_seconds {
+        let step = *v.get_ref();
+        if !(1..=86_400).contains(&step) {
+            return Err(report.at(v, "feed.step_seconds", "must be 1 to 86400"));
+        }
+        f.step_nanos = step * 1_000_000_000;
+    }
+    Ok(f)
 }
 
 fn risk(t: &RiskTable, report: &Reporter<'_>) -> Result<RiskConfig, ConfigFileError> {

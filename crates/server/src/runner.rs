@@ -23,8 +23,10 @@ use openbell_store::{NewSession, SessionFilter, SessionRow, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 
-use crate::run::backtest::{Hooks, backtest, new_session_id};
+use crate::run::backtest::{Hooks, backtest, new_session_id, paper};
+use crate::run::collect::collect;
 use crate::run::registry;
+use crate::run::source::{Feed, StoreSource};
 
 /// How the runner works.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct RunnerConfig {
     pub max_queued: usize,
     /// The bar store sessions read.
     pub data_dir: PathBuf,
+    /// The bar store collect sessions write.
+    pub collect_dir: PathBuf,
 }
 
 impl Default for RunnerConfig {
@@ -43,6 +47,7 @@ impl Default for RunnerConfig {
             max_running: 2,
             max_queued: 1000,
             data_dir: crate::run::home::data_dir(None),
+            collect_dir: crate::run::home::openbell_home().join("collected"),
         }
     }
 }
@@ -198,6 +203,7 @@ impl Runner {
     pub async fn submit(
         &self,
         owner: i64,
+        kind: SessionKind,
         name: &str,
         config: &str,
     ) -> Result<SessionRow, SubmitError> {
@@ -209,7 +215,7 @@ impl Runner {
             return Err(SubmitError::Full(self.0.config.max_queued));
         }
         let text = config.to_owned();
-        let cfg = tokio::task::spawn_blocking(move || validate(&text))
+        let cfg = tokio::task::spawn_blocking(move || validate(&text, kind))
             .await
             .map_err(|e| SubmitError::Invalid(format!("validating the config failed: {e}")))?
             .map_err(|e| SubmitError::Invalid(format!("{e:#}")))?;
@@ -218,7 +224,7 @@ impl Runner {
         store
             .create_session(&NewSession {
                 id,
-                kind: SessionKind::Backtest,
+                kind,
                 name: name.to_owned(),
                 owner_id: Some(owner),
                 config: config.to_owned(),
@@ -253,6 +259,7 @@ impl Runner {
         let task = Task {
             runner: self.clone(),
             id,
+            kind,
             cfg,
             stop: Arc::clone(&live.stop),
             wake: Arc::clone(&live.wake),
@@ -370,8 +377,8 @@ async fn request_stop(store: &Store, id: SessionId, reason: &str) {
 }
 
 /// Parses a config sent over HTTP: calendars by code only, no data folder of its own, and a
-/// strategy (a backtest needs one).
-fn validate(text: &str) -> Result<SessionConfig> {
+/// strategy for a backtest or a paper session (a collect session runs none).
+fn validate(text: &str, kind: SessionKind) -> Result<SessionConfig> {
     let cfg = crate::run::config::parse_config_with(
         text,
         "config",
@@ -382,9 +389,14 @@ fn validate(text: &str) -> Result<SessionConfig> {
             "config: [data] dir is not accepted over HTTP; the server reads its own bar store"
         );
     }
-    cfg.strategy
-        .as_ref()
-        .context("config: no [strategy] table; a backtest needs one")?;
+    match (kind, &cfg.strategy) {
+        (SessionKind::Collect, Some(_)) => {
+            anyhow::bail!("config: a collect session runs no strategy; remove the [strategy] table")
+        }
+        (SessionKind::Collect, None) => {}
+        (_, None) => anyhow::bail!("config: no [strategy] table; a {kind} session needs one"),
+        (_, Some(_)) => {}
+    }
     Ok(cfg)
 }
 
@@ -392,6 +404,7 @@ fn validate(text: &str) -> Result<SessionConfig> {
 struct Task {
     runner: Runner,
     id: SessionId,
+    kind: SessionKind,
     cfg: SessionConfig,
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
@@ -446,6 +459,8 @@ impl Task {
             live.writer = Some(stream.probe());
         }
         let data_dir = self.runner.0.config.data_dir.clone();
+        let collect_dir = self.runner.0.config.collect_dir.clone();
+        let kind = self.kind;
         let cfg = self.cfg.clone();
         let id = self.id;
         let stop = Arc::clone(&self.stop);
@@ -464,7 +479,23 @@ impl Task {
                 stop: Some(&stop),
                 tap: Some(&mut tap),
             };
-            backtest(&bars, &cfg, id, hooks)
+            Ok::<_, anyhow::Error>(match kind {
+                SessionKind::Backtest => {
+                    Outcome::Trade(Box::new(backtest(&bars, &cfg, id, hooks)?))
+                }
+                SessionKind::Paper => {
+                    let mut feed = StoreSource::new(&bars);
+                    Outcome::Trade(Box::new(paper(&bars, &mut feed, &cfg, id, hooks)?))
+                }
+                SessionKind::Collect => {
+                    let dest = BarStore::open(&collect_dir).with_context(|| {
+                        format!("opening the collect store {}", collect_dir.display())
+                    })?;
+                    let mut feed = StoreSource::new(&bars);
+                    let fingerprint = |f: &dyn Feed| Ok(bars.files_digest(&f.files())?);
+                    Outcome::Collect(collect(&mut feed, &dest, fingerprint, &cfg, id, hooks)?)
+                }
+            })
         })
         .await
         .map_err(|e| anyhow!("the session's task ended abnormally: {e}"))?;
@@ -479,9 +510,12 @@ impl Task {
                 return Err(e);
             }
         };
-        let summary = result.summary_json()?;
+        let (summary, finished) = match &result {
+            Outcome::Trade(r) => (r.summary_json()?, r.finished()),
+            Outcome::Collect(r) => (r.summary_json("replay")?, r.finished()),
+        };
         writer.await.context("the registry writer stopped")??;
-        registry::finish(store, &result, &summary).await?;
+        registry::finish(store, &finished, &summary).await?;
         Ok(())
     }
 
@@ -490,6 +524,14 @@ impl Task {
             let _ = self.events.send(Arc::new(status_event(row)));
         }
     }
+}
+
+/// What a session's run produced.
+enum Outcome {
+    /// A backtest or a paper session.
+    Trade(Box<crate::run::backtest::BacktestResult>),
+    /// A collect session.
+    Collect(crate::run::collect::CollectResult),
 }
 
 /// A session that never started: a stop request or the shutdown moved it to `stopping`

@@ -75,7 +75,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    /// `backtest`.
+    /// `backtest`, `paper` or `collect`.
     kind: String,
     /// A name for the history (default: the kind).
     name: Option<String>,
@@ -104,13 +104,6 @@ pub async fn create(
     Body(body): Body<CreateBody>,
 ) -> Result<(StatusCode, Json<SessionJson>), ApiError> {
     let kind = parse::<SessionKind>("kind", &body.kind)?;
-    if kind != SessionKind::Backtest {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_kind",
-            format!("kind: {kind} sessions are not run by this server; backtest is"),
-        ));
-    }
     let name = body
         .name
         .as_deref()
@@ -124,7 +117,7 @@ pub async fn create(
     }
     let row = state
         .runner
-        .submit(user.user.id, name, &body.config)
+        .submit(user.user.id, kind, name, &body.config)
         .await
         .map_err(|e| match e {
             SubmitError::Invalid(m) => {

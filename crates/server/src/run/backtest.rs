@@ -1,5 +1,7 @@
-//! A backtest: a config's strategy over stored bars through the full trading-day lifecycle,
-//! its record streamed to the registry as it happens, and what it reports at the end.
+//! Running a session: a backtest (a config's strategy over stored bars, the clock jumping
+//! from bar to bar) or a paper session (the same engine, strategy and broker on a clock paced
+//! against wall time, fed by a [`Feed`]), its record streamed to the registry as it happens,
+//! and what it reports at the end.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
@@ -11,13 +13,14 @@ use chrono::NaiveDate;
 use openbell_config::SessionConfig;
 use openbell_data::BarStore;
 use openbell_engine::{
-    Engine, Event, EventSink, OrderRecord, Performance, SimulatedClock, StrategyRegistry,
+    Clock, Engine, Event, EventSink, Mode, OrderRecord, PacedClock, Pacer, Performance,
+    SimulatedClock, StrategyRegistry,
 };
 use openbell_model::{Interval, Money, SessionId, Symbol, Timestamp};
 use serde_json::json;
 
 use crate::run::registry::StreamWriter;
-use crate::run::source::StoreSource;
+use crate::run::source::{Feed, StoreSource};
 
 /// One symbol-day's quality.
 #[derive(Debug, Clone)]
@@ -126,7 +129,7 @@ impl EventSink for Recorder<'_> {
     }
 
     fn wants_bars(&self) -> bool {
-        false
+        self.tap.as_ref().is_some_and(|t| t.wants_bars())
     }
 }
 
@@ -194,6 +197,18 @@ impl BacktestResult {
     #[must_use]
     pub fn bars_per_second(&self) -> f64 {
         self.bars as f64 / (self.elapsed_ms.max(1) as f64 / 1000.0)
+    }
+
+    /// What the registry needs to close the session.
+    #[must_use]
+    pub fn finished(&self) -> crate::run::registry::Finished<'_> {
+        crate::run::registry::Finished {
+            session_id: self.session_id,
+            orders: &self.orders,
+            fingerprint: &self.fingerprint,
+            trading_days: self.trading_days,
+            days_planned: self.days_planned,
+        }
     }
 
     /// The result as the registry keeps it (and `summary.json` holds it).
@@ -278,12 +293,85 @@ pub fn days_planned(cfg: &SessionConfig) -> Result<usize> {
         .len())
 }
 
-/// Runs a parsed config's strategy over `store`.
+/// Runs a parsed config's strategy over `store`, the clock jumping from bar to bar.
 ///
 /// # Errors
 /// A config without a strategy, an unknown strategy, a calendar or source failure.
 pub fn backtest(
     store: &BarStore,
+    cfg: &SessionConfig,
+    session_id: SessionId,
+    hooks: Hooks<'_>,
+) -> Result<BacktestResult> {
+    let mut source = StoreSource::new(store);
+    let mut clock = SimulatedClock::default();
+    trade(store, &mut source, &mut clock, cfg, session_id, hooks)
+}
+
+/// Runs a parsed config's strategy on a clock paced against wall time at the config's
+/// `[feed] speed`, from its first trading day's open, with bars from `feed`: the same engine,
+/// strategy, broker and record as a backtest. It runs until its last day ends or a stop.
+///
+/// # Errors
+/// As [`backtest`].
+pub fn paper(
+    store: &BarStore,
+    feed: &mut dyn Feed,
+    cfg: &SessionConfig,
+    session_id: SessionId,
+    hooks: Hooks<'_>,
+) -> Result<BacktestResult> {
+    let mut cfg = cfg.clone();
+    cfg.engine.mode = Mode::ClockDriven {
+        step_nanos: cfg.feed.step_nanos,
+    };
+    let start = session_range(&cfg)?.0;
+    let mut clock = PacedClock::new(start, WallPacer::new(cfg.feed.speed, hooks.stop));
+    trade(store, feed, &mut clock, &cfg, session_id, hooks)
+}
+
+/// Paces a clock against wall time: `speed` simulated seconds per real second, in short
+/// sleeps, and not at all once a stop is requested (so a stop never waits out the pace).
+#[derive(Debug)]
+pub struct WallPacer<'a> {
+    speed: f64,
+    stop: Option<&'a AtomicBool>,
+}
+
+impl<'a> WallPacer<'a> {
+    /// A pacer at `speed` (above 0) that gives up waiting once `stop` is set.
+    #[must_use]
+    pub const fn new(speed: f64, stop: Option<&'a AtomicBool>) -> Self {
+        Self { speed, stop }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Pacer for WallPacer<'_> {
+    fn wait(&mut self, nanos: i64) {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+        #[allow(clippy::cast_precision_loss)]
+        let real = std::time::Duration::from_secs_f64((nanos.max(0) as f64 / 1e9) / self.speed);
+        let until = Instant::now() + real;
+        while !self.stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(SLICE));
+        }
+    }
+}
+
+/// The trading run both kinds share.
+fn trade(
+    store: &BarStore,
+    source: &mut dyn Feed,
+    clock: &mut dyn Clock,
     cfg: &SessionConfig,
     session_id: SessionId,
     hooks: Hooks<'_>,
@@ -301,8 +389,6 @@ pub fn backtest(
         )
         .map_err(anyhow::Error::msg)?;
     let days_planned = days_planned(cfg)?;
-    let mut source = StoreSource::new(store);
-    let mut clock = SimulatedClock::default();
     let range = session_range(cfg)?;
     let mut recorder = Recorder {
         fill_count: 0,
@@ -316,7 +402,7 @@ pub fn backtest(
         tap: hooks.tap,
     };
     let started = Instant::now();
-    let mut engine = Engine::new(cfg.engine.clone(), &mut source, &mut clock, &mut recorder)?
+    let mut engine = Engine::new(cfg.engine.clone(), &mut *source, clock, &mut recorder)?
         .with_strategy(strategy.as_mut(), cfg.broker.clone(), cfg.risk);
     if let Some(stop) = hooks.stop {
         engine = engine.with_stop(stop);
@@ -332,7 +418,7 @@ pub fn backtest(
         stream.close();
     }
     let elapsed_ms = started.elapsed().as_millis();
-    let fingerprint = store.files_digest(source.files())?;
+    let fingerprint = store.files_digest(&source.files())?;
     // Quality in (date, symbol) order, as the registry returns it.
     recorder.quality.sort_by_key(|q| (q.date, q.symbol));
     Ok(BacktestResult {

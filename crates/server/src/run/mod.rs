@@ -2,6 +2,7 @@
 //! and the registry that records them. The command line and the server's runner share it.
 
 pub mod backtest;
+pub mod collect;
 pub mod config;
 pub mod home;
 pub mod html;

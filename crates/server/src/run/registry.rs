@@ -11,7 +11,20 @@ use openbell_store::{
     RiskRow, ScanRow, SignalRow, Store, TradeRow, Written,
 };
 
-use crate::run::backtest::BacktestResult;
+/// What the registry needs of a session that ran to its end (or to a stop).
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    /// The session.
+    pub session_id: SessionId,
+    /// Orders still working at the end (the rest were streamed as they finished).
+    pub orders: &'a [openbell_engine::OrderRecord],
+    /// The data fingerprint.
+    pub fingerprint: &'a str,
+    /// Trading days run.
+    pub trading_days: u32,
+    /// Trading days the config covers.
+    pub days_planned: usize,
+}
 use crate::run::home::openbell_home;
 
 /// The database: `--db`, else `$OPENBELL_DB`, else a SQLite file at
@@ -218,7 +231,7 @@ const BATCH_ROWS: usize = 20_000;
 
 /// Writes what is known only at the end (the orders still working), then the result, and only
 /// then marks the session completed. The rest was streamed during the run.
-pub async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Result<Written> {
+pub async fn finish(store: &Store, r: &Finished<'_>, summary_json: &str) -> Result<Written> {
     // Finished orders and round trips were streamed as they happened; what is left are the
     // orders still working at the end, written in parts as the writer takes them.
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(1);
@@ -236,7 +249,7 @@ pub async fn finish(store: &Store, r: &BacktestResult, summary_json: &str) -> Re
     let ((), written) = tokio::join!(feed, store.write_all(r.session_id, rx));
     let written = written?;
     store
-        .set_result(r.session_id, Some(&r.fingerprint), Some(summary_json))
+        .set_result(r.session_id, Some(r.fingerprint), Some(summary_json))
         .await?;
     let current = store.session(r.session_id).await?;
     let (status, asked) = current.map_or((SessionStatus::Running, None), |row| {

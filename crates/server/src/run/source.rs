@@ -1,4 +1,5 @@
-//! The bar store as the engine's `BarSource`.
+//! The bar store as the engine's `BarSource`, and as the replay [`Feed`] of clock-driven
+//! sessions.
 //!
 //! The engine asks for one symbol-day at a time (history, then the day). Decoding a Parquet row
 //! group (a month) for every such request would decode each month twenty times over, so the
@@ -70,10 +71,31 @@ impl<'a> StoreSource<'a> {
             cursor: 0,
         })
     }
+}
 
-    /// The store files read so far.
-    pub const fn files(&self) -> &std::collections::BTreeSet<std::path::PathBuf> {
-        &self.files
+/// Where a session gets its bars: a [`BarSource`] with a name, that can say which stored
+/// data it served (the session's data fingerprint).
+///
+/// Clock-driven sessions (paper, collect) run the engine on a clock paced against wall time;
+/// the engine asks the feed for each symbol-day when the day begins and delivers each bar
+/// only when the clock reaches its close. The built-in feed replays the bar store from the
+/// session's first day at the config's `[feed] speed`. A network source plugs in here by
+/// serving the bars it has received.
+pub trait Feed: BarSource {
+    /// The feed's name, as records show it (`replay`).
+    fn name(&self) -> &str;
+
+    /// The store files the bars it served came from (empty for a source that has none).
+    fn files(&self) -> std::collections::BTreeSet<std::path::PathBuf>;
+}
+
+impl Feed for StoreSource<'_> {
+    fn name(&self) -> &str {
+        "replay"
+    }
+
+    fn files(&self) -> std::collections::BTreeSet<std::path::PathBuf> {
+        self.files.clone()
     }
 }
 

@@ -253,7 +253,16 @@ pub(super) async fn create(
         let e = ApiError::bad_request("name: at most 200 characters");
         return new_form(&user, name, example, pasted, Some(&e));
     }
-    match state.runner.submit(user.user.id, name, config).await {
+    match state
+        .runner
+        .submit(
+            user.user.id,
+            openbell_model::SessionKind::Backtest,
+            name,
+            config,
+        )
+        .await
+    {
         Ok(row) => see_other(&format!("/sessions/{}", row.id)),
         Err(e) => {
             let e = match e {

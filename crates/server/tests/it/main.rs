@@ -7,6 +7,7 @@
 mod accounts;
 mod browser;
 mod data;
+mod feeds;
 mod metrics;
 mod openapi;
 mod records;

@@ -20,7 +20,7 @@ use openbell_store::FillRow;
 use crate::*;
 
 /// A month, three symbols: done in well under a second.
-const SHORT: &str = r#"
+pub(crate) const SHORT: &str = r#"
 [session]
 name = "short"
 start = "2024-01-02"
@@ -77,11 +77,23 @@ pub(crate) fn bars() -> &'static Path {
 }
 
 pub(crate) fn app(store: &Store, max_running: usize, max_queued: usize) -> (AppState, Router) {
+    let unused = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("collected-unused");
+    app_collecting(store, max_running, max_queued, &unused)
+}
+
+/// [`app`], with collect sessions writing into `collect_dir`.
+pub(crate) fn app_collecting(
+    store: &Store,
+    max_running: usize,
+    max_queued: usize,
+    collect_dir: &Path,
+) -> (AppState, Router) {
     let config = ServerConfig {
         runner: RunnerConfig {
             max_running,
             max_queued,
             data_dir: bars().to_owned(),
+            collect_dir: collect_dir.to_owned(),
         },
         ..ServerConfig::default()
     };
@@ -148,7 +160,7 @@ fn time(row: &Value, field: &str) -> DateTime<chrono::FixedOffset> {
 }
 
 /// The fills of the same config run directly through the engine, numbered as stored.
-fn direct_fills(config: &str) -> Vec<FillRow> {
+pub(crate) fn direct_fills(config: &str) -> Vec<FillRow> {
     struct Fills(Vec<FillRow>);
     impl EventSink for Fills {
         fn emit(&mut self, event: &Event) {
@@ -362,12 +374,6 @@ async fn bad_creates_are_refused_with_the_reason_and_store_nothing() {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_config",
                 "[strategy]",
-            ),
-            (
-                json!({"kind": "paper", "config": SHORT}),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_kind",
-                "paper",
             ),
             (
                 json!({"kind": "sideways", "config": SHORT}),
