@@ -43,9 +43,9 @@ pub struct SessionJson {
     started_at: Option<String>,
     ended_at: Option<String>,
     error: Option<String>,
-    /// Summary metrics, as stored.
+    /// Summary metrics, as stored (passed through without being re-parsed).
     #[schema(value_type = Option<Object>)]
-    summary: Option<serde_json::Value>,
+    summary: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl From<SessionRow> for SessionJson {
@@ -63,7 +63,9 @@ impl From<SessionRow> for SessionJson {
             started_at: r.started_at.map(|t| t.to_rfc3339()),
             ended_at: r.ended_at.map(|t| t.to_rfc3339()),
             error: r.error,
-            summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+            summary: r
+                .summary
+                .and_then(|s| serde_json::value::RawValue::from_string(s).ok()),
         }
     }
 }

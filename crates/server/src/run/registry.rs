@@ -75,12 +75,18 @@ pub fn lease() -> chrono::Duration {
     chrono::Duration::seconds(i64::from(secs))
 }
 
-/// The registry's connection pool: `$OPENBELL_DB_MAX_CONNECTIONS` (default 10) connections
-/// at most, and `$OPENBELL_DB_ACQUIRE_SECS` (default 10) seconds to get one before a call
-/// fails (an unreachable database fails the writes of a running session after that long).
-pub fn pool_config() -> Result<PoolConfig> {
+/// The registry's connection pool: `$OPENBELL_DB_MAX_CONNECTIONS` connections at most
+/// (default 4 on SQLite, which runs one writer at a time and whose every connection is a
+/// thread; 10 on PostgreSQL), and `$OPENBELL_DB_ACQUIRE_SECS` (default 10) seconds to get one
+/// before a call fails (an unreachable database fails the writes of a running session after
+/// that long).
+///
+/// # Errors
+/// An invalid value in either variable.
+pub fn pool_config(url: &str) -> Result<PoolConfig> {
+    let default = if url.starts_with("sqlite:") { 4 } else { 10 };
     Ok(PoolConfig {
-        max_connections: env_count("OPENBELL_DB_MAX_CONNECTIONS", 10)?,
+        max_connections: env_count("OPENBELL_DB_MAX_CONNECTIONS", default)?,
         acquire_timeout: std::time::Duration::from_secs(u64::from(env_count(
             "OPENBELL_DB_ACQUIRE_SECS",
             10,
@@ -105,7 +111,7 @@ pub fn runner_id(role: &str) -> String {
 /// the sessions of runners whose lease expired (a killed or crashed process), with the reason.
 pub async fn open(url: &str) -> Result<Store> {
     env_count("OPENBELL_LEASE_SECS", LEASE_SECS)?;
-    let (store, _) = Store::open(url, &pool_config()?)
+    let (store, _) = Store::open(url, &pool_config(url)?)
         .await
         .with_context(|| format!("opening the session registry at {}", shown(url)))?;
     for id in store.recover_expired(Utc::now()).await? {
