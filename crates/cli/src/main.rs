@@ -12,6 +12,7 @@ mod export;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod in_process_tests;
 mod indicator_cmd;
+mod login_cmd;
 mod replay_cmd;
 mod report;
 mod serve_cmd;
@@ -58,8 +59,12 @@ enum Command {
     /// The registry's database schema.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
-    /// The HTTP API: accounts and the session registry under /api/v1.
+    /// The HTTP API, the session runner and the web UI.
     Serve(serve_cmd::ServeArgs),
+    /// Log in to an openbell server and keep the token for the command line.
+    Login(login_cmd::LoginArgs),
+    /// Revoke the kept token and forget it.
+    Logout,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
         Command::Sessions(cmd) => sessions_cmd::run(cmd, &mut out),
         Command::Db(cmd) => db_cmd::run(cmd, &mut out),
         Command::Serve(args) => serve_cmd::run(&args, &mut out),
+        Command::Login(args) => login_cmd::login(&args, &mut out),
+        Command::Logout => login_cmd::logout(&mut out),
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,

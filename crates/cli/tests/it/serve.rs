@@ -78,6 +78,92 @@ fn serve_answers_over_tcp_and_stops_on_sigterm() {
         "{denied}"
     );
 
+    // `openbell login` keeps a token for the command line, readable by its owner only;
+    // `openbell logout` revokes it and forgets it.
+    let mut login = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args([
+            "login",
+            "--server",
+            &format!("http://{addr}"),
+            "--username",
+            "alice",
+            "--password-stdin",
+        ])
+        .env("OPENBELL_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let done = login.wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        String::from_utf8_lossy(&done.stdout).contains("logged in to"),
+        "{done:?}"
+    );
+    let credentials = home.path().join("credentials.json");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&credentials).unwrap()).unwrap();
+    let token = kept["token"].as_str().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credentials)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let me = http_as(&addr, "GET", "/api/v1/me", "", Some(&token));
+    assert!(
+        me.starts_with("HTTP/1.1 200") && me.contains("alice"),
+        "{me}"
+    );
+    let logout = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .arg("logout")
+        .env("OPENBELL_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(logout.status.success(), "{logout:?}");
+    assert!(!credentials.exists());
+    let revoked = http_as(&addr, "GET", "/api/v1/me", "", Some(&token));
+    assert!(revoked.starts_with("HTTP/1.1 401"), "{revoked}");
+    // A wrong password is an error that says so, and keeps nothing.
+    let mut wrong = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args([
+            "login",
+            "--server",
+            &format!("http://{addr}"),
+            "--username",
+            "alice",
+            "--password-stdin",
+        ])
+        .env("OPENBELL_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wrong
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"wrong horse\n")
+        .unwrap();
+    let failed = wrong.wait_with_output().unwrap();
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("wrong username or password"),
+        "{failed:?}"
+    );
+    assert!(!credentials.exists());
+
     let login = http(
         &addr,
         "POST",

@@ -476,18 +476,22 @@ async fn events(app: &Router, token: &str, id: &str) -> Vec<Sse> {
     let text = String::from_utf8(bytes.to_vec()).unwrap();
     text.split("\n\n")
         .filter_map(|block| {
+            // As the SSE format says: the data lines of one event, joined by newlines.
             let mut kind = None;
-            let mut data = None;
+            let mut data: Option<String> = None;
             for line in block.lines() {
                 if let Some(k) = line.strip_prefix("event: ") {
                     kind = Some(k.to_owned());
                 } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = Some(serde_json::from_str(d).unwrap());
+                    data = Some(match data {
+                        Some(before) => format!("{before}\n{d}"),
+                        None => d.to_owned(),
+                    });
                 }
             }
             Some(Sse {
                 kind: kind?,
-                data: data?,
+                data: serde_json::from_str(&data?).unwrap(),
             })
         })
         .collect()
