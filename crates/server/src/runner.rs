@@ -69,6 +69,28 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+impl From<SubmitError> for crate::error::ApiError {
+    fn from(e: SubmitError) -> Self {
+        use axum::http::StatusCode;
+        match e {
+            SubmitError::Invalid(m) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
+            }
+            SubmitError::Full(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                e.to_string(),
+            ),
+            SubmitError::Closing => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            SubmitError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// One live event of a running session, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEvent {

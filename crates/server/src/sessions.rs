@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Body, ErrorBody, Params};
-use crate::runner::SubmitError;
 
 /// Page size when the request gives none.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -120,23 +119,7 @@ pub async fn create(
     let row = state
         .runner
         .submit(user.user.id, kind, name, &body.config)
-        .await
-        .map_err(|e| match e {
-            SubmitError::Invalid(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
-            }
-            SubmitError::Full(_) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_sessions",
-                e.to_string(),
-            ),
-            SubmitError::Closing => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            ),
-            SubmitError::Store(e) => e.into(),
-        })?;
+        .await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 

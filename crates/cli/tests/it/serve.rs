@@ -25,6 +25,27 @@ fn http_as(addr: &str, method: &str, path: &str, body: &str, token: Option<&str>
     response
 }
 
+/// `openbell login` as alice, the password piped in.
+fn cli_login(addr: &str, home: &std::path::Path, password: &str) -> std::process::Output {
+    let mut login = Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args([
+            "login",
+            "--server",
+            &format!("http://{addr}"),
+            "--username",
+            "alice",
+            "--password-stdin",
+        ])
+        .env("OPENBELL_HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(login.stdin.take().unwrap(), "{password}").unwrap();
+    login.wait_with_output().unwrap()
+}
+
 /// The JSON body of a response.
 fn json_body(response: &str) -> serde_json::Value {
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -80,28 +101,7 @@ fn serve_answers_over_tcp_and_stops_on_sigterm() {
 
     // `openbell login` keeps a token for the command line, readable by its owner only;
     // `openbell logout` revokes it and forgets it.
-    let mut login = Command::new(env!("CARGO_BIN_EXE_openbell"))
-        .args([
-            "login",
-            "--server",
-            &format!("http://{addr}"),
-            "--username",
-            "alice",
-            "--password-stdin",
-        ])
-        .env("OPENBELL_HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse\n")
-        .unwrap();
-    let done = login.wait_with_output().unwrap();
+    let done = cli_login(&addr, home.path(), "correct horse");
     assert!(done.status.success(), "{done:?}");
     assert!(
         String::from_utf8_lossy(&done.stdout).contains("logged in to"),
@@ -135,28 +135,7 @@ fn serve_answers_over_tcp_and_stops_on_sigterm() {
     let revoked = http_as(&addr, "GET", "/api/v1/me", "", Some(&token));
     assert!(revoked.starts_with("HTTP/1.1 401"), "{revoked}");
     // A wrong password is an error that says so, and keeps nothing.
-    let mut wrong = Command::new(env!("CARGO_BIN_EXE_openbell"))
-        .args([
-            "login",
-            "--server",
-            &format!("http://{addr}"),
-            "--username",
-            "alice",
-            "--password-stdin",
-        ])
-        .env("OPENBELL_HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wrong
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"wrong horse\n")
-        .unwrap();
-    let failed = wrong.wait_with_output().unwrap();
+    let failed = cli_login(&addr, home.path(), "wrong horse");
     assert!(!failed.status.success());
     assert!(
         String::from_utf8_lossy(&failed.stderr).contains("wrong username or password"),

@@ -330,14 +330,7 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let next = f.next.as_deref();
-    if let Err(e) = check_pre_login(&headers, &f.csrf) {
-        return account_page(&headers, false, next, &f.username, Some(&e));
-    }
-    match authenticate(&state, &f.username, f.password).await {
-        Ok(user) => signed_in(&state, &user, next).await,
-        Err(e) => account_page(&headers, false, next, &f.username, Some(&e)),
-    }
+    account_submit(&state, &headers, f, false).await
 }
 
 async fn register(
@@ -345,13 +338,31 @@ async fn register(
     headers: HeaderMap,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let next = f.next.as_deref();
-    if let Err(e) = check_pre_login(&headers, &f.csrf) {
-        return account_page(&headers, true, next, &f.username, Some(&e));
-    }
-    match register_user(&state, &f.username, f.password).await {
-        Ok(user) => signed_in(&state, &user, next).await,
-        Err(e) => account_page(&headers, true, next, &f.username, Some(&e)),
+    account_submit(&state, &headers, f, true).await
+}
+
+/// A login or register form: checked, then the account signed in, or the form again with
+/// the reason.
+async fn account_submit(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: AccountForm,
+    register: bool,
+) -> Response {
+    let AccountForm {
+        username,
+        password,
+        csrf,
+        next,
+    } = f;
+    let user = match check_pre_login(headers, &csrf) {
+        Err(e) => Err(e),
+        Ok(()) if register => register_user(state, &username, password).await,
+        Ok(()) => authenticate(state, &username, password).await,
+    };
+    match user {
+        Ok(user) => signed_in(state, &user, next.as_deref()).await,
+        Err(e) => account_page(headers, register, next.as_deref(), &username, Some(&e)),
     }
 }
 

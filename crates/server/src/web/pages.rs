@@ -18,7 +18,6 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::run::config::{CalendarPaths, resolve_with};
 use crate::run::html::{esc, line_chart, table};
-use crate::runner::SubmitError;
 use crate::sessions::{ListQuery, page as sessions_page};
 
 /// Rows each table on a detail page shows; the API pages the rest.
@@ -265,22 +264,7 @@ pub(super) async fn create(
     {
         Ok(row) => see_other(&format!("/sessions/{}", row.id)),
         Err(e) => {
-            let e = match e {
-                SubmitError::Invalid(m) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
-                }
-                SubmitError::Full(_) => ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_sessions",
-                    e.to_string(),
-                ),
-                SubmitError::Closing => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    e.to_string(),
-                ),
-                SubmitError::Store(e) => e.into(),
-            };
+            let e = ApiError::from(e);
             new_form(&user, name, example, pasted, Some(&e))
         }
     }

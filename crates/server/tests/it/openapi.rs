@@ -55,8 +55,19 @@ async fn the_openapi_document_covers_the_contract_and_matches_the_router() {
                 "{name}: {method} {path} is not documented"
             );
         }
+        // A token that expired an hour ago.
+        let (alice_id, _) = account(&app, "alice").await;
+        store
+            .insert_token(
+                alice_id,
+                &token_hash("obt_expired"),
+                Utc::now() - chrono::Duration::hours(1),
+            )
+            .await
+            .unwrap();
         // Every documented operation exists: called without a token and with placeholder
-        // parameters, it answers anything but "no such route" or "method not allowed".
+        // parameters, it answers anything but "no such route" or "method not allowed"; one
+        // that needs a token refuses a missing, an expired and a made-up one alike.
         for (path, item) in paths {
             for method in item.as_object().unwrap().keys() {
                 let uri = path
@@ -87,6 +98,21 @@ async fn the_openapi_document_covers_the_contract_and_matches_the_router() {
                 let secured = item[method]["security"].is_array();
                 if secured {
                     assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {method} {uri}");
+                    for token in ["obt_expired", "obt_made_up"] {
+                        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                        let req = Request::builder()
+                            .method(m)
+                            .uri(&uri)
+                            .header("authorization", format!("Bearer {token}"))
+                            .body(Body::empty())
+                            .unwrap();
+                        let res = app.clone().oneshot(req).await.unwrap();
+                        assert_eq!(
+                            res.status(),
+                            StatusCode::UNAUTHORIZED,
+                            "{name}: {method} {uri} with {token}"
+                        );
+                    }
                 }
             }
         }
