@@ -211,9 +211,32 @@ fn new_form(
     page(status, "New backtest", Some(user), &body)
 }
 
-/// `GET /sessions/new`.
-pub(super) async fn new_page(user: WebUser) -> Response {
-    new_form(&user, "", "demo", "", None)
+/// `GET /sessions/new`; says so when the bar store has nothing to run on.
+pub(super) async fn new_page(State(state): State<AppState>, user: WebUser) -> Response {
+    let dir = state.runner.data_dir().to_owned();
+    let empty = tokio::task::spawn_blocking(move || {
+        BarStore::open(&dir)
+            .ok()
+            .filter(|s| s.root().join("bars").is_dir())
+            .and_then(|s| s.series().ok())
+            .is_none_or(|series| series.is_empty())
+    })
+    .await
+    .unwrap_or(false);
+    let problem = empty.then(|| {
+        ApiError::new(
+            StatusCode::OK,
+            "empty_store",
+            format!(
+                "The bar store {} is empty, so a backtest has nothing to run on: run \
+                 `openbell data generate --symbols 8 --days 62` (the examples' data), or start \
+                 the server with --data pointing at a store (`openbell demo` keeps its data in \
+                 $OPENBELL_HOME/demo/data).",
+                state.runner.data_dir().display()
+            ),
+        )
+    });
+    new_form(&user, "", "demo", "", problem.as_ref())
 }
 
 #[derive(Debug, Deserialize)]
