@@ -106,6 +106,8 @@ impl Pump {
                         continue;
                     }
                     () = closed(&mut closing) => break,
+                    // The reader went away while the session was quiet.
+                    () = self.tx.closed() => return Err(Gone),
                 };
                 match received {
                     Ok(event) => self.forward(&event).await?,
@@ -123,6 +125,7 @@ impl Pump {
                 tokio::select! {
                     () = tokio::time::sleep(POLL) => {}
                     () = closed(&mut closing) => break,
+                    () = self.tx.closed() => return Err(Gone),
                 }
                 self.replay().await?;
                 match self.read_status().await {
