@@ -117,16 +117,37 @@ pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h 
         .map(|(_, v)| v)
 }
 
+/// The user a live token belongs to; `None` for a token that is malformed, unknown, expired
+/// or revoked.
+///
+/// # Errors
+/// 500 when the database fails.
+pub(crate) async fn user_for(state: &AppState, token: &str) -> Result<Option<UserRow>, ApiError> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .user_for_token(&token_hash(token), Utc::now())
+        .await?)
+}
+
 /// The SHA-256 of a token (hex), as the store keeps it.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+/// `N` bytes from the operating system's random source.
+///
+/// # Errors
+/// 500 when the source fails.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(&e))?;
     Ok(bytes)
@@ -341,11 +362,17 @@ pub struct CurrentUser {
     token_hash: String,
 }
 
+/// Whether `user` may see a session owned by `owner`: their own, or any for an admin.
+#[must_use]
+pub(crate) fn may_see(user: &UserRow, owner: Option<i64>) -> bool {
+    user.is_admin || owner == Some(user.id)
+}
+
 impl CurrentUser {
     /// Whether this user may see a session owned by `owner`.
     #[must_use]
     pub fn may_see(&self, owner: Option<i64>) -> bool {
-        self.user.is_admin || owner == Some(self.user.id)
+        may_see(&self.user, owner)
     }
 }
 
@@ -363,18 +390,13 @@ impl FromRequestParts<AppState> for CurrentUser {
         let safe = parts.method == Method::GET || parts.method == Method::HEAD;
         let token = bearer
             .or_else(|| safe.then(|| cookie(&parts.headers, TOKEN_COOKIE)).flatten())
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(ApiError::unauthorized)?;
-        let hash = token_hash(token);
-        let user = state
-            .store
-            .user_for_token(&hash, Utc::now())
+        let user = user_for(state, token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Self {
             user,
-            token_hash: hash,
+            token_hash: token_hash(token.trim()),
         })
     }
 }

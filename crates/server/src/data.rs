@@ -70,9 +70,6 @@ pub async fn symbols(
     _user: CurrentUser,
 ) -> Result<Json<SeriesList>, ApiError> {
     let series = with_store(&state, |store| {
-        if !store.root().join("bars").is_dir() {
-            return Ok(Vec::new());
-        }
         store.series().map_err(|e| ApiError::internal(&e))
     })
     .await?;

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use openbell_model::SessionId;
-use openbell_store::{DayRow, Store};
+use openbell_store::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::AppState;
@@ -43,7 +43,7 @@ pub async fn events(
     user: CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let row = visible(&state, &user, id).await?;
+    let row = visible(&state, &user.user, id).await?;
     // Subscribed before the record is read, so nothing falls between the two.
     let live = state.runner.subscribe(row.id);
     let (tx, rx) = mpsc::channel::<SseEvent>(64);
@@ -182,18 +182,22 @@ impl Pump {
 
     /// Sends the days and fills stored since the last ones sent.
     async fn replay(&mut self) -> Result<(), Gone> {
-        if let Ok(days) = self.store.session_days(self.id).await {
-            for (date, bars, equity) in days {
-                if self.last_day.as_ref().is_some_and(|d| *d >= date) {
-                    continue;
-                }
-                let row = DayRow {
-                    date: date.clone(),
-                    bars,
-                    equity,
-                };
-                self.send(json_event("day", &row)).await?;
-                self.last_day = Some(date);
+        // Only what is newer than what was sent: a page at a time, from the last one.
+        loop {
+            let Ok(days) = self
+                .store
+                .days_page(self.id, self.last_day.as_deref(), PAGE)
+                .await
+            else {
+                break;
+            };
+            let full = days.len() as i64 == PAGE;
+            for day in days {
+                self.send(json_event("day", &day)).await?;
+                self.last_day = Some(day.date);
+            }
+            if !full {
+                break;
             }
         }
         loop {

@@ -129,7 +129,7 @@ pub async fn rows(
     if !TABLES.contains(&table.as_str()) {
         return Err(ApiError::not_found("route"));
     }
-    let session = visible_id(&state, &user, &id).await?.id;
+    let session = visible_id(&state, &user.user, &id).await?.id;
     let limit = page_size(q.limit, DEFAULT_ROWS)?;
     let fetch = i64::from(limit) + 1;
     let cursor = q.cursor.as_deref();

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::run::backtest::{Hooks, backtest, new_session_id, paper};
 use crate::run::collect::collect;
 use crate::run::registry;
-use crate::run::source::{Feed, StoreSource};
+use crate::run::source::StoreSource;
 
 /// How the runner works.
 #[derive(Debug, Clone)]
@@ -507,15 +507,14 @@ impl Task {
                 }
                 SessionKind::Paper => {
                     let mut feed = StoreSource::new(&bars);
-                    Outcome::Trade(Box::new(paper(&bars, &mut feed, &cfg, id, hooks)?))
+                    Outcome::Trade(Box::new(paper(&mut feed, &cfg, id, hooks)?))
                 }
                 SessionKind::Collect => {
                     let dest = BarStore::open(&collect_dir).with_context(|| {
                         format!("opening the collect store {}", collect_dir.display())
                     })?;
                     let mut feed = StoreSource::new(&bars);
-                    let fingerprint = |f: &dyn Feed| Ok(bars.files_digest(&f.files())?);
-                    Outcome::Collect(collect(&mut feed, &dest, fingerprint, &cfg, id, hooks)?)
+                    Outcome::Collect(collect(&mut feed, &dest, &cfg, id, hooks)?)
                 }
             })
         })

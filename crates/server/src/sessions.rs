@@ -10,11 +10,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use openbell_model::{SessionId, SessionKind, SessionStatus};
-use openbell_store::{SessionFilter, SessionRow};
+use openbell_store::{SessionFilter, SessionRow, UserRow};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, may_see};
 use crate::error::{ApiError, Body, ErrorBody, Params};
 
 /// Page size when the request gives none.
@@ -203,12 +203,7 @@ pub(crate) async fn page(
     user: &openbell_store::UserRow,
     q: &ListQuery,
 ) -> Result<(Vec<SessionRow>, Option<String>), ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit: {limit} is outside 1..={MAX_PAGE}"
-        )));
-    }
+    let limit = crate::records::page_size(q.limit, DEFAULT_PAGE)?;
     let cursor = q
         .cursor
         .as_deref()
@@ -260,7 +255,7 @@ pub(crate) async fn page(
 /// not a session's can name one).
 pub(crate) async fn visible(
     state: &AppState,
-    user: &CurrentUser,
+    user: &UserRow,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<SessionRow, ApiError> {
     match id {
@@ -272,12 +267,12 @@ pub(crate) async fn visible(
 /// [`visible`] for an id taken from a longer path.
 pub(crate) async fn visible_id(
     state: &AppState,
-    user: &CurrentUser,
+    user: &UserRow,
     id: &str,
 ) -> Result<SessionRow, ApiError> {
     let id = SessionId::parse(id).map_err(|_| ApiError::not_found("session"))?;
     match state.store.session(id).await? {
-        Some(row) if user.may_see(row.owner_id) => Ok(row),
+        Some(row) if may_see(user, row.owner_id) => Ok(row),
         _ => Err(ApiError::not_found("session")),
     }
 }
@@ -296,7 +291,7 @@ pub async fn show(
     user: CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SessionJson>, ApiError> {
-    Ok(Json(visible(&state, &user, id).await?.into()))
+    Ok(Json(visible(&state, &user.user, id).await?.into()))
 }
 
 /// `POST /sessions/{id}/stop`: writes `stopping`; the session's runner then brings it to a
@@ -315,10 +310,19 @@ pub async fn stop(
     user: CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SessionJson>, ApiError> {
-    let row = visible(&state, &user, id).await?;
-    let stopping = state.store.request_stop(row.id).await?;
-    state.runner.signal_stop(row.id);
-    Ok(Json(stopping.into()))
+    let row = visible(&state, &user.user, id).await?;
+    Ok(Json(stop_session(&state, row.id).await?.into()))
+}
+
+/// Stops a session: writes `stopping`, then signals its task if this runner holds it (another
+/// runner picks the request up from the row).
+///
+/// # Errors
+/// 409 when it is not live or already stopping.
+pub(crate) async fn stop_session(state: &AppState, id: SessionId) -> Result<SessionRow, ApiError> {
+    let stopping = state.store.request_stop(id).await?;
+    state.runner.signal_stop(id);
+    Ok(stopping)
 }
 
 /// `DELETE /sessions/{id}`: the session and every row it produced.
@@ -336,7 +340,7 @@ pub async fn delete(
     user: CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let row = visible(&state, &user, id).await?;
+    let row = visible(&state, &user.user, id).await?;
     if !row.status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -305,7 +305,7 @@ pub fn backtest(
 ) -> Result<BacktestResult> {
     let mut source = StoreSource::new(store);
     let mut clock = SimulatedClock::default();
-    trade(store, &mut source, &mut clock, cfg, session_id, hooks)
+    trade(&mut source, &mut clock, cfg, session_id, hooks)
 }
 
 /// Runs a parsed config's strategy on a clock paced against wall time at the config's
@@ -315,19 +315,30 @@ pub fn backtest(
 /// # Errors
 /// As [`backtest`].
 pub fn paper(
-    store: &BarStore,
     feed: &mut dyn Feed,
     cfg: &SessionConfig,
     session_id: SessionId,
     hooks: Hooks<'_>,
 ) -> Result<BacktestResult> {
+    let (cfg, mut clock) = paced(cfg, hooks.stop)?;
+    trade(feed, &mut clock, &cfg, session_id, hooks)
+}
+
+/// A clock-driven session's config (stepping at its `[feed] step_seconds`) and its clock,
+/// paced against wall time at its `[feed] speed` from the first trading day's open.
+///
+/// # Errors
+/// When the calendar does not cover the config's dates.
+pub fn paced<'a>(
+    cfg: &SessionConfig,
+    stop: Option<&'a AtomicBool>,
+) -> Result<(SessionConfig, PacedClock<WallPacer<'a>>)> {
     let mut cfg = cfg.clone();
     cfg.engine.mode = Mode::ClockDriven {
         step_nanos: cfg.feed.step_nanos,
     };
-    let start = session_range(&cfg)?.0;
-    let mut clock = PacedClock::new(start, WallPacer::new(cfg.feed.speed, hooks.stop));
-    trade(store, feed, &mut clock, &cfg, session_id, hooks)
+    let clock = PacedClock::new(session_range(&cfg)?.0, WallPacer::new(cfg.feed.speed, stop));
+    Ok((cfg, clock))
 }
 
 /// Paces a clock against wall time: `speed` simulated seconds per real second, in short
@@ -369,7 +380,6 @@ impl Pacer for WallPacer<'_> {
 
 /// The trading run both kinds share.
 fn trade(
-    store: &BarStore,
     source: &mut dyn Feed,
     clock: &mut dyn Clock,
     cfg: &SessionConfig,
@@ -418,7 +428,7 @@ fn trade(
         stream.close();
     }
     let elapsed_ms = started.elapsed().as_millis();
-    let fingerprint = store.files_digest(&source.files())?;
+    let fingerprint = source.fingerprint()?;
     // Quality in (date, symbol) order, as the registry returns it.
     recorder.quality.sort_by_key(|q| (q.date, q.symbol));
     Ok(BacktestResult {

@@ -9,11 +9,11 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use openbell_config::SessionConfig;
 use openbell_data::BarStore;
-use openbell_engine::{Engine, Event, EventSink, Mode, PacedClock};
+use openbell_engine::{Engine, Event, EventSink};
 use openbell_model::{Bar, SessionId, Symbol};
 use serde_json::json;
 
-use crate::run::backtest::{Hooks, WallPacer, days_planned, session_range};
+use crate::run::backtest::{Hooks, days_planned, paced};
 use crate::run::registry::{Finished, StreamWriter};
 use crate::run::source::Feed;
 
@@ -145,20 +145,12 @@ impl EventSink for Collector<'_> {
 pub fn collect<'a>(
     feed: &mut dyn Feed,
     dest: &'a BarStore,
-    fingerprint: impl FnOnce(&dyn Feed) -> Result<String>,
     cfg: &SessionConfig,
     session_id: SessionId,
     hooks: Hooks<'a>,
 ) -> Result<CollectResult> {
-    let mut cfg = cfg.clone();
-    cfg.engine.mode = Mode::ClockDriven {
-        step_nanos: cfg.feed.step_nanos,
-    };
+    let (cfg, mut clock) = paced(cfg, hooks.stop)?;
     let days_planned = days_planned(&cfg)?;
-    let mut clock = PacedClock::new(
-        session_range(&cfg)?.0,
-        WallPacer::new(cfg.feed.speed, hooks.stop),
-    );
     let mut collector = Collector {
         dest,
         exchange: cfg.engine.calendar.code().to_owned(),
@@ -193,7 +185,7 @@ pub fn collect<'a>(
         bars: summary.base_bars,
         written: collector.written,
         faults: collector.faults,
-        fingerprint: fingerprint(feed).context("the feed's data fingerprint")?,
+        fingerprint: feed.fingerprint().context("the feed's data fingerprint")?,
         elapsed_ms: started.elapsed().as_millis(),
     })
 }

@@ -85,8 +85,12 @@ pub trait Feed: BarSource {
     /// The feed's name, as records show it (`replay`).
     fn name(&self) -> &str;
 
-    /// The store files the bars it served came from (empty for a source that has none).
-    fn files(&self) -> std::collections::BTreeSet<std::path::PathBuf>;
+    /// The fingerprint of the data it served (for the session's record), so the session can
+    /// be run again on the same data.
+    ///
+    /// # Errors
+    /// When the data cannot be read back.
+    fn fingerprint(&self) -> Result<String, SourceError>;
 }
 
 impl Feed for StoreSource<'_> {
@@ -94,8 +98,10 @@ impl Feed for StoreSource<'_> {
         "replay"
     }
 
-    fn files(&self) -> std::collections::BTreeSet<std::path::PathBuf> {
-        self.files.clone()
+    fn fingerprint(&self) -> Result<String, SourceError> {
+        self.store
+            .files_digest(&self.files)
+            .map_err(|e| SourceError(e.to_string()))
     }
 }
 

@@ -21,7 +21,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::auth::{TOKEN_COOKIE, authenticate, cookie, issue_token, register_user, token_hash};
+use crate::auth::{
+    TOKEN_COOKIE, authenticate, cookie, hex, issue_token, random_bytes, register_user, token_hash,
+    user_for,
+};
 use crate::error::ApiError;
 use crate::run::html::esc;
 
@@ -117,10 +120,6 @@ fn error_page(user: Option<&WebUser>, e: &ApiError) -> Response {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A logged-in browser: its user and the CSRF value its forms carry.
 #[derive(Debug)]
 pub struct WebUser {
@@ -176,20 +175,16 @@ impl FromRequestParts<AppState> for WebUser {
                 .map_or("/sessions", |p| p.as_str());
             see_other(&format!("/login?next={}", urlencode(next)))
         };
-        let Some(token) = cookie(&parts.headers, TOKEN_COOKIE).filter(|t| t.len() <= 128) else {
+        let Some(token) = cookie(&parts.headers, TOKEN_COOKIE) else {
             return Err(login());
         };
-        match state
-            .store
-            .user_for_token(&token_hash(token), Utc::now())
-            .await
-        {
+        match user_for(state, token).await {
             Ok(Some(user)) => Ok(Self {
                 user,
                 csrf: csrf_of(token),
             }),
             Ok(None) => Err(login()),
-            Err(e) => Err(error_page(None, &ApiError::from(e))),
+            Err(e) => Err(error_page(None, &e)),
         }
     }
 }
@@ -233,16 +228,15 @@ struct AccountForm {
 }
 
 /// The pre-login CSRF value: the browser's cookie, or a new one (set by the caller).
-fn pre_login_csrf(headers: &HeaderMap) -> (String, bool) {
+///
+/// # Errors
+/// 500 when no randomness can be had.
+fn pre_login_csrf(headers: &HeaderMap) -> Result<(String, bool), ApiError> {
     match cookie(headers, CSRF_COOKIE)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
     {
-        Some(v) => (v.to_owned(), false),
-        None => {
-            let mut bytes = [0u8; 16];
-            let _ = getrandom::fill(&mut bytes);
-            (hex(&bytes), true)
-        }
+        Some(v) => Ok((v.to_owned(), false)),
+        None => Ok((hex(&random_bytes::<16>()?), true)),
     }
 }
 
@@ -253,7 +247,10 @@ fn account_page(
     username: &str,
     problem: Option<&ApiError>,
 ) -> Response {
-    let (csrf, fresh) = pre_login_csrf(headers);
+    let (csrf, fresh) = match pre_login_csrf(headers) {
+        Ok(found) => found,
+        Err(e) => return error_page(None, &e),
+    };
     let (title, action, button, other) = if register {
         (
             "Register",

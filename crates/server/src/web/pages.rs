@@ -8,7 +8,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use openbell_data::BarStore;
-use openbell_model::{Interval, SessionId, SessionStatus, Symbol, Timestamp};
+use openbell_model::{Interval, SessionStatus, Symbol, Timestamp};
 use openbell_store::{EquityRow, FillRow, SessionRow};
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::run::config::{CalendarPaths, resolve_with};
 use crate::run::html::{esc, line_chart, table};
-use crate::sessions::{ListQuery, page as sessions_page};
+use crate::sessions::{ListQuery, page as sessions_page, stop_session, visible};
 
 /// Rows each table on a detail page shows; the API pages the rest.
 const ROWS: usize = 100;
@@ -217,7 +217,6 @@ pub(super) async fn new_page(State(state): State<AppState>, user: WebUser) -> Re
     let empty = tokio::task::spawn_blocking(move || {
         BarStore::open(&dir)
             .ok()
-            .filter(|s| s.root().join("bars").is_dir())
             .and_then(|s| s.series().ok())
             .is_none_or(|series| series.is_empty())
     })
@@ -290,22 +289,6 @@ pub(super) async fn create(
             let e = ApiError::from(e);
             new_form(&user, name, example, pasted, Some(&e))
         }
-    }
-}
-
-/// The session at `id` if `user` may see it.
-async fn visible(
-    state: &AppState,
-    user: &WebUser,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<SessionRow, ApiError> {
-    let Ok(Path(id)) = id else {
-        return Err(ApiError::not_found("session"));
-    };
-    let id = SessionId::parse(&id).map_err(|_| ApiError::not_found("session"))?;
-    match state.store.session(id).await? {
-        Some(row) if user.user.is_admin || row.owner_id == Some(user.user.id) => Ok(row),
-        _ => Err(ApiError::not_found("session")),
     }
 }
 
@@ -457,7 +440,7 @@ async fn detail_body(
     user: &WebUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(String, String), ApiError> {
-    let row = visible(state, user, id).await?;
+    let row = visible(state, &user.user, id).await?;
     let store = &state.store;
     let id = row.id;
     let counts = store.child_counts(id).await?;
@@ -645,9 +628,8 @@ pub(super) async fn stop(
 ) -> Response {
     let outcome = async {
         user.check(&f.csrf)?;
-        let row = visible(&state, &user, id).await?;
-        state.store.request_stop(row.id).await?;
-        state.runner.signal_stop(row.id);
+        let row = visible(&state, &user.user, id).await?;
+        stop_session(&state, row.id).await?;
         Ok::<_, ApiError>(row.id)
     }
     .await;
@@ -706,11 +688,7 @@ const HEAT_SYMBOLS: usize = 60;
 
 fn catalog_body(dir: &std::path::Path, interval: Interval, days: u32) -> Result<String, ApiError> {
     let store = BarStore::open(dir).map_err(|e| ApiError::internal(&e))?;
-    let series = if store.root().join("bars").is_dir() {
-        store.series().map_err(|e| ApiError::internal(&e))?
-    } else {
-        Vec::new()
-    };
+    let series = store.series().map_err(|e| ApiError::internal(&e))?;
     let mut b = String::from("<h1>Data</h1>");
     if series.is_empty() {
         b.push_str("<p>The bar store is empty. <code>openbell data generate</code> writes sample data; <code>openbell data import</code> reads CSV.</p>");
@@ -747,14 +725,21 @@ fn catalog_body(dir: &std::path::Path, interval: Interval, days: u32) -> Result<
         return Ok(b);
     }
     let mut rows = Vec::new();
+    // One calendar per exchange, however many symbols trade on it.
+    let mut calendars = std::collections::BTreeMap::new();
     for s in chosen.iter().take(HEAT_SYMBOLS) {
         let Some(last) = s.last else { continue };
-        let calendar = resolve_with(&s.exchange, CalendarPaths::CodesOnly)
-            .map_err(|e| ApiError::internal(&e))?;
+        let calendar = match calendars.entry(s.exchange.as_str()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                resolve_with(&s.exchange, CalendarPaths::CodesOnly)
+                    .map_err(|e| ApiError::internal(&e))?,
+            ),
+        };
         let to = last.to_utc().date_naive();
         let from = to - chrono::Duration::days(i64::from(days) * 7 / 5 + 10);
         let ledger =
-            openbell_data::ledger(&store, &calendar, s.symbol, interval, Some(from), Some(to))
+            openbell_data::ledger(&store, calendar, s.symbol, interval, Some(from), Some(to))
                 .map_err(|e| ApiError::internal(&e))?;
         let keep = ledger.len().saturating_sub(days as usize);
         rows.push((s.symbol, ledger.into_iter().skip(keep).collect::<Vec<_>>()));
