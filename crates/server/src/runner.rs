@@ -364,7 +364,8 @@ impl Runner {
         self.0.permits.close();
         let held: Vec<SessionId> = self.lock().keys().copied().collect();
         for id in &held {
-            request_stop(&self.0.store, *id, reason).await;
+            // A session that ended meanwhile has nothing to stop.
+            let _ = self.0.store.request_stop_with(*id, Some(reason)).await;
             self.signal_stop(*id);
         }
         let tasks: Vec<JoinHandle<()>> = self
@@ -374,26 +375,6 @@ impl Runner {
             .collect();
         for task in tasks {
             let _ = task.await;
-        }
-    }
-}
-
-/// Moves a live session to `stopping` with `reason`, whatever live status it is in (a few
-/// tries, as its task may move it meanwhile).
-async fn request_stop(store: &Store, id: SessionId, reason: &str) {
-    for _ in 0..5 {
-        let Ok(Some(row)) = store.session(id).await else {
-            return;
-        };
-        if !row.status.is_live() || row.status == SessionStatus::Stopping {
-            return;
-        }
-        match store
-            .transition(id, row.status, SessionStatus::Stopping, Some(reason))
-            .await
-        {
-            Err(StoreError::Conflict { .. }) => {}
-            _ => return,
         }
     }
 }

@@ -638,6 +638,19 @@ impl Store {
     /// [`StoreError::Transition`] when it is not live or already stopping;
     /// [`StoreError::Conflict`] when it moved meanwhile; [`StoreError::NotFound`].
     pub async fn request_stop(&self, id: SessionId) -> Result<SessionRow, StoreError> {
+        self.request_stop_with(id, None).await
+    }
+
+    /// [`Store::request_stop`], recording `reason` as why it stops (a shutting-down server
+    /// gives one; the runner then writes it with the final `stopped`).
+    ///
+    /// # Errors
+    /// As [`Store::request_stop`].
+    pub async fn request_stop_with(
+        &self,
+        id: SessionId,
+        reason: Option<&str>,
+    ) -> Result<SessionRow, StoreError> {
         let mut current = self
             .session(id)
             .await?
@@ -645,7 +658,7 @@ impl Store {
             .status;
         loop {
             match self
-                .transition(id, current, SessionStatus::Stopping, None)
+                .transition(id, current, SessionStatus::Stopping, reason)
                 .await
             {
                 // Its runner moved it on (queued to starting to running): still live and not
