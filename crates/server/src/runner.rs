@@ -539,43 +539,31 @@ enum Outcome {
 /// A session that never started: a stop request or the shutdown moved it to `stopping`
 /// (this writes that if nothing did yet), and it ends `stopped` with the reason.
 async fn stop_unstarted(store: &Store, id: SessionId) {
-    for _ in 0..5 {
-        let Ok(Some(row)) = store.session(id).await else {
-            return;
-        };
-        let moved = match row.status {
-            SessionStatus::Queued => {
-                store
-                    .transition(
-                        id,
-                        SessionStatus::Queued,
-                        SessionStatus::Stopping,
-                        Some("the server shut down"),
-                    )
-                    .await
-            }
-            SessionStatus::Stopping => {
-                let reason = format!(
-                    "{} before it started",
-                    row.error.as_deref().unwrap_or("stopped on request")
-                );
-                store
-                    .transition(
-                        id,
-                        SessionStatus::Stopping,
-                        SessionStatus::Stopped,
-                        Some(&reason),
-                    )
-                    .await
-            }
-            _ => return,
-        };
-        if let Err(e) = moved
-            && !matches!(e, StoreError::Conflict { .. })
-        {
-            tracing::warn!(session = %id, error = %e, "recording a stop failed");
-            return;
-        }
+    // Still queued: nothing asked it to stop but the server shutting down. Already stopping:
+    // the request's reason stands.
+    let _ = store
+        .request_stop_with(id, Some("the server shut down"))
+        .await;
+    let Ok(Some(row)) = store.session(id).await else {
+        return;
+    };
+    if row.status != SessionStatus::Stopping {
+        return;
+    }
+    let reason = format!(
+        "{} before it started",
+        row.error.as_deref().unwrap_or("stopped on request")
+    );
+    if let Err(e) = store
+        .transition(
+            id,
+            SessionStatus::Stopping,
+            SessionStatus::Stopped,
+            Some(&reason),
+        )
+        .await
+    {
+        tracing::warn!(session = %id, error = %e, "recording a stop failed");
     }
 }
 
