@@ -87,6 +87,14 @@ impl Timestamp {
             })
     }
 
+    /// The instant a UTC date begins.
+    ///
+    /// # Errors
+    /// [`ModelError::OutOfRange`] outside 1677..2262.
+    pub fn utc_midnight(date: chrono::NaiveDate) -> Result<Self, ModelError> {
+        Self::from_datetime(&date.and_time(chrono::NaiveTime::MIN).and_utc())
+    }
+
     /// The instant as a UTC `chrono` date-time.
     #[must_use]
     pub fn to_utc(self) -> DateTime<Utc> {

@@ -145,8 +145,7 @@ fn date(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
 
 /// The start of a day (UTC) as an instant.
 fn day_start(d: NaiveDate) -> Timestamp {
-    Timestamp::from_datetime(&d.and_time(chrono::NaiveTime::MIN).and_utc())
-        .unwrap_or(Timestamp::from_nanos(0))
+    Timestamp::utc_midnight(d).unwrap_or(Timestamp::from_nanos(0))
 }
 
 /// `GET /data/bars?symbol=&interval=&from=&to=&limit=&cursor=`: a series' bars between two

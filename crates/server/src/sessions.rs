@@ -187,9 +187,8 @@ fn id_at(field: &str, date: &str, next_day: bool) -> Result<SessionId, ApiError>
     } else {
         day
     };
-    let at =
-        openbell_model::Timestamp::from_datetime(&day.and_time(chrono::NaiveTime::MIN).and_utc())
-            .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
+    let at = openbell_model::Timestamp::utc_midnight(day)
+        .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
     SessionId::from_parts(at, [0; 10]).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, NaiveDate};
 use openbell_data::BarStore;
 use openbell_engine::{BarSlice, BarSource, SourceError};
 use openbell_model::{Interval, Symbol, Timestamp};
@@ -115,10 +115,7 @@ pub fn month_bounds(ts: Timestamp) -> (Timestamp, Timestamp) {
         NaiveDate::from_ymd_opt(dt.year(), dt.month() + 1, 1)
     }
     .unwrap_or_default();
-    let at = |d: NaiveDate| {
-        Timestamp::from_datetime(&Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)))
-            .unwrap_or(ts)
-    };
+    let at = |d: NaiveDate| Timestamp::utc_midnight(d).unwrap_or(ts);
     (at(first), at(next))
 }
 
