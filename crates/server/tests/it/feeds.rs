@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use openbell_data::BarStore;
 use openbell_model::{Interval, Symbol, Timestamp};
 
-use crate::runner::{SHORT, app, app_collecting, bars, direct_fills, ended, get, wait};
+use crate::runner::{SHORT, app, app_collecting, bars, direct_fills, ended, get, stop, wait};
 use crate::*;
 
 async fn create_kind(app: &Router, token: &str, kind: &str, config: &str) -> (StatusCode, Value) {
@@ -136,14 +136,7 @@ async fn a_real_time_paper_session_runs_until_stopped_and_kinds_check_their_conf
         // At real speed the first day's bars take hours: it is still running.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(get(&app, &alice, &id).await["status"], "running", "{name}");
-        let (status, _) = call(
-            &app,
-            Method::POST,
-            &format!("/api/v1/sessions/{id}/stop"),
-            Some(&alice),
-            None,
-        )
-        .await;
+        let (status, _) = stop(&app, &alice, &id).await;
         assert_eq!(status, StatusCode::OK, "{name}");
         let row = wait(&app, &alice, &id, ended).await;
         assert_eq!(row["status"], "stopped", "{name}: {row}");

@@ -133,6 +133,18 @@ pub(crate) async fn get(app: &Router, token: &str, id: &str) -> Value {
     body
 }
 
+/// `POST /sessions/{id}/stop`.
+pub(crate) async fn stop(app: &Router, token: &str, id: &str) -> (StatusCode, Value) {
+    call(
+        app,
+        Method::POST,
+        &format!("/api/v1/sessions/{id}/stop"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 /// Polls the session until `done` holds of it (30 s at most).
 pub(crate) async fn wait(
     app: &Router,
@@ -266,14 +278,7 @@ async fn stopping_a_running_and_a_queued_session_ends_both_stopped_with_the_reas
         let short = created(&app, &alice, SHORT).await;
         wait(&app, &alice, &long, |s| s != "queued" && s != "starting").await;
         for id in [&short, &long] {
-            let (status, body) = call(
-                &app,
-                Method::POST,
-                &format!("/api/v1/sessions/{id}/stop"),
-                Some(&alice),
-                None,
-            )
-            .await;
+            let (status, body) = stop(&app, &alice, id).await;
             assert_eq!(status, StatusCode::OK, "{name}: {body}");
             assert_eq!(body["status"], "stopping", "{name}");
         }
@@ -427,14 +432,7 @@ async fn bad_creates_are_refused_with_the_reason_and_store_nothing() {
             "too_many_sessions",
             name,
         );
-        let (status, body) = call(
-            &app,
-            Method::POST,
-            &format!("/api/v1/sessions/{long}/stop"),
-            Some(&alice),
-            None,
-        )
-        .await;
+        let (status, body) = stop(&app, &alice, &long).await;
         assert_eq!(
             status,
             StatusCode::OK,
