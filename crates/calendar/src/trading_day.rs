@@ -144,6 +144,11 @@ impl TradingDay {
 /// [`TradingDay::coverage`] over slots already computed.
 #[must_use]
 pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+    // The usual day: one bar in every slot, in order.
+    if slots.len() == bars.len() && slots.iter().zip(bars).all(|(s, b)| s.open == b.ts_event()) {
+        let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        return (n, n, Vec::new());
+    }
     coverage_sorted(slots, bars.len(), |i| bars[i].ts_event()).unwrap_or_else(|| {
         let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
         stamps.sort_unstable();

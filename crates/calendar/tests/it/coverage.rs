@@ -89,3 +89,20 @@ fn disorder_after_the_last_slot_is_noticed() {
     assert_eq!((expected, present), (210, 2));
     assert_eq!(missing, vec![(slots[1].open, last.open)]);
 }
+
+/// A whole day, in order and out of order, and a whole day's count of bars with one slot
+/// missing and one stray stamp: the answers of the definition.
+#[test]
+fn whole_days_and_look_alikes() {
+    let (day, slots) = early_close();
+    let mut bars: Vec<Bar> = slots.iter().map(|s| bar(s.open)).collect();
+    assert_eq!(coverage_of(&slots, &bars), (210, 210, Vec::new()));
+    bars.swap(3, 150);
+    assert_eq!(coverage_of(&slots, &bars), (210, 210, Vec::new()));
+    bars.sort_by_key(Bar::ts_event);
+    bars.remove(17);
+    bars.push(bar(Timestamp::from_nanos(day.close.as_nanos() + 60_000_000_000)));
+    let expected = oracle(&slots, &bars);
+    assert_eq!(expected.1, 209);
+    assert_eq!(coverage_of(&slots, &bars), expected);
+}

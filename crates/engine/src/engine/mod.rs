@@ -105,6 +105,10 @@ pub struct Engine<'a> {
     scanners: BTreeMap<String, &'a mut dyn Scanner>,
     /// Today's bar slots: the base interval, then each derived interval.
     slots: Vec<Arc<[BarSlot]>>,
+    /// Today's derived window closes, every interval's, sorted; `[..next_boundary]` have
+    /// been passed. A window can only come due when the clock reaches the next one.
+    boundaries: Vec<Timestamp>,
+    next_boundary: usize,
     /// Reused per delivery, so the hot path does not allocate.
     derived_scratch: Vec<Bar>,
     outputs_scratch: Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
@@ -150,6 +154,8 @@ impl<'a> Engine<'a> {
             stop: None,
             scanners: BTreeMap::new(),
             slots: Vec::new(),
+            boundaries: Vec::new(),
+            next_boundary: 0,
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
         })
@@ -307,6 +313,13 @@ impl<'a> Engine<'a> {
             .chain(self.config.derived.iter().copied())
             .map(|iv| day.bar_slots(iv).into())
             .collect();
+        self.boundaries = self.slots[1..]
+            .iter()
+            .flat_map(|slots| slots.iter().map(|s| s.close))
+            .collect();
+        self.boundaries.sort_unstable();
+        self.boundaries.dedup();
+        self.next_boundary = 0;
         self.clock.advance_to(day.open);
         self.data.day = Some(day.clone());
         self.emit(&Event::DayStarted {

@@ -248,6 +248,12 @@ impl Engine<'_> {
 
     /// Emits derived windows whose close is at or before `until`, in close order.
     fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
+        // Only a window's close can make it due: between two closes there is nothing to do.
+        let passed = self.boundaries[self.next_boundary..].partition_point(|b| *b <= until);
+        if passed == 0 {
+            return Ok(());
+        }
+        self.next_boundary += passed;
         let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
         for (slot, data) in self.data.symbols.iter_mut().enumerate() {

@@ -174,11 +174,21 @@ fn live_derived_bars_equal_the_offline_resampler() {
                 .iter()
                 .filter_map(|e| match e {
                     Event::Bar {
-                        bar, derived: true, ..
-                    } if bar.symbol() == sym(symbol) && bar.interval() == target => Some(*bar),
+                        bar,
+                        derived: true,
+                        ts,
+                    } if bar.symbol() == sym(symbol) && bar.interval() == target => {
+                        Some((*bar, *ts))
+                    }
                     _ => None,
                 })
                 .collect();
+            // Each arrives when its window closes, whether its last minute came or not.
+            for (bar, ts) in &live {
+                let day = xnys().trading_day_at(bar.ts_event()).unwrap().unwrap();
+                assert_eq!(*ts, bar.ts_close_nominal().min(day.close), "{bar:?}");
+            }
+            let live: Vec<_> = live.into_iter().map(|(bar, _)| bar).collect();
             let mut offline = Vec::new();
             for day in xnys().trading_days(date(FROM), date(TO)).unwrap() {
                 let bars: Vec<_> = all
