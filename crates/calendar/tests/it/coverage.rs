@@ -101,7 +101,9 @@ fn whole_days_and_look_alikes() {
     assert_eq!(coverage_of(&slots, &bars), (210, 210, Vec::new()));
     bars.sort_by_key(Bar::ts_event);
     bars.remove(17);
-    bars.push(bar(Timestamp::from_nanos(day.close.as_nanos() + 60_000_000_000)));
+    bars.push(bar(Timestamp::from_nanos(
+        day.close.as_nanos() + 60_000_000_000,
+    )));
     let expected = oracle(&slots, &bars);
     assert_eq!(expected.1, 209);
     assert_eq!(coverage_of(&slots, &bars), expected);
