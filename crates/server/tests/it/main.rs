@@ -49,6 +49,13 @@ pub(crate) async fn backends(
     out
 }
 
+/// Stored rows as JSON, as the record endpoints answer them.
+pub(crate) fn values<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}
+
 /// One request through the router: (status, JSON body or Null).
 pub(crate) async fn call(
     app: &Router,

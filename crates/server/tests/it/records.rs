@@ -48,12 +48,6 @@ async fn paged(app: &Router, token: &str, id: &str, table: &str, limit: u32) -> 
     rows
 }
 
-fn values<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
-    rows.iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn every_record_table_pages_back_exactly_what_the_store_holds() {
     for (name, store, _db, _dir) in backends("record pages").await {

@@ -293,11 +293,7 @@ async fn stopping_a_running_and_a_queued_session_ends_both_stopped_with_the_reas
         let long_row = wait(&app, &alice, &long, ended).await;
         assert_eq!(long_row["status"], "stopped", "{name}: {long_row}");
         let reason = long_row["error"].as_str().unwrap();
-        let days = store
-            .session_days(SessionId::parse(&long).unwrap())
-            .await
-            .unwrap()
-            .len();
+        let days = stored(&store, &long).await.0.len();
         assert!(
             reason.starts_with(&format!("stopped on request after {days} of ")),
             "{name}: {reason} ({days} days stored)"
@@ -319,11 +315,7 @@ async fn a_shutdown_stops_every_session_at_a_safe_point_and_refuses_new_ones() {
         // Returned only once both ended: no polling needed.
         let long_row = get(&app, &alice, &long).await;
         assert_eq!(long_row["status"], "stopped", "{name}: {long_row}");
-        let days = store
-            .session_days(SessionId::parse(&long).unwrap())
-            .await
-            .unwrap()
-            .len();
+        let days = stored(&store, &long).await.0.len();
         assert!(
             long_row["error"]
                 .as_str()
@@ -505,14 +497,7 @@ async fn stored(store: &Store, id: &str) -> (Vec<Value>, Vec<Value>) {
         .into_iter()
         .map(|(date, bars, equity)| json!({"date": date, "bars": bars, "equity": equity}))
         .collect();
-    let fills = store
-        .fills(id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|f| serde_json::to_value(f).unwrap())
-        .collect();
-    (days, fills)
+    (days, values(&store.fills(id).await.unwrap()))
 }
 
 fn of_kind<'a>(events: &'a [Sse], kind: &str) -> Vec<&'a Value> {
