@@ -17,8 +17,6 @@
 //! meets the next trading day's first bar. Day orders expire at the close of the day they
 //! were submitted in.
 
-use std::collections::BTreeMap;
-
 use openbell_model::{
     Bar, Fill, ModelError, Money, Order, OrderId, OrderStatus, OrderType, Price, Quantity, Side,
     Symbol, TimeInForce, Timestamp,
@@ -161,7 +159,8 @@ struct Working {
 pub struct Broker {
     config: BrokerConfig,
     risk: RiskConfig,
-    working: BTreeMap<OrderId, Working>,
+    /// Working orders in id order (few at a time: a vector beats a map here).
+    working: Vec<Working>,
     /// By id. While every record is kept, ids are handed out one by one from 1, so an order's
     /// record sits at `id - 1`.
     records: Vec<OrderRecord>,
@@ -185,7 +184,7 @@ impl Broker {
         Self {
             config,
             risk,
-            working: BTreeMap::new(),
+            working: Vec::new(),
             records: Vec::new(),
             keep_finished: true,
             finished: Vec::new(),
@@ -203,7 +202,7 @@ impl Broker {
 
     /// Orders still working, by id.
     pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
-        self.working.values().map(|w| &w.order)
+        self.working.iter().map(|w| &w.order)
     }
 
     /// Keeps finished orders only until [`Broker::take_finished`] hands them out, so the
@@ -212,6 +211,11 @@ impl Broker {
     pub(crate) fn forget_finished(&mut self) {
         self.keep_finished = false;
         self.records.retain(|r| r.order.status().is_open());
+    }
+
+    /// Whether an order finished since the last [`Broker::take_finished`].
+    pub(crate) fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
     }
 
     /// Orders that finished (filled, cancelled, expired or rejected) since the last call, in
@@ -323,14 +327,18 @@ impl Broker {
         self.orders_today += 1;
         order.transition(OrderStatus::Accepted)?;
         self.record(&order, None);
-        self.working.insert(
-            id,
-            Working {
-                order: order.clone(),
-                triggered: false,
-                commission_charged: false,
-            },
-        );
+        let working = Working {
+            order: order.clone(),
+            triggered: false,
+            commission_charged: false,
+        };
+        // Ids are handed out in order, so this is a push but for a stray id.
+        let at = self.working.partition_point(|w| w.order.id() < id);
+        if self.working.get(at).is_some_and(|w| w.order.id() == id) {
+            self.working[at] = working;
+        } else {
+            self.working.insert(at, working);
+        }
         Ok(BrokerEvent::Accepted(order))
     }
 
@@ -423,9 +431,10 @@ impl Broker {
         id: OrderId,
         reason: &str,
     ) -> Result<Option<BrokerEvent>, ModelError> {
-        let Some(mut w) = self.working.remove(&id) else {
+        let Some(at) = self.working.iter().position(|w| w.order.id() == id) else {
             return Ok(None);
         };
+        let mut w = self.working.remove(at);
         w.order.transition(OrderStatus::Cancelled)?;
         self.record(&w.order, Some(reason.to_owned()));
         Ok(Some(BrokerEvent::Closed(w.order, reason.to_owned())))
@@ -482,121 +491,17 @@ impl Broker {
         portfolio: &mut Portfolio,
     ) -> Result<Vec<BrokerEvent>, ModelError> {
         let mut events = Vec::new();
-        // Most bars meet no working order: no list to build then.
-        let ids: Vec<OrderId> = if self.working.is_empty() {
-            Vec::new()
-        } else {
-            self.working
-                .values()
-                .filter(|w| w.order.symbol() == bar.symbol() && w.order.ts_init() <= bar.ts_event())
-                .map(|w| w.order.id())
-                .collect()
-        };
-        for id in ids {
-            let Some(mut w) = self.working.remove(&id) else {
+        let mut i = 0;
+        while i < self.working.len() {
+            let w = &self.working[i];
+            if w.order.symbol() != bar.symbol() || w.order.ts_init() > bar.ts_event() {
+                i += 1;
                 continue;
-            };
-            let side = w.order.side();
-            let (order_id, symbol) = (w.order.id(), w.order.symbol());
-            let (open, high, low) = (bar.open(), bar.high(), bar.low());
-            let through = |limit: Price| match side {
-                Side::Buy => low <= limit,
-                Side::Sell => high >= limit,
-            };
-            let better = |a: Price, b: Price| match side {
-                Side::Buy => a.min(b),
-                Side::Sell => a.max(b),
-            };
-            let worse = |a: Price, b: Price| match side {
-                Side::Buy => a.max(b),
-                Side::Sell => a.min(b),
-            };
-            let price = match w.order.order_type() {
-                OrderType::Market => Some(self.slip(side, open, None)),
-                OrderType::Limit { limit } => through(limit).then(|| better(open, limit)),
-                OrderType::Stop { stop } => {
-                    if w.triggered {
-                        Some(self.slip(side, open, None))
-                    } else if through_stop(side, stop, high, low) {
-                        w.triggered = true;
-                        w.order.transition(OrderStatus::Triggered)?;
-                        Some(self.slip(side, worse(open, stop), None))
-                    } else {
-                        None
-                    }
-                }
-                OrderType::StopLimit { stop, limit } => {
-                    if w.triggered {
-                        through(limit).then(|| better(open, limit))
-                    } else if through_stop(side, stop, high, low) {
-                        w.triggered = true;
-                        w.order.transition(OrderStatus::Triggered)?;
-                        let trigger = worse(open, stop);
-                        let ok = match side {
-                            Side::Buy => trigger <= limit,
-                            Side::Sell => trigger >= limit,
-                        };
-                        ok.then(|| better(trigger, limit))
-                    } else {
-                        None
-                    }
-                }
-            };
-            let ioc = w.order.time_in_force() == TimeInForce::Ioc;
-            let Some(price) = price else {
-                if ioc {
-                    w.order.transition(OrderStatus::Cancelled)?;
-                    let reason = "ioc: not fillable on the first bar".to_owned();
-                    self.record(&w.order, Some(reason.clone()));
-                    events.push(BrokerEvent::Closed(w.order, reason));
-                } else {
-                    self.working.insert(id, w);
-                }
-                continue;
-            };
-            let mut quantity = w.order.remaining();
-            if let Some(share) = self.config.participation {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-                let cap_units = (bar.volume().to_f64() * share).floor() as i128;
-                let cap = Quantity::from_units(cap_units.max(0)).unwrap_or(Quantity::ZERO);
-                quantity = quantity.min(cap);
             }
-            if quantity.is_positive() {
-                let commission = self.commission(quantity, price, w.commission_charged)?;
-                let fill = Fill::try_new(
-                    order_id,
-                    symbol,
-                    side,
-                    quantity,
-                    price,
-                    commission,
-                    bar.ts_event(),
-                )?;
-                // A buy the cash cannot pay for any more is cancelled rather than overdrawn.
-                if side == Side::Buy && !self.affordable(&fill, portfolio)? {
-                    w.order.transition(OrderStatus::Cancelled)?;
-                    let reason =
-                        format!("insufficient cash at fill: {quantity} {symbol} at {price}");
-                    self.record(&w.order, Some(reason.clone()));
-                    events.push(BrokerEvent::Closed(w.order, reason));
-                    continue;
-                }
-                let before = portfolio.position(symbol);
-                let realized = portfolio.apply_fill(&fill)?;
-                w.order.apply_fill(&fill)?;
-                w.commission_charged = true;
-                events.push(BrokerEvent::Filled(fill, before, realized));
-            }
-            if w.order.status() == OrderStatus::Filled {
-                self.record(&w.order, None);
-            } else if ioc {
-                w.order.transition(OrderStatus::Cancelled)?;
-                let reason = "ioc: remainder cancelled after the first bar".to_owned();
-                self.record(&w.order, Some(reason.clone()));
-                events.push(BrokerEvent::Closed(w.order, reason));
-            } else {
-                self.record(&w.order, None);
-                self.working.insert(id, w);
+            let w = self.working.remove(i);
+            if let Some(w) = self.match_order(w, bar, portfolio, &mut events)? {
+                self.working.insert(i, w);
+                i += 1;
             }
         }
         if let Some(max) = self.risk.max_daily_loss
@@ -608,6 +513,119 @@ impl Broker {
             }
         }
         Ok(events)
+    }
+
+    /// Matches one working order of `bar`'s symbol against it, pushing what happened to
+    /// `events`; returns the order if it is still working.
+    fn match_order(
+        &mut self,
+        mut w: Working,
+        bar: &Bar,
+        portfolio: &mut Portfolio,
+        events: &mut Vec<BrokerEvent>,
+    ) -> Result<Option<Working>, ModelError> {
+        let side = w.order.side();
+        let (order_id, symbol) = (w.order.id(), w.order.symbol());
+        let (open, high, low) = (bar.open(), bar.high(), bar.low());
+        let through = |limit: Price| match side {
+            Side::Buy => low <= limit,
+            Side::Sell => high >= limit,
+        };
+        let better = |a: Price, b: Price| match side {
+            Side::Buy => a.min(b),
+            Side::Sell => a.max(b),
+        };
+        let worse = |a: Price, b: Price| match side {
+            Side::Buy => a.max(b),
+            Side::Sell => a.min(b),
+        };
+        let price = match w.order.order_type() {
+            OrderType::Market => Some(self.slip(side, open, None)),
+            OrderType::Limit { limit } => through(limit).then(|| better(open, limit)),
+            OrderType::Stop { stop } => {
+                if w.triggered {
+                    Some(self.slip(side, open, None))
+                } else if through_stop(side, stop, high, low) {
+                    w.triggered = true;
+                    w.order.transition(OrderStatus::Triggered)?;
+                    Some(self.slip(side, worse(open, stop), None))
+                } else {
+                    None
+                }
+            }
+            OrderType::StopLimit { stop, limit } => {
+                if w.triggered {
+                    through(limit).then(|| better(open, limit))
+                } else if through_stop(side, stop, high, low) {
+                    w.triggered = true;
+                    w.order.transition(OrderStatus::Triggered)?;
+                    let trigger = worse(open, stop);
+                    let ok = match side {
+                        Side::Buy => trigger <= limit,
+                        Side::Sell => trigger >= limit,
+                    };
+                    ok.then(|| better(trigger, limit))
+                } else {
+                    None
+                }
+            }
+        };
+        let ioc = w.order.time_in_force() == TimeInForce::Ioc;
+        let Some(price) = price else {
+            if ioc {
+                w.order.transition(OrderStatus::Cancelled)?;
+                let reason = "ioc: not fillable on the first bar".to_owned();
+                self.record(&w.order, Some(reason.clone()));
+                events.push(BrokerEvent::Closed(w.order, reason));
+                return Ok(None);
+            }
+            return Ok(Some(w));
+        };
+        let mut quantity = w.order.remaining();
+        if let Some(share) = self.config.participation {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let cap_units = (bar.volume().to_f64() * share).floor() as i128;
+            let cap = Quantity::from_units(cap_units.max(0)).unwrap_or(Quantity::ZERO);
+            quantity = quantity.min(cap);
+        }
+        if quantity.is_positive() {
+            let commission = self.commission(quantity, price, w.commission_charged)?;
+            let fill = Fill::try_new(
+                order_id,
+                symbol,
+                side,
+                quantity,
+                price,
+                commission,
+                bar.ts_event(),
+            )?;
+            // A buy the cash cannot pay for any more is cancelled rather than overdrawn.
+            if side == Side::Buy && !self.affordable(&fill, portfolio)? {
+                w.order.transition(OrderStatus::Cancelled)?;
+                let reason = format!("insufficient cash at fill: {quantity} {symbol} at {price}");
+                self.record(&w.order, Some(reason.clone()));
+                events.push(BrokerEvent::Closed(w.order, reason));
+                return Ok(None);
+            }
+            let before = portfolio.position(symbol);
+            let realized = portfolio.apply_fill(&fill)?;
+            w.order.apply_fill(&fill)?;
+            w.commission_charged = true;
+            events.push(BrokerEvent::Filled(fill, before, realized));
+        }
+        if w.order.status() == OrderStatus::Filled {
+            self.record(&w.order, None);
+            Ok(None)
+        } else if ioc {
+            w.order.transition(OrderStatus::Cancelled)?;
+            let reason = "ioc: remainder cancelled after the first bar".to_owned();
+            self.record(&w.order, Some(reason.clone()));
+            events.push(BrokerEvent::Closed(w.order, reason));
+            Ok(None)
+        } else {
+            self.record(&w.order, None);
+            Ok(Some(w))
+        }
     }
 
     fn affordable(&self, fill: &Fill, portfolio: &Portfolio) -> Result<bool, ModelError> {
@@ -675,20 +693,19 @@ impl Broker {
 
     /// The close of a trading day: day orders submitted before it expire.
     pub(crate) fn end_day(&mut self, close: Timestamp) -> Result<Vec<BrokerEvent>, ModelError> {
-        let expiring: Vec<OrderId> = self
-            .working
-            .values()
-            .filter(|w| w.order.time_in_force() == TimeInForce::Day && w.order.ts_init() < close)
-            .map(|w| w.order.id())
-            .collect();
         let mut events = Vec::new();
-        for id in expiring {
-            if let Some(mut w) = self.working.remove(&id) {
-                w.order.transition(OrderStatus::Expired)?;
-                let reason = "day order expired at the close".to_owned();
-                self.record(&w.order, Some(reason.clone()));
-                events.push(BrokerEvent::Closed(w.order, reason));
+        let mut i = 0;
+        while i < self.working.len() {
+            let o = &self.working[i].order;
+            if o.time_in_force() != TimeInForce::Day || o.ts_init() >= close {
+                i += 1;
+                continue;
             }
+            let mut w = self.working.remove(i);
+            w.order.transition(OrderStatus::Expired)?;
+            let reason = "day order expired at the close".to_owned();
+            self.record(&w.order, Some(reason.clone()));
+            events.push(BrokerEvent::Closed(w.order, reason));
         }
         Ok(events)
     }

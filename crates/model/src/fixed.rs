@@ -30,7 +30,34 @@ pub const DECIMALS: u32 = 9;
 pub const MAX_WHOLE: i128 = i128::MAX / SCALE;
 
 /// Divides `num` by `den` rounding half to even. `den` must be non-zero.
+///
+/// Operands that fit in 64 bits take the processor's own division: 128-bit division is a
+/// library call several times slower, and prices, quantities and most of their products fit.
+#[inline]
 fn div_round_half_even(num: i128, den: i128) -> Option<i128> {
+    match (i64::try_from(num), i64::try_from(den)) {
+        (Ok(n), Ok(d)) if d != 0 && !(n == i64::MIN && d == -1) => {
+            let (q, r) = (n / d, n % d);
+            if r == 0 {
+                return Some(i128::from(q));
+            }
+            // |r| < |d| <= 2^63, so twice it fits in 64 unsigned bits.
+            let twice = r.unsigned_abs() * 2;
+            let step = if (n < 0) != (d < 0) { -1 } else { 1 };
+            let q = i128::from(q);
+            Some(match twice.cmp(&d.unsigned_abs()) {
+                std::cmp::Ordering::Less => q,
+                std::cmp::Ordering::Equal if q % 2 == 0 => q,
+                _ => q + step,
+            })
+        }
+        _ => div_round_half_even_wide(num, den),
+    }
+}
+
+/// [`div_round_half_even`] in 128 bits.
+#[cold]
+fn div_round_half_even_wide(num: i128, den: i128) -> Option<i128> {
     let q = num.checked_div(den)?;
     let r = num.checked_rem(den)?;
     if r == 0 {
@@ -404,11 +431,25 @@ impl Price {
     /// # Errors
     /// [`ModelError::Overflow`] when `|price × quantity|` exceeds about 1.7e20.
     pub fn checked_mul_qty(self, quantity: Quantity) -> Result<Money, ModelError> {
-        self.0
-            .checked_mul(quantity.0)
-            .and_then(|p| div_round_half_even(p, SCALE))
-            .map(Money)
-            .ok_or_else(|| ModelError::overflow(format!("{self} * {quantity}")))
+        const SCALE_I64: i64 = 1_000_000_000;
+        // Two 64-bit operands cannot overflow 128 bits: one multiplication, no check.
+        let product = match (i64::try_from(self.0), i64::try_from(quantity.0)) {
+            (Ok(p), Ok(q)) => Some(i128::from(p) * i128::from(q)),
+            _ => self.0.checked_mul(quantity.0),
+        };
+        // A whole quantity needs no division: the price times the count of units, which is
+        // no larger than the product just checked.
+        let whole = i64::try_from(quantity.0)
+            .ok()
+            .filter(|q| q % SCALE_I64 == 0)
+            .map(|q| q / SCALE_I64);
+        match (product, whole) {
+            (Some(_), Some(units)) => Some(self.0 * i128::from(units)),
+            (Some(p), None) => div_round_half_even(p, SCALE),
+            (None, _) => None,
+        }
+        .map(Money)
+        .ok_or_else(|| ModelError::overflow(format!("{self} * {quantity}")))
     }
 }
 

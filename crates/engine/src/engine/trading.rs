@@ -185,6 +185,11 @@ impl<'a> Engine<'a> {
 
     /// Carries out the strategy's signals, orders and cancels, in the order it made them.
     fn apply_commands(&mut self) -> Result<(), EngineError> {
+        // Most hooks ask for nothing.
+        if self.trading.as_ref().is_none_or(|t| t.commands.is_empty()) {
+            self.emit_finished();
+            return Ok(());
+        }
         let now = self.clock.now();
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
@@ -224,6 +229,13 @@ impl<'a> Engine<'a> {
 
     /// Reports the orders that reached their final state.
     fn emit_finished(&mut self) {
+        if self
+            .trading
+            .as_ref()
+            .is_none_or(|t| !t.broker.has_finished())
+        {
+            return;
+        }
         let now = self.clock.now();
         let Some(t) = self.trading.as_mut() else {
             return;

@@ -165,6 +165,34 @@ proptest! {
     }
 
     #[test]
+    fn price_times_quantity_is_the_rounded_product(
+        price in any::<i128>(),
+        small_price in -(1i128 << 60)..(1i128 << 60),
+        units in -1_000_000_000i128..1_000_000_000,
+        fraction in 0i128..1_000_000_000,
+    ) {
+        for p in [price, small_price] {
+            for q in [units * SCALE, units * SCALE + fraction, units] {
+                let expected = p.checked_mul(q).and_then(|x| div_round_half_even_wide(x, SCALE));
+                let got = Price::from_raw(p).checked_mul_qty(Quantity::from_raw(q));
+                prop_assert_eq!(got.ok().map(Money::raw), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn the_64_bit_path_divides_like_the_128_bit_one(
+        num in any::<i64>(),
+        den in any::<i64>().prop_filter("non-zero", |d| *d != 0),
+        small in -1000i64..1000,
+    ) {
+        for (n, d) in [(num, den), (num, small.max(1)), (small, den), (num, -1), (i64::MIN, den)] {
+            let (n, d) = (i128::from(n), i128::from(d));
+            prop_assert_eq!(div_round_half_even(n, d), div_round_half_even_wide(n, d));
+        }
+    }
+
+    #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
         let _ = text.parse::<Quantity>();
     }
