@@ -318,7 +318,7 @@ impl Broker {
                 return Ok(BrokerEvent::Rejected(fallback, reason));
             }
         };
-        self.record(&order, None);
+        // Recorded once, as accepted or rejected: nothing reads the record in between.
         if let Some(reason) = self.check(&order, last, portfolio)? {
             order.transition(OrderStatus::Rejected)?;
             self.record(&order, Some(reason.clone()));
