@@ -213,6 +213,11 @@ impl Broker {
         self.records.retain(|r| r.order.status().is_open());
     }
 
+    /// Where working order `id` is, or would go, in id order.
+    fn working_index(&self, id: OrderId) -> Result<usize, usize> {
+        self.working.binary_search_by_key(&id, |w| w.order.id())
+    }
+
     /// Whether an order finished since the last [`Broker::take_finished`].
     pub(crate) fn has_finished(&self) -> bool {
         !self.finished.is_empty()
@@ -332,12 +337,10 @@ impl Broker {
             triggered: false,
             commission_charged: false,
         };
-        // Ids are handed out in order, so this is a push but for a stray id.
-        let at = self.working.partition_point(|w| w.order.id() < id);
-        if self.working.get(at).is_some_and(|w| w.order.id() == id) {
-            self.working[at] = working;
-        } else {
-            self.working.insert(at, working);
+        match self.working_index(id) {
+            Ok(at) => self.working[at] = working,
+            // Ids are handed out in order: the end, but for a stray id.
+            Err(at) => self.working.insert(at, working),
         }
         Ok(BrokerEvent::Accepted(order))
     }
@@ -431,7 +434,7 @@ impl Broker {
         id: OrderId,
         reason: &str,
     ) -> Result<Option<BrokerEvent>, ModelError> {
-        let Some(at) = self.working.iter().position(|w| w.order.id() == id) else {
+        let Ok(at) = self.working_index(id) else {
             return Ok(None);
         };
         let mut w = self.working.remove(at);
@@ -693,15 +696,14 @@ impl Broker {
 
     /// The close of a trading day: day orders submitted before it expire.
     pub(crate) fn end_day(&mut self, close: Timestamp) -> Result<Vec<BrokerEvent>, ModelError> {
+        let expiring: Vec<Working> = self
+            .working
+            .extract_if(.., |w| {
+                w.order.time_in_force() == TimeInForce::Day && w.order.ts_init() < close
+            })
+            .collect();
         let mut events = Vec::new();
-        let mut i = 0;
-        while i < self.working.len() {
-            let o = &self.working[i].order;
-            if o.time_in_force() != TimeInForce::Day || o.ts_init() >= close {
-                i += 1;
-                continue;
-            }
-            let mut w = self.working.remove(i);
+        for mut w in expiring {
             w.order.transition(OrderStatus::Expired)?;
             let reason = "day order expired at the close".to_owned();
             self.record(&w.order, Some(reason.clone()));

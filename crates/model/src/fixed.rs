@@ -432,21 +432,15 @@ impl Price {
     /// [`ModelError::Overflow`] when `|price × quantity|` exceeds about 1.7e20.
     pub fn checked_mul_qty(self, quantity: Quantity) -> Result<Money, ModelError> {
         const SCALE_I64: i64 = 1_000_000_000;
-        // Two 64-bit operands cannot overflow 128 bits: one multiplication, no check.
-        let product = match (i64::try_from(self.0), i64::try_from(quantity.0)) {
-            (Ok(p), Ok(q)) => Some(i128::from(p) * i128::from(q)),
-            _ => self.0.checked_mul(quantity.0),
-        };
-        // A whole quantity needs no division: the price times the count of units, which is
-        // no larger than the product just checked.
-        let whole = i64::try_from(quantity.0)
-            .ok()
-            .filter(|q| q % SCALE_I64 == 0)
-            .map(|q| q / SCALE_I64);
-        match (product, whole) {
-            (Some(_), Some(units)) => Some(self.0 * i128::from(units)),
-            (Some(p), None) => div_round_half_even(p, SCALE),
-            (None, _) => None,
+        match (i64::try_from(self.0), i64::try_from(quantity.0)) {
+            // 64-bit operands cannot overflow 128 bits, and a whole quantity needs no
+            // division: the price times the count of units.
+            (Ok(p), Ok(q)) if q % SCALE_I64 == 0 => Some(i128::from(p) * i128::from(q / SCALE_I64)),
+            (Ok(p), Ok(q)) => div_round_half_even(i128::from(p) * i128::from(q), SCALE),
+            _ => self
+                .0
+                .checked_mul(quantity.0)
+                .and_then(|p| div_round_half_even(p, SCALE)),
         }
         .map(Money)
         .ok_or_else(|| ModelError::overflow(format!("{self} * {quantity}")))
