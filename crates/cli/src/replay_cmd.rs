@@ -66,12 +66,7 @@ impl EventSink for Counts {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::ScanCompleted { .. } => self.scans += 1,
-            Event::Fault {
-                symbol,
-                date,
-                reason,
-                ..
-            } => self.faults.push(format!("{date} {symbol}: {reason}")),
+            Event::Fault { .. } => self.faults.extend(event.fault_line()),
             _ => {}
         }
     }

@@ -280,6 +280,20 @@ impl Event {
             | Self::SessionEnded { ts, .. } => *ts,
         }
     }
+
+    /// A skipped symbol-day as one line, `DATE SYMBOL: REASON`, for a [`Event::Fault`].
+    #[must_use]
+    pub fn fault_line(&self) -> Option<String> {
+        match self {
+            Self::Fault {
+                symbol,
+                date,
+                reason,
+                ..
+            } => Some(format!("{date} {symbol}: {reason}")),
+            _ => None,
+        }
+    }
 }
 
 /// Where events go: the store, files, a progress bar, a live stream, a test's vector.

@@ -115,12 +115,7 @@ impl EventSink for Recorder<'_> {
                 candidates: candidates.clone(),
                 chosen: chosen.clone(),
             }),
-            Event::Fault {
-                symbol,
-                date,
-                reason,
-                ..
-            } => self.faults.push(format!("{date} {symbol}: {reason}")),
+            Event::Fault { .. } => self.faults.extend(event.fault_line()),
             _ => {}
         }
         if let Some(tap) = self.tap.as_mut() {

@@ -123,12 +123,7 @@ impl EventSink for Collector<'_> {
                 derived: false,
                 ..
             } => self.day.entry(bar.symbol()).or_default().push(*bar),
-            Event::Fault {
-                symbol,
-                date,
-                reason,
-                ..
-            } => self.faults.push(format!("{date} {symbol}: {reason}")),
+            Event::Fault { .. } => self.faults.extend(event.fault_line()),
             Event::DayEnded { .. } => self.flush(),
             _ => {}
         }
