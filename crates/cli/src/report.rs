@@ -327,10 +327,20 @@ fn span_of(range: (Timestamp, Timestamp), ts: Timestamp) -> u64 {
     if z <= a {
         return 0;
     }
-    let at = ts.as_nanos().clamp(a, z) - a;
-    let n = u128::try_from(at).unwrap_or(0) * u128::from(CHART_POINTS - 1)
-        / u128::try_from(z - a).unwrap_or(1);
-    u64::try_from(n).unwrap_or(0)
+    let (at, width) = (ts.as_nanos().clamp(a, z).abs_diff(a), z.abs_diff(a));
+    // 64-bit arithmetic while the product fits (ranges up to about 140 days), else 128-bit.
+    match at.checked_mul(CHART_POINTS - 1) {
+        Some(n) => n / width,
+        None => {
+            let n = u128::from(at) * u128::from(CHART_POINTS - 1) / u128::from(width);
+            u64::try_from(n).unwrap_or(0)
+        }
+    }
+}
+
+/// A chart span as an index.
+fn usize_of(span: u64) -> usize {
+    usize::try_from(span).unwrap_or(usize::MAX)
 }
 
 /// What the report's charts are drawn from.
@@ -501,17 +511,22 @@ fn report_html(
     for (symbol, marks) in charts.markers.iter().take(12) {
         // The last close in each span of the session, read a stored month (row group) at a
         // time.
-        let mut closes: BTreeMap<u64, f64> = BTreeMap::new();
+        let mut closes: Vec<Option<f64>> = vec![None; usize_of(CHART_POINTS)];
         let (mut from, end) = charts.range;
         while from < end {
             let to = openbell_server::run::source::month_bounds(from).1.min(end);
             for bar in store.read_vec(*symbol, r.interval, from, to)? {
-                closes.insert(span_of(charts.range, bar.ts_event()), bar.close().to_f64());
+                if let Some(close) = closes.get_mut(usize_of(span_of(charts.range, bar.ts_event())))
+                {
+                    *close = Some(bar.close().to_f64());
+                }
             }
             from = to;
         }
-        let spans: Vec<u64> = closes.keys().copied().collect();
-        let values: Vec<f64> = closes.values().copied().collect();
+        let (spans, values): (Vec<u64>, Vec<f64>) = (0..CHART_POINTS)
+            .zip(closes)
+            .filter_map(|(span, close)| Some((span, close?)))
+            .unzip();
         let at = |span: u64| {
             spans
                 .partition_point(|s| *s < span)
@@ -640,6 +655,33 @@ mod tests {
     use openbell_model::{OrderId, OrderStatus, OrderType, Quantity, TimeInForce};
 
     use super::*;
+
+    #[test]
+    fn chart_spans_split_the_range_evenly_on_both_paths() {
+        let day = 86_400 * 1_000_000_000_i64;
+        // A week takes the 64-bit path, twenty years the 128-bit one.
+        for width in [7 * day, 20 * 365 * day] {
+            let range = (
+                Timestamp::from_nanos(-day),
+                Timestamp::from_nanos(width - day),
+            );
+            let at = |offset: i64| span_of(range, Timestamp::from_nanos(offset - day));
+            assert_eq!(at(-5 * day), 0, "before the range");
+            assert_eq!(at(0), 0);
+            assert_eq!(at(width), CHART_POINTS - 1);
+            assert_eq!(at(width + day), CHART_POINTS - 1, "after the range");
+            for k in [1, 2, 3, 500, 1499] {
+                // The span that starts at k/1499 of the range, and the instant before it.
+                let start = i64::try_from(
+                    (u128::try_from(width).unwrap() * u128::from(k))
+                        .div_ceil(u128::from(CHART_POINTS - 1)),
+                )
+                .unwrap();
+                assert_eq!(at(start), k);
+                assert_eq!(at(start - 1), k - 1);
+            }
+        }
+    }
 
     fn rec(id: u64, status: OrderStatus) -> OrderRecord {
         let mut order = openbell_model::Order::try_new(

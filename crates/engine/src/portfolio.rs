@@ -4,9 +4,9 @@
 //! position takes lots first-in-first-out, last-in-first-out, or from one averaged lot, and
 //! the profit realized follows that method.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use openbell_model::{Fill, ModelError, Money, Price, Quantity, Symbol};
+use openbell_model::{Fill, ModelError, Money, Price, Quantity, Symbol, SymbolHashing, SymbolMap};
 
 /// Which lots a reducing fill closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,7 +119,11 @@ impl Holding {
 pub struct Portfolio {
     initial: Money,
     cash: Money,
-    holdings: BTreeMap<Symbol, Holding>,
+    /// By symbol, in symbol order.
+    holdings: Vec<Holding>,
+    /// Each symbol's position in `holdings`: looked up on every bar (marks, the strategy's
+    /// position checks).
+    slots: SymbolMap<usize>,
     method: LotMethod,
     realized: Money,
     commissions: Money,
@@ -134,7 +138,8 @@ impl Portfolio {
         Self {
             initial,
             cash: initial,
-            holdings: BTreeMap::new(),
+            holdings: Vec::new(),
+            slots: SymbolMap::with_hasher(SymbolHashing),
             method,
             realized: Money::ZERO,
             commissions: Money::ZERO,
@@ -157,20 +162,20 @@ impl Portfolio {
     /// The signed quantity held of `symbol`.
     #[must_use]
     pub fn position(&self, symbol: Symbol) -> Quantity {
-        self.holdings
-            .get(&symbol)
-            .map_or(Quantity::ZERO, |h| h.quantity)
+        self.holding(symbol).map_or(Quantity::ZERO, |h| h.quantity)
     }
 
     /// A symbol's holding, if it ever traded.
     #[must_use]
     pub fn holding(&self, symbol: Symbol) -> Option<&Holding> {
-        self.holdings.get(&symbol)
+        self.slots
+            .get(&symbol)
+            .and_then(|&slot| self.holdings.get(slot))
     }
 
     /// Every symbol that has traded, flat or not.
     pub fn holdings(&self) -> impl Iterator<Item = &Holding> {
-        self.holdings.values()
+        self.holdings.iter()
     }
 
     /// Profit realized so far, before commissions.
@@ -197,7 +202,7 @@ impl Portfolio {
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn equity(&self) -> Result<Money, ModelError> {
         let mut equity = self.cash;
-        for h in self.holdings.values() {
+        for h in &self.holdings {
             if !h.quantity.is_zero() {
                 equity = equity.checked_add(h.market_value()?)?;
             }
@@ -211,7 +216,7 @@ impl Portfolio {
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn gross_exposure(&self) -> Result<Money, ModelError> {
         let mut gross = Money::ZERO;
-        for h in self.holdings.values() {
+        for h in &self.holdings {
             gross = gross.checked_add(h.market_value()?.checked_abs()?)?;
         }
         Ok(gross)
@@ -223,7 +228,7 @@ impl Portfolio {
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn unrealized_pnl(&self) -> Result<Money, ModelError> {
         let mut total = Money::ZERO;
-        for h in self.holdings.values() {
+        for h in &self.holdings {
             total = total.checked_add(h.unrealized_pnl()?)?;
         }
         Ok(total)
@@ -231,7 +236,11 @@ impl Portfolio {
 
     /// Marks `symbol` at `price` (a position's value follows its last price).
     pub fn mark(&mut self, symbol: Symbol, price: Price) {
-        if let Some(h) = self.holdings.get_mut(&symbol) {
+        if let Some(h) = self
+            .slots
+            .get(&symbol)
+            .and_then(|&slot| self.holdings.get_mut(slot))
+        {
             h.last = Some(price);
         }
     }
@@ -250,8 +259,7 @@ impl Portfolio {
             .checked_sub(notional)?
             .checked_sub(fill.commission())?;
         let mut holding = self
-            .holdings
-            .get(&fill.symbol())
+            .holding(fill.symbol())
             .cloned()
             .unwrap_or_else(|| Holding::new(fill.symbol()));
         let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
@@ -262,11 +270,31 @@ impl Portfolio {
         let commissions = self.commissions.checked_add(fill.commission())?;
         let traded = self.traded.checked_add(notional.checked_abs()?)?;
         self.cash = cash;
-        self.holdings.insert(fill.symbol(), holding);
+        self.put(holding);
         self.realized = total_realized;
         self.commissions = commissions;
         self.traded = traded;
         Ok(realized)
+    }
+}
+
+impl Portfolio {
+    /// Stores a holding in place of the symbol's, or as its first (in symbol order).
+    fn put(&mut self, holding: Holding) {
+        if let Some(&slot) = self.slots.get(&holding.symbol)
+            && let Some(h) = self.holdings.get_mut(slot)
+        {
+            *h = holding;
+            return;
+        }
+        let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
+        self.holdings.insert(at, holding);
+        self.slots = self
+            .holdings
+            .iter()
+            .enumerate()
+            .map(|(slot, h)| (h.symbol, slot))
+            .collect();
     }
 }
 
@@ -395,5 +423,43 @@ mod tests {
         assert_eq!(p.equity().unwrap(), p.cash());
         assert_eq!(p.cash(), money(10_000 - 50 - 5));
         assert_eq!(p.traded_notional(), money(1_000 + 1_350 + 400));
+    }
+
+    #[test]
+    fn holdings_stay_in_symbol_order_and_each_symbol_finds_its_own() {
+        let mut p = Portfolio::new(money(1_000_000), LotMethod::Fifo);
+        let names = ["QQQ", "AAPL", "SPY", "MSFT", "A", "ZZZZZZZZZ.LONG"];
+        for (k, name) in (1_i128..).zip(names) {
+            let f = Fill::try_new(
+                OrderId(u64::try_from(k).unwrap()),
+                Symbol::parse(name).unwrap(),
+                Side::Buy,
+                Quantity::from_units(k).unwrap(),
+                Price::from_units(10 * k).unwrap(),
+                Money::ZERO,
+                Timestamp::from_nanos(0),
+            )
+            .unwrap();
+            p.apply_fill(&f).unwrap();
+        }
+        let listed: Vec<String> = p.holdings().map(|h| h.symbol().to_string()).collect();
+        let mut sorted: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        sorted.sort();
+        assert_eq!(listed, sorted);
+        for (k, name) in (1_i128..).zip(names) {
+            let symbol = Symbol::parse(name).unwrap();
+            p.mark(symbol, Price::from_units(11 * k).unwrap());
+            assert_eq!(
+                p.position(symbol),
+                Quantity::from_units(k).unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                p.holding(symbol).unwrap().unrealized_pnl().unwrap(),
+                money(k * k),
+                "{name}"
+            );
+        }
+        assert!(p.position(Symbol::parse("NONE").unwrap()).is_zero());
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use openbell_indicators::{Candle, Indicator, Rsi};
 use openbell_model::{
-    Bar, Interval, OrderType, Price, Quantity, Side, Symbol, TimeInForce, Timestamp,
+    Bar, Interval, OrderType, Price, Quantity, Side, Symbol, SymbolMap, TimeInForce, Timestamp,
 };
 
 use crate::broker::OrderRequest;
@@ -145,7 +145,7 @@ pub struct SmaCross {
     slow: usize,
     qty: Quantity,
     interval: Interval,
-    state: BTreeMap<Symbol, CrossState>,
+    state: SymbolMap<CrossState>,
 }
 
 #[derive(Debug, Default)]
@@ -169,7 +169,7 @@ impl SmaCross {
             slow,
             qty: r.quantity("qty", 100.0)?,
             interval: r.interval("interval", base)?,
-            state: BTreeMap::new(),
+            state: SymbolMap::default(),
         }))
     }
 }
@@ -228,7 +228,7 @@ pub struct RsiReversion {
     upper: f64,
     qty: Quantity,
     interval: Interval,
-    rsi: BTreeMap<Symbol, Box<dyn Indicator>>,
+    rsi: SymbolMap<Box<dyn Indicator>>,
 }
 
 impl RsiReversion {
@@ -245,7 +245,7 @@ impl RsiReversion {
             upper,
             qty: r.quantity("qty", 100.0)?,
             interval: r.interval("interval", base)?,
-            rsi: BTreeMap::new(),
+            rsi: SymbolMap::default(),
         }))
     }
 }
@@ -302,7 +302,7 @@ impl Strategy for RsiReversion {
 pub struct OpeningRangeBreakout {
     minutes: i64,
     qty: Quantity,
-    days: BTreeMap<Symbol, OrbDay>,
+    days: SymbolMap<OrbDay>,
 }
 
 #[derive(Debug, Default)]
@@ -321,7 +321,7 @@ impl OpeningRangeBreakout {
         Ok(Box::new(Self {
             minutes: i64::try_from(r.count("minutes", 30)?).unwrap_or(30),
             qty: r.quantity("qty", 100.0)?,
-            days: BTreeMap::new(),
+            days: SymbolMap::default(),
         }))
     }
 }

@@ -33,5 +33,5 @@ pub use order_status::OrderStatus;
 pub use position::Position;
 pub use session::{SessionId, SessionKind, SessionStatus, transition};
 pub use signal::{Signal, SignalId};
-pub use symbol::{MAX_SYMBOL_LEN, Symbol};
+pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolHasher, SymbolHashing, SymbolMap};
 pub use timestamp::{NANOS_PER_SECOND, Timestamp};

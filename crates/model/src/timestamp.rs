@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -176,9 +176,70 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// RFC 3339 in UTC with `Z`; fractional seconds only when non-zero.
+    /// RFC 3339 in UTC with `Z`; fractional seconds only when non-zero, in 3, 6 or 9 digits
+    /// (as chrono's `SecondsFormat::AutoSi`). Written digit by digit on the stack: recording a
+    /// session formats hundreds of thousands of these.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.to_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        let mut buf = [0u8; 30];
+        let len = self.write_rfc3339(&mut buf);
+        let text = buf
+            .get(..len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or(fmt::Error)?;
+        f.pad(text)
+    }
+}
+
+impl Timestamp {
+    /// Writes `YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z` into `buf`; returns its length. The `i64`
+    /// range keeps the year within 1677..=2262, so four digits always suffice.
+    fn write_rfc3339(self, buf: &mut [u8; 30]) -> usize {
+        /// Writes `v` as `width` digits at `at`.
+        fn digits(buf: &mut [u8; 30], at: usize, width: usize, mut v: u64) {
+            for i in (at..at + width).rev() {
+                if let Some(slot) = buf.get_mut(i) {
+                    // A remainder of 10 is below 10: the narrowing cannot fail.
+                    *slot = b'0' + u8::try_from(v % 10).unwrap_or(0);
+                }
+                v /= 10;
+            }
+        }
+        let secs = self.0.div_euclid(NANOS_PER_SECOND);
+        let nanos = self.0.rem_euclid(NANOS_PER_SECOND).unsigned_abs();
+        let (date, time) = (
+            secs.div_euclid(86_400),
+            secs.rem_euclid(86_400).unsigned_abs(),
+        );
+        // Days since the epoch to a proleptic Gregorian date (Hinnant's `civil_from_days`).
+        let z = date + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        *buf = *b"0000-00-00T00:00:00.000000000Z";
+        digits(buf, 0, 4, year.unsigned_abs());
+        digits(buf, 5, 2, month.unsigned_abs());
+        digits(buf, 8, 2, day.unsigned_abs());
+        digits(buf, 11, 2, time / 3_600);
+        digits(buf, 14, 2, time / 60 % 60);
+        digits(buf, 17, 2, time % 60);
+        let (frac, width) = match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+            n if n % 1_000 == 0 => (n / 1_000, 6),
+            n => (n, 9),
+        };
+        if width == 0 {
+            buf[19] = b'Z';
+            return 20;
+        }
+        digits(buf, 20, width, frac);
+        buf[20 + width] = b'Z';
+        21 + width
     }
 }
 
@@ -211,7 +272,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveTime;
+    use chrono::{NaiveTime, SecondsFormat};
     use proptest::prelude::*;
 
     use super::*;
@@ -291,7 +352,50 @@ mod tests {
         assert!(Timestamp::MIN.checked_sub_nanos(1).is_err());
     }
 
+    /// What chrono writes for the same instant.
+    fn chrono_rfc3339(nanos: i64) -> String {
+        DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    #[test]
+    fn display_matches_chrono_at_the_edges() {
+        for nanos in [
+            i64::MIN,
+            i64::MAX,
+            0,
+            -1,
+            1,
+            -1_000_000_000,
+            999_999_999,
+            1_000_000,
+            1_000,
+            // 2000-02-29 and 2000-03-01 (a leap day of a century divisible by 400).
+            951_782_400_000_000_000,
+            951_868_800_000_000_000,
+            // 1900-03-01 (1900 has no leap day) and the last instant of 1969.
+            -2_203_891_200_000_000_000,
+            -1,
+        ] {
+            assert_eq!(
+                Timestamp::from_nanos(nanos).to_string(),
+                chrono_rfc3339(nanos)
+            );
+        }
+        assert_eq!(
+            format!("[{:>22}]", Timestamp::EPOCH),
+            "[  1970-01-01T00:00:00Z]"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn display_matches_chrono(nanos in any::<i64>(), round in 0u32..4) {
+            // Whole seconds, milliseconds and microseconds as often as arbitrary nanoseconds.
+            let unit = 10i64.pow(3 * (3 - round));
+            let nanos = nanos / unit * unit;
+            prop_assert_eq!(Timestamp::from_nanos(nanos).to_string(), chrono_rfc3339(nanos));
+        }
+
         #[test]
         fn display_parse_round_trip(nanos in any::<i64>()) {
             let ts = Timestamp::from_nanos(nanos);
