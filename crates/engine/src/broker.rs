@@ -437,10 +437,22 @@ impl Broker {
         let Ok(at) = self.working_index(id) else {
             return Ok(None);
         };
-        let mut w = self.working.remove(at);
-        w.order.transition(OrderStatus::Cancelled)?;
-        self.record(&w.order, Some(reason.to_owned()));
-        Ok(Some(BrokerEvent::Closed(w.order, reason.to_owned())))
+        let w = self.working.remove(at);
+        self.close(w.order, OrderStatus::Cancelled, reason.to_owned())
+            .map(Some)
+    }
+
+    /// Ends an order that was working with `status` (cancelled or expired) for `reason`, and
+    /// records it.
+    fn close(
+        &mut self,
+        mut order: Order,
+        status: OrderStatus,
+        reason: String,
+    ) -> Result<BrokerEvent, ModelError> {
+        order.transition(status)?;
+        self.record(&order, Some(reason.clone()));
+        Ok(BrokerEvent::Closed(order, reason))
     }
 
     /// The commission of one fill.
@@ -494,18 +506,25 @@ impl Broker {
         portfolio: &mut Portfolio,
     ) -> Result<Vec<BrokerEvent>, ModelError> {
         let mut events = Vec::new();
-        let mut i = 0;
-        while i < self.working.len() {
-            let w = &self.working[i];
-            if w.order.symbol() != bar.symbol() || w.order.ts_init() > bar.ts_event() {
-                i += 1;
-                continue;
+        // Matched in place; the orders that end leave the list in one pass.
+        let mut working = std::mem::take(&mut self.working);
+        let mut failed = None;
+        working.retain_mut(|w| {
+            if failed.is_some()
+                || w.order.symbol() != bar.symbol()
+                || w.order.ts_init() > bar.ts_event()
+            {
+                return true;
             }
-            let w = self.working.remove(i);
-            if let Some(w) = self.match_order(w, bar, portfolio, &mut events)? {
-                self.working.insert(i, w);
-                i += 1;
-            }
+            self.match_order(w, bar, portfolio, &mut events)
+                .unwrap_or_else(|e| {
+                    failed = Some(e);
+                    true
+                })
+        });
+        self.working = working;
+        if let Some(e) = failed {
+            return Err(e);
         }
         if let Some(max) = self.risk.max_daily_loss
             && !self.entries_blocked
@@ -519,14 +538,14 @@ impl Broker {
     }
 
     /// Matches one working order of `bar`'s symbol against it, pushing what happened to
-    /// `events`; returns the order if it is still working.
+    /// `events`; returns whether it is still working.
     fn match_order(
         &mut self,
-        mut w: Working,
+        w: &mut Working,
         bar: &Bar,
         portfolio: &mut Portfolio,
         events: &mut Vec<BrokerEvent>,
-    ) -> Result<Option<Working>, ModelError> {
+    ) -> Result<bool, ModelError> {
         let side = w.order.side();
         let (order_id, symbol) = (w.order.id(), w.order.symbol());
         let (open, high, low) = (bar.open(), bar.high(), bar.low());
@@ -576,13 +595,10 @@ impl Broker {
         let ioc = w.order.time_in_force() == TimeInForce::Ioc;
         let Some(price) = price else {
             if ioc {
-                w.order.transition(OrderStatus::Cancelled)?;
                 let reason = "ioc: not fillable on the first bar".to_owned();
-                self.record(&w.order, Some(reason.clone()));
-                events.push(BrokerEvent::Closed(w.order, reason));
-                return Ok(None);
+                events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
             }
-            return Ok(Some(w));
+            return Ok(!ioc);
         };
         let mut quantity = w.order.remaining();
         if let Some(share) = self.config.participation {
@@ -604,11 +620,9 @@ impl Broker {
             )?;
             // A buy the cash cannot pay for any more is cancelled rather than overdrawn.
             if side == Side::Buy && !self.affordable(&fill, portfolio)? {
-                w.order.transition(OrderStatus::Cancelled)?;
                 let reason = format!("insufficient cash at fill: {quantity} {symbol} at {price}");
-                self.record(&w.order, Some(reason.clone()));
-                events.push(BrokerEvent::Closed(w.order, reason));
-                return Ok(None);
+                events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
+                return Ok(false);
             }
             let before = portfolio.position(symbol);
             let realized = portfolio.apply_fill(&fill)?;
@@ -616,19 +630,13 @@ impl Broker {
             w.commission_charged = true;
             events.push(BrokerEvent::Filled(fill, before, realized));
         }
-        if w.order.status() == OrderStatus::Filled {
-            self.record(&w.order, None);
-            Ok(None)
-        } else if ioc {
-            w.order.transition(OrderStatus::Cancelled)?;
+        if ioc && w.order.status() != OrderStatus::Filled {
             let reason = "ioc: remainder cancelled after the first bar".to_owned();
-            self.record(&w.order, Some(reason.clone()));
-            events.push(BrokerEvent::Closed(w.order, reason));
-            Ok(None)
-        } else {
-            self.record(&w.order, None);
-            Ok(Some(w))
+            events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
+            return Ok(false);
         }
+        self.record(&w.order, None);
+        Ok(w.order.status() != OrderStatus::Filled)
     }
 
     fn affordable(&self, fill: &Fill, portfolio: &Portfolio) -> Result<bool, ModelError> {
@@ -703,11 +711,9 @@ impl Broker {
             })
             .collect();
         let mut events = Vec::new();
-        for mut w in expiring {
-            w.order.transition(OrderStatus::Expired)?;
+        for w in expiring {
             let reason = "day order expired at the close".to_owned();
-            self.record(&w.order, Some(reason.clone()));
-            events.push(BrokerEvent::Closed(w.order, reason));
+            events.push(self.close(w.order, OrderStatus::Expired, reason)?);
         }
         Ok(events)
     }

@@ -276,9 +276,7 @@ impl Portfolio {
         self.traded = traded;
         Ok(realized)
     }
-}
 
-impl Portfolio {
     /// Stores a holding in place of the symbol's, or as its first (in symbol order).
     fn put(&mut self, holding: Holding) {
         if let Some(&slot) = self.slots.get(&holding.symbol)

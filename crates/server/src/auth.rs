@@ -117,20 +117,22 @@ pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h 
         .map(|(_, v)| v)
 }
 
-/// The user a live token belongs to; `None` for a token that is malformed, unknown, expired
-/// or revoked.
+/// The user a live token belongs to, with the token's hash as the store keeps it; `None` for
+/// a token that is malformed, unknown, expired or revoked.
 ///
 /// # Errors
 /// 500 when the database fails.
-pub(crate) async fn user_for(state: &AppState, token: &str) -> Result<Option<UserRow>, ApiError> {
+pub(crate) async fn user_for(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(UserRow, String)>, ApiError> {
     let token = token.trim();
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    Ok(state
-        .store
-        .user_for_token(&token_hash(token), Utc::now())
-        .await?)
+    let hash = token_hash(token);
+    let user = state.store.user_for_token(&hash, Utc::now()).await?;
+    Ok(user.map(|user| (user, hash)))
 }
 
 /// The SHA-256 of a token (hex), as the store keeps it.
@@ -391,12 +393,9 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer
             .or_else(|| safe.then(|| cookie(&parts.headers, TOKEN_COOKIE)).flatten())
             .ok_or_else(ApiError::unauthorized)?;
-        let user = user_for(state, token)
+        let (user, token_hash) = user_for(state, token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        Ok(Self {
-            user,
-            token_hash: token_hash(token.trim()),
-        })
+        Ok(Self { user, token_hash })
     }
 }

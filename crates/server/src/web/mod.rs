@@ -22,8 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::auth::{
-    TOKEN_COOKIE, authenticate, cookie, hex, issue_token, random_bytes, register_user, token_hash,
-    user_for,
+    TOKEN_COOKIE, authenticate, cookie, hex, issue_token, random_bytes, register_user, user_for,
 };
 use crate::error::ApiError;
 use crate::run::html::esc;
@@ -126,6 +125,8 @@ pub struct WebUser {
     /// The user.
     pub user: UserRow,
     csrf: String,
+    /// Its token's hash, as the store keeps it (logging out revokes it).
+    token_hash: String,
 }
 
 impl WebUser {
@@ -179,9 +180,10 @@ impl FromRequestParts<AppState> for WebUser {
             return Err(login());
         };
         match user_for(state, token).await {
-            Ok(Some(user)) => Ok(Self {
+            Ok(Some((user, token_hash))) => Ok(Self {
                 user,
                 csrf: csrf_of(token),
+                token_hash,
             }),
             Ok(None) => Err(login()),
             Err(e) => Err(error_page(None, &e)),
@@ -368,21 +370,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    user: WebUser,
-    headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
-) -> Response {
+async fn logout(State(state): State<AppState>, user: WebUser, Form(f): Form<CsrfForm>) -> Response {
     if let Err(e) = user.check(&f.csrf) {
         return error_page(Some(&user), &e);
     }
-    if let Some(token) = cookie(&headers, TOKEN_COOKIE) {
-        let _ = state
-            .store
-            .revoke_token(&token_hash(token), Utc::now())
-            .await;
-    }
+    let _ = state.store.revoke_token(&user.token_hash, Utc::now()).await;
     let mut res = see_other("/login");
     set_cookie(res.headers_mut(), TOKEN_COOKIE, "", 0);
     res
