@@ -223,10 +223,11 @@ impl Broker {
         !self.finished.is_empty()
     }
 
-    /// Orders that finished (filled, cancelled, expired or rejected) since the last call, in
-    /// the order they finished.
-    pub(crate) fn take_finished(&mut self) -> Vec<OrderRecord> {
-        std::mem::take(&mut self.finished)
+    /// Moves the orders that finished (filled, cancelled, expired or rejected) since the last
+    /// call to the end of `out`, in the order they finished. Both vectors keep their capacity,
+    /// so handing orders over allocates nothing once the session is under way.
+    pub(crate) fn take_finished(&mut self, out: &mut Vec<OrderRecord>) {
+        out.append(&mut self.finished);
     }
 
     /// Every order of the session (or, once [`Broker::forget_finished`], every working one),
@@ -498,14 +499,14 @@ impl Broker {
         }
     }
 
-    /// Matches the working orders of `bar`'s symbol against it; returns what happened, fills
-    /// first booked in `portfolio`.
+    /// Matches the working orders of `bar`'s symbol against it; appends what happened to
+    /// `events`, fills first booked in `portfolio`.
     pub(crate) fn on_bar(
         &mut self,
         bar: &Bar,
         portfolio: &mut Portfolio,
-    ) -> Result<Vec<BrokerEvent>, ModelError> {
-        let mut events = Vec::new();
+        events: &mut Vec<BrokerEvent>,
+    ) -> Result<(), ModelError> {
         // Matched in place; the orders that end leave the list in one pass.
         let mut working = std::mem::take(&mut self.working);
         let mut failed = None;
@@ -516,7 +517,7 @@ impl Broker {
             {
                 return true;
             }
-            self.match_order(w, bar, portfolio, &mut events)
+            self.match_order(w, bar, portfolio, events)
                 .unwrap_or_else(|e| {
                     failed = Some(e);
                     true
@@ -534,7 +535,7 @@ impl Broker {
                 self.entries_blocked = true;
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Matches one working order of `bar`'s symbol against it, pushing what happened to

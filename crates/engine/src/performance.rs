@@ -15,7 +15,7 @@
 //! - exposure: the share of equity records with a position open; turnover: traded notional /
 //!   mean daily equity.
 
-use openbell_model::{Fill, Money, Price, Quantity, Side, Symbol, Timestamp};
+use openbell_model::{Fill, Money, Price, Quantity, Side, Symbol, SymbolMap, Timestamp};
 
 /// One round trip: from flat to flat (a flip closes one and opens the next).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,8 @@ struct OpenTrade {
 /// Builds round trips from fills, and keeps the closed ones unless told not to.
 #[derive(Debug, Clone)]
 pub struct TradeBook {
-    open: std::collections::BTreeMap<Symbol, OpenTrade>,
+    /// Open round trips by symbol: looked up on every fill.
+    open: SymbolMap<OpenTrade>,
     /// The closed round trips, unless the book forgets them.
     closed: Option<Vec<Trade>>,
     stats: TradeStats,
@@ -73,7 +74,7 @@ pub struct TradeBook {
 impl Default for TradeBook {
     fn default() -> Self {
         Self {
-            open: std::collections::BTreeMap::new(),
+            open: SymbolMap::default(),
             closed: Some(Vec::new()),
             stats: TradeStats::default(),
         }

@@ -129,6 +129,9 @@ pub struct Portfolio {
     commissions: Money,
     /// Σ |quantity × price| over every fill.
     traded: Money,
+    /// A lot list kept for the next fill's working copy, so booking a fill allocates nothing
+    /// once the session is under way.
+    spare_lots: VecDeque<Lot>,
 }
 
 impl Portfolio {
@@ -144,6 +147,7 @@ impl Portfolio {
             realized: Money::ZERO,
             commissions: Money::ZERO,
             traded: Money::ZERO,
+            spare_lots: VecDeque::new(),
         }
     }
 
@@ -258,10 +262,21 @@ impl Portfolio {
             .cash
             .checked_sub(notional)?
             .checked_sub(fill.commission())?;
-        let mut holding = self
-            .holding(fill.symbol())
-            .cloned()
-            .unwrap_or_else(|| Holding::new(fill.symbol()));
+        // A working copy, booked only if every step succeeds; its lots reuse the spare list.
+        let mut lots = std::mem::take(&mut self.spare_lots);
+        let mut holding = match self.holding(fill.symbol()) {
+            Some(h) => {
+                lots.clone_from(&h.lots);
+                Holding { lots, ..*h }
+            }
+            None => {
+                lots.clear();
+                Holding {
+                    lots,
+                    ..Holding::new(fill.symbol())
+                }
+            }
+        };
         let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
         holding.quantity = holding.quantity.checked_add(delta)?;
         holding.realized = holding.realized.checked_add(realized)?;
@@ -270,20 +285,22 @@ impl Portfolio {
         let commissions = self.commissions.checked_add(fill.commission())?;
         let traded = self.traded.checked_add(notional.checked_abs()?)?;
         self.cash = cash;
-        self.put(holding);
+        if let Some(old) = self.put(holding) {
+            self.spare_lots = old.lots;
+        }
         self.realized = total_realized;
         self.commissions = commissions;
         self.traded = traded;
         Ok(realized)
     }
 
-    /// Stores a holding in place of the symbol's, or as its first (in symbol order).
-    fn put(&mut self, holding: Holding) {
+    /// Stores a holding in place of the symbol's (returning the one it replaced), or as its
+    /// first (in symbol order).
+    fn put(&mut self, holding: Holding) -> Option<Holding> {
         if let Some(&slot) = self.slots.get(&holding.symbol)
             && let Some(h) = self.holdings.get_mut(slot)
         {
-            *h = holding;
-            return;
+            return Some(std::mem::replace(h, holding));
         }
         let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
         self.holdings.insert(at, holding);
@@ -293,6 +310,7 @@ impl Portfolio {
             .enumerate()
             .map(|(slot, h)| (h.symbol, slot))
             .collect();
+        None
     }
 }
 

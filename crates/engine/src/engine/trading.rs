@@ -31,6 +31,22 @@ pub(super) struct Trading<'a> {
     pub(super) commands: Vec<Command>,
     pub(super) next_order: u64,
     pub(super) next_signal: u64,
+    /// Buffers reused from one order to the next, so the order path does not allocate once
+    /// the session is under way.
+    scratch: Scratch,
+}
+
+/// The trading path's reusable buffers; each is empty between uses.
+#[derive(Default)]
+struct Scratch {
+    /// What the broker did on a bar.
+    broker: Vec<BrokerEvent>,
+    /// The events of a hook's commands.
+    events: Vec<Event>,
+    /// Fills to show the strategy once their events are out.
+    fills: Vec<Fill>,
+    /// Orders that reached their final state.
+    finished: Vec<OrderRecord>,
 }
 
 impl Trading<'_> {
@@ -113,6 +129,7 @@ impl<'a> Engine<'a> {
             commands: Vec::new(),
             next_order: 0,
             next_signal: 0,
+            scratch: Scratch::default(),
         });
         self
     }
@@ -194,9 +211,10 @@ impl<'a> Engine<'a> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let commands = std::mem::take(&mut t.commands);
-        let mut events = Vec::new();
-        for command in commands {
+        // The buffers go back once drained: no hook runs in between to need them.
+        let mut commands = std::mem::take(&mut t.commands);
+        let mut events = std::mem::take(&mut t.scratch.events);
+        for command in commands.drain(..) {
             match command {
                 Command::Signal {
                     id,
@@ -220,8 +238,12 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        for event in &events {
-            self.emit(event);
+        for event in events.drain(..) {
+            self.emit(&event);
+        }
+        if let Some(t) = self.trading.as_mut() {
+            t.commands = commands;
+            t.scratch.events = events;
         }
         self.emit_finished();
         Ok(())
@@ -240,41 +262,55 @@ impl<'a> Engine<'a> {
         let Some(t) = self.trading.as_mut() else {
             return;
         };
-        for record in t.broker.take_finished() {
+        let mut finished = std::mem::take(&mut t.scratch.finished);
+        t.broker.take_finished(&mut finished);
+        for record in finished.drain(..) {
             self.emit(&Event::OrderFinished { record, ts: now });
+        }
+        if let Some(t) = self.trading.as_mut() {
+            t.scratch.finished = finished;
         }
     }
 
-    /// Reports what the broker did: fills move positions and reach the strategy.
-    fn broker_events(&mut self, events: Vec<BrokerEvent>) -> Result<(), EngineError> {
+    /// Reports what the broker did (draining `events`): fills move positions and reach the
+    /// strategy.
+    fn broker_events(&mut self, events: &mut Vec<BrokerEvent>) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let mut fills: Vec<Fill> = Vec::new();
-        for event in events {
-            if let BrokerEvent::Filled(fill, before, realized) = &event
+        let mut fills = self
+            .trading
+            .as_mut()
+            .map(|t| std::mem::take(&mut t.scratch.fills))
+            .unwrap_or_default();
+        for event in events.drain(..) {
+            if let BrokerEvent::Filled(fill, before, realized) = event
                 && let Some(t) = self.trading.as_mut()
             {
-                let closed = t.trades.record(fill, *before, *realized);
+                let closed = t.trades.record(&fill, before, realized);
                 let quantity = t.portfolio.position(fill.symbol());
-                let filled = broker_event(event.clone(), now);
-                self.emit(&filled);
+                self.emit(&Event::OrderFilled { fill, ts: now });
                 self.emit(&Event::PositionChanged {
                     symbol: fill.symbol(),
                     quantity,
-                    realized: *realized,
+                    realized,
                     ts: now,
                 });
                 if let Some(trade) = closed {
                     self.emit(&Event::TradeClosed { trade, ts: now });
                 }
-                fills.push(*fill);
+                fills.push(fill);
                 continue;
             }
             let event = broker_event(event, now);
             self.emit(&event);
         }
         self.emit_finished();
-        for fill in fills {
-            self.hook(|s, ctx| s.on_fill(ctx, &fill))?;
+        // The strategy's fill hooks run last; the buffer goes back only after them.
+        for fill in &fills {
+            self.hook(|s, ctx| s.on_fill(ctx, fill))?;
+        }
+        fills.clear();
+        if let Some(t) = self.trading.as_mut() {
+            t.scratch.fills = fills;
         }
         Ok(())
     }
@@ -285,10 +321,14 @@ impl<'a> Engine<'a> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let events = t.broker.on_bar(&bar, &mut t.portfolio)?;
+        let mut events = std::mem::take(&mut t.scratch.broker);
+        t.broker.on_bar(&bar, &mut t.portfolio, &mut events)?;
         t.portfolio.mark(bar.symbol(), bar.close());
         if !events.is_empty() {
-            self.broker_events(events)?;
+            self.broker_events(&mut events)?;
+        }
+        if let Some(t) = self.trading.as_mut() {
+            t.scratch.broker = events;
         }
         self.trade_bar(bar)
     }
@@ -351,7 +391,7 @@ impl<'a> Engine<'a> {
             }
         }
         events.extend(t.broker.end_day(day.close)?);
-        self.broker_events(events)?;
+        self.broker_events(&mut events)?;
         self.hook(|s, ctx| s.on_day_end(ctx))?;
         if let Some(t) = self.trading.as_mut() {
             let equity = t.portfolio.equity()?;
