@@ -34,8 +34,10 @@ pub(crate) struct Outputs {
     trades: FileOut,
     equity: FileOut,
     equity_stats: EquityStats,
-    /// Chart span → the last equity and the deepest drawdown in it.
-    equity_points: BTreeMap<u64, (f64, f64)>,
+    /// By chart span: the last equity and the deepest drawdown in it.
+    equity_points: Vec<Option<(f64, f64)>>,
+    /// One `equity.csv` line, reused.
+    line: String,
     /// Symbol → chart span → the first buy and sell price in it.
     markers: BTreeMap<Symbol, BTreeMap<u64, [Option<f64>; 2]>>,
     fill_rows: Vec<Vec<String>>,
@@ -154,7 +156,8 @@ impl Outputs {
             orders: OrderLog::new(file("orders.csv", "")?, MAX_WAITING_ORDERS)
                 .context("writing orders.csv")?,
             equity_stats: EquityStats::new(initial),
-            equity_points: BTreeMap::new(),
+            equity_points: vec![None; usize_of(CHART_POINTS)],
+            line: String::with_capacity(64),
             markers: BTreeMap::new(),
             fill_rows: Vec::new(),
             trade_rows: Vec::new(),
@@ -251,10 +254,25 @@ impl Outputs {
     pub(crate) fn equity(&mut self, ts: Timestamp, equity: Money, open: bool) -> Result<()> {
         self.equity_stats.add(equity, open);
         let (e, dd) = (equity.to_f64(), self.equity_stats.drawdown());
-        writeln!(self.equity, "{ts},{equity},{dd:.6},{open}").context("writing equity.csv")?;
-        let span = span_of(self.range, ts);
-        let point = self.equity_points.entry(span).or_insert((e, dd));
-        *point = (e, point.1.max(dd));
+        // `{ts},{equity},{dd:.6},{open}`, one line per delivery time, written piece by piece.
+        let line = &mut self.line;
+        line.clear();
+        ts.push_rfc3339(line);
+        line.push(',');
+        equity.push_text(line);
+        line.push(',');
+        push_fixed6(line, dd);
+        line.push_str(if open { ",true\n" } else { ",false\n" });
+        self.equity
+            .write_all(line.as_bytes())
+            .context("writing equity.csv")?;
+        if let Some(point) = self
+            .equity_points
+            .get_mut(usize_of(span_of(self.range, ts)))
+        {
+            let deepest = point.map_or(dd, |p| p.1.max(dd));
+            *point = Some((e, deepest));
+        }
         Ok(())
     }
 
@@ -338,6 +356,72 @@ fn span_of(range: (Timestamp, Timestamp), ts: Timestamp) -> u64 {
     }
 }
 
+/// Appends `x` with six decimals exactly as `format!("{x:.6}")` writes it (the exact binary
+/// value rounded half to even), in integer arithmetic instead of the float formatter: the
+/// drawdown column of `equity.csv` takes one per delivery time.
+fn push_fixed6(out: &mut String, x: f64) {
+    const MILLION: u128 = 1_000_000;
+    let bits = x.to_bits();
+    let biased = (bits >> 52) & 0x7ff;
+    let mantissa = bits & ((1 << 52) - 1);
+    // x = m × 2^-shift; whole numbers from 2^53 up, infinities and NaN go to the formatter.
+    let (m, shift) = match biased {
+        0x7ff => (0, 0),
+        0 => (mantissa, 1074),
+        b => (mantissa | (1 << 52), 1075 - i64::try_from(b).unwrap_or(0)),
+    };
+    if biased == 0x7ff || shift <= 0 {
+        let _ = write!(out, "{x:.6}");
+        return;
+    }
+    // x × 10^6 = m × 10^6 / 2^shift with m × 10^6 below 2^73: the quotient rounded half to
+    // even. From a shift of 74 on, m × 10^6 is below half of 2^shift: the quotient is 0.
+    let n = u128::from(m) * MILLION;
+    let q = match u32::try_from(shift) {
+        Ok(s) if s < 74 => {
+            let (q, rem, half) = (n >> s, n & ((1 << s) - 1), 1u128 << (s - 1));
+            if rem > half || (rem == half && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            }
+        }
+        _ => 0,
+    };
+    if bits >> 63 == 1 {
+        out.push('-');
+    }
+    let Ok(mut v) = u64::try_from(q) else {
+        let (whole, frac) = (q / MILLION, q % MILLION);
+        let _ = write!(out, "{whole}.{frac:06}");
+        return;
+    };
+    // Digits from the last: six decimals, the point, then the whole part.
+    let mut text = [b'0'; 28];
+    let mut pos = text.len();
+    let mut put = |byte: u8| {
+        pos -= 1;
+        if let Some(slot) = text.get_mut(pos) {
+            *slot = byte;
+        }
+    };
+    for _ in 0..6 {
+        put(b'0' + u8::try_from(v % 10).unwrap_or(0));
+        v /= 10;
+    }
+    put(b'.');
+    loop {
+        put(b'0' + u8::try_from(v % 10).unwrap_or(0));
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if let Some(digits) = text.get(pos..).and_then(|t| std::str::from_utf8(t).ok()) {
+        out.push_str(digits);
+    }
+}
+
 /// A chart span as an index.
 fn usize_of(span: u64) -> usize {
     usize::try_from(span).unwrap_or(usize::MAX)
@@ -345,7 +429,8 @@ fn usize_of(span: u64) -> usize {
 
 /// What the report's charts are drawn from.
 struct Charts {
-    equity: BTreeMap<u64, (f64, f64)>,
+    /// By chart span, where equity was recorded.
+    equity: Vec<Option<(f64, f64)>>,
     markers: BTreeMap<Symbol, BTreeMap<u64, [Option<f64>; 2]>>,
     range: (Timestamp, Timestamp),
 }
@@ -501,8 +586,9 @@ fn report_html(
     }
     html.push_str("</dl>");
 
-    let equity: Vec<f64> = charts.equity.values().map(|p| p.0).collect();
-    let dd: Vec<f64> = charts.equity.values().map(|p| -p.1).collect();
+    let points = || charts.equity.iter().flatten();
+    let equity: Vec<f64> = points().map(|p| p.0).collect();
+    let dd: Vec<f64> = points().map(|p| -p.1).collect();
     html.push_str("<h2>Equity</h2>");
     html.push_str(&line_chart("Equity", &equity, "#0969da", &[], money_fmt));
     html.push_str(&line_chart("Drawdown", &dd, "#cf222e", &[], pct_fmt));
@@ -653,8 +739,66 @@ fn report_html(
 #[cfg(test)]
 mod tests {
     use openbell_model::{OrderId, OrderStatus, OrderType, Quantity, TimeInForce};
+    use proptest::prelude::*;
 
     use super::*;
+
+    fn fixed6(x: f64) -> String {
+        let mut out = String::new();
+        push_fixed6(&mut out, x);
+        out
+    }
+
+    #[test]
+    fn six_decimals_match_the_float_formatter_at_ties_and_edges() {
+        let cases = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            // Exact ties at the sixth decimal: half to even, as the formatter rounds them.
+            0.007_812_5,
+            0.023_437_5,
+            -0.007_812_5,
+            0.000_000_5,
+            0.000_001_5,
+            0.999_999_5,
+            0.999_999_499_999_999_9,
+            1e-300,
+            -1e-9,
+            f64::MIN_POSITIVE,
+            5e-324,
+            123_456.789_012_345,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_992.0,
+            1e25,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for x in cases {
+            assert_eq!(fixed6(x), format!("{x:.6}"), "{x:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn six_decimals_match_the_float_formatter(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assert_eq!(fixed6(x), format!("{x:.6}"));
+        }
+
+        #[test]
+        fn six_decimals_match_for_drawdowns(x in 0.0f64..1.0, k in 0u32..2_000_000) {
+            prop_assert_eq!(fixed6(x), format!("{x:.6}"));
+            // Values on and next to the sixth-decimal grid and its midpoints.
+            let grid = f64::from(k) / 2_000_000.0;
+            for y in [grid, grid.next_up(), grid.next_down()] {
+                prop_assert_eq!(fixed6(y), format!("{y:.6}"));
+            }
+        }
+    }
 
     #[test]
     fn chart_spans_split_the_range_evenly_on_both_paths() {

@@ -127,10 +127,9 @@ fn parse_decimal(kind: &'static str, text: &str) -> Result<i128, ModelError> {
     }
 }
 
-/// Writes raw units as the shortest exact decimal, digit by digit into a buffer on the stack
-/// (recording a session formats millions of these), in 64-bit arithmetic whenever the value
-/// fits.
-fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Raw units as the shortest exact decimal, written digit by digit into `buf` (recording a
+/// session formats millions of these), in 64-bit arithmetic whenever the value fits.
+fn decimal_text(raw: i128, buf: &mut [u8; 64]) -> &str {
     /// Prepends `byte`.
     fn put(buf: &mut [u8; 64], pos: &mut usize, byte: u8) {
         *pos -= 1;
@@ -152,7 +151,6 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
     };
     // i128::MAX has 39 digits: 30 whole, a point, 9 decimals and a sign fit in 64 bytes.
-    let mut buf = [0u8; 64];
     let mut pos = buf.len();
     if frac != 0 {
         let (mut digits, mut n) = (frac, 9);
@@ -161,15 +159,15 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             n -= 1;
         }
         for _ in 0..n {
-            put(&mut buf, &mut pos, digit(digits));
+            put(buf, &mut pos, digit(digits));
             digits /= 10;
         }
-        put(&mut buf, &mut pos, b'.');
+        put(buf, &mut pos, b'.');
     }
     // The whole part's low digits in 128-bit arithmetic only while it does not fit 64 bits.
     while u64::try_from(int_part).is_err() {
         put(
-            &mut buf,
+            buf,
             &mut pos,
             digit(u64::try_from(int_part % 10).unwrap_or(0)),
         );
@@ -177,20 +175,19 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
     let mut whole = u64::try_from(int_part).unwrap_or(0);
     loop {
-        put(&mut buf, &mut pos, digit(whole));
+        put(buf, &mut pos, digit(whole));
         whole /= 10;
         if whole == 0 {
             break;
         }
     }
     if raw < 0 {
-        put(&mut buf, &mut pos, b'-');
+        put(buf, &mut pos, b'-');
     }
-    let text = buf
-        .get(pos..)
+    // Only ASCII digits, a point and a sign were written.
+    buf.get(pos..)
         .and_then(|b| std::str::from_utf8(b).ok())
-        .ok_or(fmt::Error)?;
-    f.pad(text)
+        .unwrap_or_default()
 }
 
 /// `to_f64` for magnitudes past 2^53 raw units. Out of line and cold: inlined, the compiler
@@ -200,6 +197,12 @@ fn fmt_decimal(raw: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 #[inline(never)]
 #[allow(clippy::cast_precision_loss)]
 fn wide_to_f64(raw: i128) -> f64 {
+    // The same quotient, remainder and conversions in 64 bits while the value fits (amounts
+    // up to about 9.2 billion units: an account's equity), without 128-bit division calls.
+    if let Ok(raw) = i64::try_from(raw) {
+        const SCALE_I64: i64 = 1_000_000_000;
+        return (raw / SCALE_I64) as f64 + (raw % SCALE_I64) as f64 / SCALE_I64 as f64;
+    }
     let whole = (raw / SCALE) as f64;
     let frac = (raw % SCALE) as f64 / SCALE as f64;
     whole + frac
@@ -334,6 +337,18 @@ macro_rules! fixed_point {
                     .ok_or_else(|| ModelError::overflow(format!("{self} * {factor}")))
             }
 
+            /// Appends the value's text (as its `Display` writes it) to `out`, without the
+            /// formatting machinery: for writers that turn millions of values into text.
+            pub fn push_text(self, out: &mut String) {
+                out.push_str(decimal_text(self.0, &mut [0; 64]));
+            }
+
+            /// The value's text (as `to_string` gives it), without the formatting machinery.
+            #[must_use]
+            pub fn to_text(self) -> String {
+                decimal_text(self.0, &mut [0; 64]).to_owned()
+            }
+
             /// Divides by a whole number, rounding half to even.
             ///
             /// # Errors
@@ -371,7 +386,7 @@ macro_rules! fixed_point {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt_decimal(self.0, f)
+                f.pad(decimal_text(self.0, &mut [0; 64]))
             }
         }
 

@@ -191,6 +191,16 @@ impl fmt::Display for Timestamp {
 }
 
 impl Timestamp {
+    /// Appends the RFC 3339 text (as `Display` writes it) to `out`, without the formatting
+    /// machinery.
+    pub fn push_rfc3339(self, out: &mut String) {
+        let mut buf = [0u8; 30];
+        let len = self.write_rfc3339(&mut buf);
+        if let Some(text) = buf.get(..len).and_then(|b| std::str::from_utf8(b).ok()) {
+            out.push_str(text);
+        }
+    }
+
     /// Writes `YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z` into `buf`; returns its length. The `i64`
     /// range keeps the year within 1677..=2262, so four digits always suffice.
     fn write_rfc3339(self, buf: &mut [u8; 30]) -> usize {
@@ -394,6 +404,9 @@ mod tests {
             let unit = 10i64.pow(3 * (3 - round));
             let nanos = nanos / unit * unit;
             prop_assert_eq!(Timestamp::from_nanos(nanos).to_string(), chrono_rfc3339(nanos));
+            let mut pushed = String::from("ts=");
+            Timestamp::from_nanos(nanos).push_rfc3339(&mut pushed);
+            prop_assert_eq!(pushed, format!("ts={}", chrono_rfc3339(nanos)));
         }
 
         #[test]

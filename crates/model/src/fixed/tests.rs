@@ -139,6 +139,35 @@ proptest! {
     }
 
     #[test]
+    fn to_f64_takes_the_same_value_on_every_path(raw in any::<i64>(), wide in any::<i128>()) {
+        // Past 2^53 raw units the conversion splits whole and fractional units; in 64 bits
+        // and in 128 bits that must give the same number.
+        #[allow(clippy::cast_precision_loss)]
+        let split = |raw: i128| (raw / SCALE) as f64 + (raw % SCALE) as f64 / SCALE as f64;
+        for raw in [i128::from(raw), wide] {
+            let expected = if raw.unsigned_abs() < 1 << 53 {
+                #[allow(clippy::cast_precision_loss)]
+                let direct = raw as f64 / SCALE as f64;
+                direct
+            } else {
+                split(raw)
+            };
+            prop_assert_eq!(Money::from_raw(raw).to_f64().to_bits(), expected.to_bits());
+        }
+    }
+
+    #[test]
+    fn text_matches_display(raw in any::<i128>(), small in any::<i64>()) {
+        for raw in [raw, i128::from(small)] {
+            let (price, money) = (Price::from_raw(raw), Money::from_raw(raw));
+            prop_assert_eq!(price.to_text(), price.to_string());
+            let mut pushed = String::from("v=");
+            money.push_text(&mut pushed);
+            prop_assert_eq!(pushed, format!("v={money}"));
+        }
+    }
+
+    #[test]
     fn parse_display_round_trip(int in 0u64..=u64::MAX, frac in 0u32..1_000_000_000, neg: bool) {
         let text = format!("{}{int}.{frac:09}", if neg { "-" } else { "" });
         let value: Price = text.parse().unwrap();

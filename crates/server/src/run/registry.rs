@@ -305,11 +305,11 @@ fn order_row(rec: &openbell_engine::OrderRecord) -> OrderRow {
         symbol: o.symbol().to_string(),
         side: side(o.side()),
         order_type: o.order_type().as_str().to_owned(),
-        limit_price: limit.map(|p| p.to_string()),
-        stop_price: stop.map(|p| p.to_string()),
+        limit_price: limit.map(|p| p.to_text()),
+        stop_price: stop.map(|p| p.to_text()),
         time_in_force: o.time_in_force().as_str().to_owned(),
-        quantity: o.quantity().to_string(),
-        filled: o.filled().to_string(),
+        quantity: o.quantity().to_text(),
+        filled: o.filled().to_text(),
         status: o.status().as_str().to_owned(),
         signal_id: o
             .signal_id()
@@ -324,13 +324,13 @@ fn trade_row(seq: i64, t: &openbell_engine::Trade) -> TradeRow {
         seq,
         symbol: t.symbol.to_string(),
         side: if t.side == Side::Buy { "long" } else { "short" }.to_owned(),
-        quantity: t.quantity.to_string(),
+        quantity: t.quantity.to_text(),
         entry_ts: to_utc(t.entry_ts),
         exit_ts: to_utc(t.exit_ts),
-        entry_price: t.entry_price.to_string(),
-        exit_price: t.exit_price.to_string(),
-        gross_pnl: t.gross_pnl.to_string(),
-        commission: t.commission.to_string(),
+        entry_price: t.entry_price.to_text(),
+        exit_price: t.exit_price.to_text(),
+        gross_pnl: t.gross_pnl.to_text(),
+        commission: t.commission.to_text(),
     }
 }
 
@@ -430,8 +430,8 @@ impl StreamWriter {
                     seq: self.positions,
                     ts: to_utc(*ts),
                     symbol: symbol.to_string(),
-                    quantity: quantity.to_string(),
-                    realized: realized.to_string(),
+                    quantity: quantity.to_text(),
+                    realized: realized.to_text(),
                 });
             }
             Event::Equity {
@@ -440,8 +440,8 @@ impl StreamWriter {
                 self.equity = Some(*equity);
                 b.equity.push(EquityRow {
                     ts: to_utc(*ts),
-                    equity: equity.to_string(),
-                    cash: cash.to_string(),
+                    equity: equity.to_text(),
+                    cash: cash.to_text(),
                 });
             }
             Event::Quality {
@@ -546,9 +546,9 @@ pub fn fill_row(seq: i64, fill: &openbell_model::Fill) -> FillRow {
         order_id: i64::try_from(fill.order_id().0).unwrap_or(i64::MAX),
         symbol: fill.symbol().to_string(),
         side: side(fill.side()),
-        quantity: fill.quantity().to_string(),
-        price: fill.price().to_string(),
-        commission: fill.commission().to_string(),
+        quantity: fill.quantity().to_text(),
+        price: fill.price().to_text(),
+        commission: fill.commission().to_text(),
     }
 }
 
@@ -562,7 +562,7 @@ pub fn day_row(
     DayRow {
         date: date.to_string(),
         bars: i64::try_from(bars).unwrap_or(i64::MAX),
-        equity: equity.map(|e| e.to_string()),
+        equity: equity.map(|e| e.to_text()),
     }
 }
 
