@@ -180,13 +180,7 @@ impl fmt::Display for Timestamp {
     /// (as chrono's `SecondsFormat::AutoSi`). Written digit by digit on the stack: recording a
     /// session formats hundreds of thousands of these.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 30];
-        let len = self.write_rfc3339(&mut buf);
-        let text = buf
-            .get(..len)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or(fmt::Error)?;
-        f.pad(text)
+        f.pad(self.rfc3339(&mut [0; 30]))
     }
 }
 
@@ -194,16 +188,12 @@ impl Timestamp {
     /// Appends the RFC 3339 text (as `Display` writes it) to `out`, without the formatting
     /// machinery.
     pub fn push_rfc3339(self, out: &mut String) {
-        let mut buf = [0u8; 30];
-        let len = self.write_rfc3339(&mut buf);
-        if let Some(text) = buf.get(..len).and_then(|b| std::str::from_utf8(b).ok()) {
-            out.push_str(text);
-        }
+        out.push_str(self.rfc3339(&mut [0; 30]));
     }
 
-    /// Writes `YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z` into `buf`; returns its length. The `i64`
-    /// range keeps the year within 1677..=2262, so four digits always suffice.
-    fn write_rfc3339(self, buf: &mut [u8; 30]) -> usize {
+    /// `YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z`, written into `buf`. The `i64` range keeps the
+    /// year within 1677..=2262, so four digits always suffice.
+    fn rfc3339(self, buf: &mut [u8; 30]) -> &str {
         /// Writes `v` as `width` digits at `at`.
         fn digits(buf: &mut [u8; 30], at: usize, width: usize, mut v: u64) {
             for i in (at..at + width).rev() {
@@ -243,13 +233,18 @@ impl Timestamp {
             n if n % 1_000 == 0 => (n / 1_000, 6),
             n => (n, 9),
         };
-        if width == 0 {
+        let len = if width == 0 {
             buf[19] = b'Z';
-            return 20;
-        }
-        digits(buf, 20, width, frac);
-        buf[20 + width] = b'Z';
-        21 + width
+            20
+        } else {
+            digits(buf, 20, width, frac);
+            buf[20 + width] = b'Z';
+            21 + width
+        };
+        // Only ASCII digits and separators were written.
+        buf.get(..len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 }
 

@@ -139,18 +139,15 @@ proptest! {
     }
 
     #[test]
+    #[allow(clippy::cast_precision_loss)]
     fn to_f64_takes_the_same_value_on_every_path(raw in any::<i64>(), wide in any::<i128>()) {
-        // Past 2^53 raw units the conversion splits whole and fractional units; in 64 bits
-        // and in 128 bits that must give the same number.
-        #[allow(clippy::cast_precision_loss)]
-        let split = |raw: i128| (raw / SCALE) as f64 + (raw % SCALE) as f64 / SCALE as f64;
+        // Below 2^53 raw units one division; past it the conversion splits whole and
+        // fractional units, and in 64 bits and in 128 bits that must give the same number.
         for raw in [i128::from(raw), wide] {
             let expected = if raw.unsigned_abs() < 1 << 53 {
-                #[allow(clippy::cast_precision_loss)]
-                let direct = raw as f64 / SCALE as f64;
-                direct
+                raw as f64 / SCALE as f64
             } else {
-                split(raw)
+                (raw / SCALE) as f64 + (raw % SCALE) as f64 / SCALE as f64
             };
             prop_assert_eq!(Money::from_raw(raw).to_f64().to_bits(), expected.to_bits());
         }
