@@ -109,6 +109,8 @@ pub struct Engine<'a> {
     /// been passed. A window can only come due when the clock reaches the next one.
     boundaries: Vec<Timestamp>,
     next_boundary: usize,
+    /// The day's queues, kept between days so their storage is reused.
+    queues: stream::Queues,
     /// Reused per delivery, so the hot path does not allocate.
     derived_scratch: Vec<Bar>,
     outputs_scratch: Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
@@ -156,6 +158,7 @@ impl<'a> Engine<'a> {
             slots: Vec::new(),
             boundaries: Vec::new(),
             next_boundary: 0,
+            queues: stream::Queues::default(),
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
         })

@@ -40,61 +40,58 @@ impl Queued {
     }
 }
 
-/// The day's queues: one heap entry per registered symbol with bars left, and each slot's
-/// next queued bar.
+/// The day's queues: one heap entry per registered symbol with bars left, and each symbol's
+/// bars still waiting behind it.
 #[derive(Debug, Default)]
-struct Queues {
+pub(super) struct Queues {
     heap: BinaryHeap<Reverse<Queued>>,
-    /// Per slot: the index of the next bar to queue.
-    next: Vec<usize>,
-    /// Per slot: its rank among today's symbols in symbol order.
-    ranks: Vec<u32>,
+    /// Per slot: the heap entries of its bars not yet queued, last bar first, so the next one
+    /// comes off the end.
+    pending: Vec<Vec<Queued>>,
 }
 
 impl Queues {
-    /// Ranks every slot by symbol, then re-keys the heap (after an insertion).
-    fn rerank(&mut self, data: &SessionData) {
-        self.ranks = vec![0; data.symbols.len()];
+    /// Builds the queues from every slot's undelivered bars, ranking the slots by symbol (at
+    /// the start of the stream, and again after an insertion).
+    fn build(&mut self, data: &SessionData, day: &TradingDay) {
+        let mut ranks = vec![0; data.symbols.len()];
         for (rank, slot) in data.index.values().enumerate() {
-            self.ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
+            ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
         }
-        let ranks = &self.ranks;
-        self.heap = std::mem::take(&mut self.heap)
-            .into_iter()
-            .map(|Reverse(q)| Reverse(Queued::new(q.close(), ranks[q.slot()], slot_u32(q.slot()))))
-            .collect();
-        self.next.resize(data.symbols.len(), 0);
+        self.heap.clear();
+        self.pending.resize_with(data.symbols.len(), Vec::new);
+        for (slot, symbol) in data.symbols.iter().enumerate() {
+            let pending = &mut self.pending[slot];
+            pending.clear();
+            let undelivered = symbol.day_bars.get(symbol.delivered..).unwrap_or_default();
+            let (rank, slot) = (ranks[slot], slot_u32(slot));
+            pending.extend(
+                undelivered
+                    .iter()
+                    .rev()
+                    .map(|bar| Queued::new(bar_close(bar, day), rank, slot)),
+            );
+            if let Some(q) = pending.pop() {
+                self.heap.push(Reverse(q));
+            }
+        }
     }
 
-    /// The heap entry of slot's bar at `next[slot]`, if any, moving `next[slot]` past it.
-    fn entry(&mut self, data: &SessionData, slot: usize, day: &TradingDay) -> Option<Queued> {
-        let index = self.next[slot];
-        let bar = data.symbols[slot].day_bars.get(index)?;
-        self.next[slot] = index + 1;
-        Some(Queued::new(
-            bar_close(bar, day),
-            self.ranks[slot],
-            slot_u32(slot),
-        ))
-    }
-
-    /// Queues slot's bar at `next[slot]`, if any.
-    fn queue(&mut self, data: &SessionData, slot: usize, day: &TradingDay) {
-        if let Some(q) = self.entry(data, slot, day) {
-            self.heap.push(Reverse(q));
-        }
+    /// The close time of the earliest queued bar.
+    fn next_close(&self) -> Option<Timestamp> {
+        self.heap.peek().map(|Reverse(q)| q.close())
     }
 
     /// Takes the earliest queued bar if it closes at `close`, and queues that symbol's next
     /// bar in its place (one sift instead of a pop and a push); returns its slot.
     #[inline]
-    fn take_at(&mut self, data: &SessionData, close: Timestamp, day: &TradingDay) -> Option<usize> {
+    fn take_at(&mut self, close: Timestamp) -> Option<usize> {
         let next = self.heap.peek().map(|Reverse(q)| *q)?;
         if next.close() != close {
             return None;
         }
         let slot = next.slot();
-        match self.entry(data, slot, day) {
+        match self.pending.get_mut(slot).and_then(Vec::pop) {
             Some(q) => {
                 if let Some(mut top) = self.heap.peek_mut() {
                     *top = Reverse(q);
@@ -156,9 +153,7 @@ impl Engine<'_> {
             ts: now,
         });
         self.hook(|s, ctx| s.on_symbol_added(ctx, symbol))?;
-        queues.rerank(&self.data);
-        queues.next[slot] = split;
-        queues.queue(&self.data, slot, day);
+        queues.build(&self.data, day);
         Ok(())
     }
 
@@ -187,11 +182,8 @@ impl Engine<'_> {
         universe: &[Symbol],
         history_days: &[TradingDay],
     ) -> Result<u64, EngineError> {
-        let mut queues = Queues::default();
-        queues.rerank(&self.data);
-        for slot in 0..self.data.symbols.len() {
-            queues.queue(&self.data, slot, day);
-        }
+        let mut queues = std::mem::take(&mut self.queues);
+        queues.build(&self.data, day);
         let mut scans: Vec<(Timestamp, usize)> = self
             .config
             .scanners
@@ -203,7 +195,7 @@ impl Engine<'_> {
         let mut next_scan = 0;
         let mut delivered = 0;
         loop {
-            let next_close = queues.heap.peek().map(|Reverse(q)| q.close());
+            let next_close = queues.next_close();
             // One pause mechanism: scans (and the insertions they cause) run between groups,
             // after every bar closing at or before their time.
             while let Some(&(t, i)) = scans.get(next_scan) {
@@ -223,16 +215,15 @@ impl Engine<'_> {
             if self.stop_requested() {
                 break;
             }
-            let Some(&Reverse(next)) = queues.heap.peek() else {
+            let Some(group_close) = queues.next_close() else {
                 break;
             };
-            let group_close = next.close();
             // Windows that ended strictly before this group without their last bar; a window
             // ending exactly now still gets this group's bar.
             self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
             self.clock.advance_to(group_close);
             // Every base bar closing now, by symbol, each with the derived bars it completes.
-            while let Some(slot) = queues.take_at(&self.data, group_close, day) {
+            while let Some(slot) = queues.take_at(group_close) {
                 self.deliver_base(slot, group_close)?;
                 delivered += 1;
             }
@@ -241,6 +232,7 @@ impl Engine<'_> {
                 self.record_equity(group_close)?;
             }
         }
+        self.queues = queues;
         // The clock never passes the close.
         self.close_windows(day.close)?;
         Ok(delivered)
