@@ -76,11 +76,15 @@ pub struct Resampler {
     slots: Arc<[BarSlot]>,
     /// The slot of the latest bar: bars arrive in time order, so the search only moves forward.
     cursor: usize,
+    /// The open and close of `slots[cursor]` in nanoseconds; both `i64::MAX` past the last.
+    cursor_open: i64,
+    cursor_close: i64,
     current: Option<Window>,
-    last_ts: Option<Timestamp>,
+    /// The open of the latest bar, once one has `started`; each bar must open after it.
+    last_ts: i64,
+    started: bool,
     skipped: u64,
 }
-
 impl Resampler {
     /// A resampler for `symbol` on `day`, from `source` bars to `target` bars.
     ///
@@ -115,16 +119,21 @@ impl Resampler {
                 target,
             });
         }
-        Ok(Self {
+        let mut resampler = Self {
             symbol,
             source,
             target,
             slots,
             cursor: 0,
+            cursor_open: i64::MAX,
+            cursor_close: i64::MAX,
             current: None,
-            last_ts: None,
+            last_ts: i64::MIN,
+            started: false,
             skipped: 0,
-        })
+        };
+        resampler.move_cursor(0);
+        Ok(resampler)
     }
 
     /// Source bars that fell outside every window (outside regular hours).
@@ -133,14 +142,25 @@ impl Resampler {
         self.skipped
     }
 
+    /// Points the cursor at slot `cursor` (or past the last).
+    fn move_cursor(&mut self, cursor: usize) {
+        self.cursor = cursor;
+        (self.cursor_open, self.cursor_close) =
+            self.slots.get(cursor).map_or((i64::MAX, i64::MAX), |s| {
+                (s.open.as_nanos(), s.close.as_nanos())
+            });
+    }
+
     /// The slot containing `ts`, moving the cursor forward (amortized O(1) for ordered bars).
     #[inline]
-    fn slot_of(&mut self, ts: Timestamp) -> Option<usize> {
-        while self.slots.get(self.cursor).is_some_and(|s| s.close <= ts) {
-            self.cursor += 1;
+    fn slot_of(&mut self, ts: i64) -> Option<usize> {
+        while self.cursor_close <= ts {
+            if self.cursor >= self.slots.len() {
+                return None;
+            }
+            self.move_cursor(self.cursor + 1);
         }
-        let slot = self.slots.get(self.cursor)?;
-        (slot.open <= ts).then_some(self.cursor)
+        (self.cursor_open <= ts).then_some(self.cursor)
     }
 
     #[cold]
@@ -183,13 +203,12 @@ impl Resampler {
         if bar.symbol() != self.symbol || bar.interval() != self.source {
             return Err(self.wrong_series(bar));
         }
-        let ts = bar.ts_event();
-        if let Some(previous) = self.last_ts
-            && ts <= previous
-        {
-            return Err(self.out_of_order(ts, previous));
+        let ts = bar.ts_event().as_nanos();
+        if ts <= self.last_ts && self.started {
+            return Err(self.out_of_order(bar.ts_event(), Timestamp::from_nanos(self.last_ts)));
         }
-        self.last_ts = Some(ts);
+        self.last_ts = ts;
+        self.started = true;
         let Some(slot) = self.slot_of(ts) else {
             self.skipped += 1;
             return Ok(());
@@ -215,9 +234,8 @@ impl Resampler {
                 });
             }
         }
-        // The window is complete once a source bar reaches its close.
-        let bar_close = ts.as_nanos().saturating_add(self.source.as_nanos());
-        if bar_close >= self.slots[slot].close.as_nanos()
+        // The window is complete once a source bar reaches its close (the cursor's slot).
+        if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close
             && let Some(done) = self.current.take()
         {
             out.push(self.emit(done)?);
@@ -383,6 +401,11 @@ mod tests {
         r.push(&minute_bar(&d, 3, 1), &mut out).unwrap();
         let err = r.push(&minute_bar(&d, 2, 1), &mut out).unwrap_err();
         assert!(matches!(err, ResampleError::OutOfOrder { .. }), "{err}");
+        // A bar at the same time as the previous one is out of order too.
+        let err = r.push(&minute_bar(&d, 3, 1), &mut out).unwrap_err();
+        assert!(matches!(err, ResampleError::OutOfOrder { .. }), "{err}");
+        r.push(&minute_bar(&d, 4, 1), &mut out).unwrap();
+        assert_eq!(out.len(), 1, "the 09:30 window closes with its 09:34 bar");
     }
 
     proptest! {
