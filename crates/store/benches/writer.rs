@@ -188,21 +188,51 @@ async fn main() {
         println!("postgres   skipped: {admin_url} is not reachable");
         return;
     };
-    let name = format!("openbell_bench_{}", std::process::id());
-    admin
-        .execute_admin(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
     let base = admin_url
         .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(b, _)| b);
-    let pg = Store::connect(&format!("{base}/{name}"), &pool)
-        .await
-        .unwrap();
-    report("postgres", &pg).await;
-    pg.close().await;
+        .map_or(admin_url.as_str(), |(b, _)| b)
+        .to_owned();
+    // Once as the connecting role and once as an ordinary role that owns its database: the
+    // first checks each batch's session once when it may (a superuser), the second row by row.
+    let id = std::process::id();
+    let role = format!("openbell_bench_role_{id}");
     admin
-        .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute_admin(&format!("CREATE ROLE {role} LOGIN"))
         .await
         .unwrap();
+    for (label, owner) in [("postgres", None), ("postgres", Some(role.as_str()))] {
+        let name = format!("openbell_bench_{id}_{}", u8::from(owner.is_some()));
+        let create = owner.map_or(format!("CREATE DATABASE {name}"), |r| {
+            format!("CREATE DATABASE {name} OWNER {r}")
+        });
+        admin.execute_admin(&create).await.unwrap();
+        let url = match owner {
+            Some(r) => format!("{}/{name}", with_user(&base, r)),
+            None => format!("{base}/{name}"),
+        };
+        let pg = Store::connect(&url, &pool).await.unwrap();
+        let checks = if pg.checks_session_per_batch() {
+            "session checked once per batch"
+        } else {
+            "session checked row by row"
+        };
+        println!("{label:<10} ({checks})");
+        report(label, &pg).await;
+        pg.close().await;
+        admin
+            .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+    admin
+        .execute_admin(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
+/// `scheme://user@host` with `user` in place of the URL's own.
+fn with_user(base: &str, user: &str) -> String {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
 }

@@ -39,6 +39,9 @@ impl Store {
             Pool::Postgres(pg) => {
                 let mut tx = pg.begin().await?;
                 if !batch.is_empty() {
+                    if self.checks_session_per_batch() {
+                        lock_session(&mut tx, session, &sid).await?;
+                    }
                     copy_batch(&mut tx, &sid, batch).await?;
                 }
                 Tx::Postgres(tx)
@@ -486,6 +489,26 @@ async fn copy_batch(tx: &mut sqlx::PgConnection, sid: &str, b: &Batch) -> Result
             .execute(&mut *tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Takes the lock each row's foreign-key check would take, once for the batch, and switches
+/// those checks off for this transaction only ([`Store::checks_session_per_batch`]).
+async fn lock_session(
+    tx: &mut sqlx::PgConnection,
+    session: SessionId,
+    sid: &str,
+) -> Result<(), StoreError> {
+    let found = sqlx::query("SELECT 1 FROM sessions WHERE id = $1 FOR KEY SHARE")
+        .bind(sid)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if found.is_none() {
+        return Err(StoreError::NotFound(session));
+    }
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -158,6 +158,10 @@ pub(crate) use on_pool;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// PostgreSQL only: whether this role may set `session_replication_role`, so a batch can
+    /// lock its session row once and skip the per-row foreign-key checks
+    /// ([`Store::checks_session_per_batch`]).
+    session_lock_per_batch: bool,
 }
 
 /// A session as stored.
@@ -315,6 +319,7 @@ impl Store {
                 .await?;
             return Ok(Self {
                 pool: Pool::Sqlite(p),
+                session_lock_per_batch: false,
             });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -324,8 +329,10 @@ impl Store {
                 .acquire_timeout(pool.acquire_timeout)
                 .connect(url)
                 .await?;
+            let session_lock_per_batch = may_set_replication_role(&p).await?;
             return Ok(Self {
                 pool: Pool::Postgres(p),
+                session_lock_per_batch,
             });
         }
         Err(StoreError::Url(url.to_owned()))
@@ -353,6 +360,20 @@ impl Store {
                 result => return result,
             }
         }
+    }
+
+    /// Whether a batch checks its session once rather than row by row: on PostgreSQL when
+    /// the role may set `session_replication_role` (a superuser, or on PostgreSQL 15 and
+    /// later a role granted `SET ON PARAMETER session_replication_role`). Such a batch takes
+    /// the lock the foreign key's per-row checks would take (`FOR KEY SHARE` on the session
+    /// row) once, fails at once if the session does not exist, and then writes its rows with
+    /// the per-row checks switched off for its own transaction only. While the lock is held the
+    /// session cannot be deleted, so the rows are as sound as if each had been checked; a
+    /// delete waits for the batch and then cascades to its rows. Always false on SQLite, whose
+    /// checks are cheap.
+    #[must_use]
+    pub const fn checks_session_per_batch(&self) -> bool {
+        self.session_lock_per_batch
     }
 
     /// Which backend this is.
@@ -848,4 +869,21 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Whether the pool's role may set `session_replication_role`: a superuser, or (PostgreSQL 15
+/// and later) a role granted `SET` on the parameter. An older server without
+/// `has_parameter_privilege` answers no for anyone but a superuser.
+async fn may_set_replication_role(pool: &sqlx::PgPool) -> Result<bool, StoreError> {
+    let superuser: String = sqlx::query_scalar("SELECT current_setting('is_superuser')")
+        .fetch_one(pool)
+        .await?;
+    if superuser == "on" {
+        return Ok(true);
+    }
+    let granted: Result<bool, sqlx::Error> =
+        sqlx::query_scalar("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+            .fetch_one(pool)
+            .await;
+    Ok(granted.unwrap_or(false))
 }

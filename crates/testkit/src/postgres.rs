@@ -13,6 +13,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct PgDatabase {
     name: String,
+    /// An ordinary role made the database's owner ([`PgDatabase::ordinary_owner_url`]).
+    owner: Option<String>,
 }
 
 fn psql(sql: &str) -> bool {
@@ -45,7 +47,7 @@ impl PgDatabase {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         if psql(&format!("CREATE DATABASE {name}")) {
-            Some(Self { name })
+            Some(Self { name, owner: None })
         } else {
             skip(
                 &format!("{test} on PostgreSQL"),
@@ -66,6 +68,27 @@ impl PgDatabase {
     pub fn url(&self) -> String {
         format!("postgres://root@127.0.0.1:5432/{}", self.name)
     }
+
+    /// Makes an ordinary role (no superuser, no special grants) the database's owner and
+    /// answers its connection URL; the role is dropped with the database.
+    ///
+    /// # Panics
+    /// When the role cannot be made.
+    #[must_use]
+    pub fn ordinary_owner_url(&mut self) -> String {
+        let role = format!("{}_owner", self.name);
+        assert!(
+            psql(&format!("CREATE ROLE {role} LOGIN NOSUPERUSER")),
+            "creating role {role}"
+        );
+        self.owner = Some(role.clone());
+        assert!(
+            psql(&format!("ALTER DATABASE {} OWNER TO {role}", self.name)),
+            "giving {} to {role}",
+            self.name
+        );
+        format!("postgres://{role}@127.0.0.1:5432/{}", self.name)
+    }
 }
 
 impl Drop for PgDatabase {
@@ -74,5 +97,8 @@ impl Drop for PgDatabase {
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
         ));
+        if let Some(role) = &self.owner {
+            psql(&format!("DROP ROLE IF EXISTS {role}"));
+        }
     }
 }

@@ -420,3 +420,76 @@ async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
         store.close().await;
     }
 }
+
+/// Writes, refuses and deletes as every backend must, whichever way it checks the session.
+async fn batches_keep_to_live_sessions(name: &str, store: &openbell_store::Store) {
+    store.migrate().await.unwrap();
+    let s = new_session(40);
+    store.create_session(&s).await.unwrap();
+    store.write_batch(s.id, &batch(500)).await.unwrap();
+    let counts = store.child_counts(s.id).await.unwrap();
+    for table in ["orders", "fills", "equity"] {
+        let n = counts.iter().find(|(t, _)| *t == table).unwrap().1;
+        assert_eq!(n, 500, "{name}: {table}");
+    }
+    // A batch for a session that does not exist stores nothing.
+    let ghost = new_session(41);
+    assert!(
+        store.write_batch(ghost.id, &batch(10)).await.is_err(),
+        "{name}"
+    );
+    let ghost_rows: i64 = store
+        .child_counts(ghost.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(ghost_rows, 0, "{name}");
+    // A session deleted while a batch is being written leaves no rows behind: the delete
+    // either waits for the batch and cascades to it, or comes first and the batch is refused.
+    for round in 0..4 {
+        let s = new_session(50 + round);
+        store.create_session(&s).await.unwrap();
+        let big = batch(3_000);
+        let (written, deleted) =
+            tokio::join!(store.write_batch(s.id, &big), store.delete_session(s.id));
+        assert!(deleted.unwrap(), "{name}");
+        if let Err(e) = written {
+            assert!(
+                matches!(e, StoreError::NotFound(_) | StoreError::Db(_)),
+                "{name}: {e}"
+            );
+        }
+        let left: i64 = store
+            .child_counts(s.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(left, 0, "{name}: rows outlived their deleted session");
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_checked_once_per_batch_when_the_role_may_and_row_by_row_otherwise() {
+    for (name, store, _db, _dir) in backends("session checks").await {
+        // The tests' PostgreSQL role is a superuser; SQLite always checks row by row.
+        assert_eq!(
+            store.checks_session_per_batch(),
+            name == "postgres",
+            "{name}"
+        );
+        batches_keep_to_live_sessions(name, &store).await;
+    }
+    if let Some(mut db) = openbell_testkit::PgDatabase::create("session checks row by row") {
+        let url = db.ordinary_owner_url();
+        let store = openbell_store::Store::connect(&url, &openbell_store::PoolConfig::default())
+            .await
+            .unwrap();
+        assert!(!store.checks_session_per_batch(), "an ordinary role");
+        batches_keep_to_live_sessions("postgres, ordinary role", &store).await;
+        store.close().await;
+    }
+}
