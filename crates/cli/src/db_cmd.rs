@@ -77,6 +77,14 @@ pub(crate) fn run(cmd: DbCommand, out: &mut dyn Write) -> Result<()> {
                 for (version, name, at) in &status.applied {
                     writeln!(out, "  {version}  {name}  applied {}", at.to_rfc3339())?;
                 }
+                if store.backend() == openbell_store::Backend::Postgres {
+                    let checks = if store.checks_session_per_batch() {
+                        "once per batch (the role may set session_replication_role)"
+                    } else {
+                        "row by row (grant SET ON PARAMETER session_replication_role to check once per batch)"
+                    };
+                    writeln!(out, "writes    session checked {checks}")?;
+                }
                 store.close().await;
                 Ok(())
             })

@@ -69,18 +69,27 @@ impl PgDatabase {
         format!("postgres://root@127.0.0.1:5432/{}", self.name)
     }
 
-    /// Makes an ordinary role (no superuser, no special grants) the database's owner and
-    /// answers its connection URL; the role is dropped with the database.
+    /// Makes an ordinary role (no superuser) the database's owner and answers its connection
+    /// URL; with `may_set_replication_role` it is granted `SET` on `session_replication_role`
+    /// (PostgreSQL 15 and later). The role is dropped with the database.
     ///
     /// # Panics
-    /// When the role cannot be made.
+    /// When the role cannot be made or granted.
     #[must_use]
-    pub fn ordinary_owner_url(&mut self) -> String {
+    pub fn ordinary_owner_url(&mut self, may_set_replication_role: bool) -> String {
         let role = format!("{}_owner", self.name);
         assert!(
             psql(&format!("CREATE ROLE {role} LOGIN NOSUPERUSER")),
             "creating role {role}"
         );
+        if may_set_replication_role {
+            assert!(
+                psql(&format!(
+                    "GRANT SET ON PARAMETER session_replication_role TO {role}"
+                )),
+                "granting {role} SET on session_replication_role"
+            );
+        }
         self.owner = Some(role.clone());
         assert!(
             psql(&format!("ALTER DATABASE {} OWNER TO {role}", self.name)),
@@ -98,6 +107,9 @@ impl Drop for PgDatabase {
             self.name
         ));
         if let Some(role) = &self.owner {
+            psql(&format!(
+                "REVOKE SET ON PARAMETER session_replication_role FROM {role}"
+            ));
             psql(&format!("DROP ROLE IF EXISTS {role}"));
         }
     }

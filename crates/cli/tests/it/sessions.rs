@@ -54,6 +54,12 @@ fn backtests_are_recorded_and_the_registry_lists_shows_and_deletes_them() {
         assert!(none.ends_with("0 sessions\n"), "{none}");
         let status = run_ok(home.path(), &["db", "status", "--db", url]);
         assert!(status.contains("(up to date)"), "{status}");
+        // PostgreSQL says how its batches check their session (the tests' role is a superuser).
+        assert_eq!(
+            status.contains("writes    session checked once per batch"),
+            url.starts_with("postgres"),
+            "{status}"
+        );
         // A finished session cannot be stopped; it can be deleted, with everything it made.
         let stop = openbell(home.path(), &["sessions", "stop", &id, "--db", url]);
         assert!(!stop.status.success());

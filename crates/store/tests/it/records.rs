@@ -483,13 +483,27 @@ async fn sessions_are_checked_once_per_batch_when_the_role_may_and_row_by_row_ot
         );
         batches_keep_to_live_sessions(name, &store).await;
     }
-    if let Some(mut db) = openbell_testkit::PgDatabase::create("session checks row by row") {
-        let url = db.ordinary_owner_url();
+    // An ordinary role checks row by row, unless it is granted SET on the parameter.
+    for granted in [false, true] {
+        let Some(mut db) = openbell_testkit::PgDatabase::create("session checks, ordinary role")
+        else {
+            break;
+        };
+        let url = db.ordinary_owner_url(granted);
         let store = openbell_store::Store::connect(&url, &openbell_store::PoolConfig::default())
             .await
             .unwrap();
-        assert!(!store.checks_session_per_batch(), "an ordinary role");
-        batches_keep_to_live_sessions("postgres, ordinary role", &store).await;
+        assert_eq!(
+            store.checks_session_per_batch(),
+            granted,
+            "granted: {granted}"
+        );
+        let name = if granted {
+            "postgres, ordinary role granted SET"
+        } else {
+            "postgres, ordinary role"
+        };
+        batches_keep_to_live_sessions(name, &store).await;
         store.close().await;
     }
 }
