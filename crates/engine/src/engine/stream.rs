@@ -241,10 +241,14 @@ impl Engine<'_> {
     /// Emits derived windows whose close is at or before `until`, in close order.
     fn close_windows(&mut self, until: Timestamp) -> Result<(), EngineError> {
         // Only a window's close can make it due: between two closes there is nothing to do.
-        let passed = self.boundaries[self.next_boundary..].partition_point(|b| *b <= until);
-        if passed == 0 {
+        if self
+            .boundaries
+            .get(self.next_boundary)
+            .is_none_or(|b| *b > until)
+        {
             return Ok(());
         }
+        let passed = self.boundaries[self.next_boundary..].partition_point(|b| *b <= until);
         self.next_boundary += passed;
         let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
