@@ -163,7 +163,6 @@ impl Resampler {
         (self.cursor_open <= ts).then_some(self.cursor)
     }
 
-    #[cold]
     fn emit(&self, window: Window) -> Result<Bar, ResampleError> {
         let slot = self.slots[window.slot];
         let ohlcv = Ohlcv {
@@ -174,6 +173,16 @@ impl Resampler {
             volume: window.volume,
         };
         Ok(Bar::try_new(self.symbol, self.target, slot.open, ohlcv)?)
+    }
+
+    /// Appends the completed window's bar to `out`. Out of line: it runs once per derived
+    /// bar, not per source bar.
+    #[inline(never)]
+    fn emit_into(&mut self, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
+        if let Some(done) = self.current.take() {
+            out.push(self.emit(done)?);
+        }
+        Ok(())
     }
 
     #[cold]
@@ -221,9 +230,7 @@ impl Resampler {
                 w.volume = w.volume.checked_add(bar.volume())?;
             }
             _ => {
-                if let Some(done) = self.current.take() {
-                    out.push(self.emit(done)?);
-                }
+                self.emit_into(out)?;
                 self.current = Some(Window {
                     slot,
                     open: bar.open(),
@@ -235,10 +242,8 @@ impl Resampler {
             }
         }
         // The window is complete once a source bar reaches its close (the cursor's slot).
-        if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close
-            && let Some(done) = self.current.take()
-        {
-            out.push(self.emit(done)?);
+        if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close {
+            self.emit_into(out)?;
         }
         Ok(())
     }

@@ -417,7 +417,7 @@ impl<'a> Engine<'a> {
                 late.extend(r.finish()?);
             }
             for bar in late {
-                self.deliver_derived(slot, bar, day.close)?;
+                self.deliver_derived(slot, &bar, day.close)?;
             }
         }
         self.trade_day_end(day)?;

@@ -142,7 +142,7 @@ impl Engine<'_> {
             late.extend(r.close_until(now)?);
         }
         for bar in late {
-            self.deliver_derived(slot, bar, now)?;
+            self.deliver_derived(slot, &bar, now)?;
         }
         self.catching_up = false;
         // Added and ready: history, warmed indicators and today's bars up to the clock.
@@ -263,7 +263,7 @@ impl Engine<'_> {
         late.sort_by_key(|(close, symbol, interval, _, _)| (*close, *symbol, *interval));
         for (close, _, _, slot, bar) in late {
             self.clock.advance_to(close);
-            self.deliver_derived(slot, bar, close)?;
+            self.deliver_derived(slot, &bar, close)?;
         }
         Ok(())
     }
@@ -305,9 +305,10 @@ impl Engine<'_> {
         }
         if !derived.is_empty() {
             derived.sort_by_key(Bar::interval);
-            for d in derived.drain(..) {
+            for d in &derived {
                 self.deliver_derived(slot, d, ts)?;
             }
+            derived.clear();
         }
         self.derived_scratch = derived;
         Ok(())
@@ -317,7 +318,7 @@ impl Engine<'_> {
     pub(super) fn deliver_derived(
         &mut self,
         slot: usize,
-        bar: Bar,
+        bar: &Bar,
         ts: Timestamp,
     ) -> Result<(), EngineError> {
         let session = self.data.day.as_ref().map_or(ts, |d| d.open);
@@ -333,7 +334,7 @@ impl Engine<'_> {
             if ind.interval != interval {
                 continue;
             }
-            let candle = candle.get_or_insert_with(|| Candle::from_bar(&bar, session));
+            let candle = candle.get_or_insert_with(|| Candle::from_bar(bar, session));
             if ind.record(candle, ts) {
                 self.summary.indicator_values += 1;
                 if events && let Some(&output) = ind.latest() {
@@ -342,9 +343,9 @@ impl Engine<'_> {
                 }
             }
         }
-        data.derived[k].push(bar);
+        data.derived[k].push(*bar);
         if events {
-            self.emit_bar(bar, true, ts);
+            self.emit_bar(*bar, true, ts);
         }
         self.trade_bar(bar)
     }

@@ -330,17 +330,17 @@ impl<'a> Engine<'a> {
         if let Some(t) = self.trading.as_mut() {
             t.scratch.broker = events;
         }
-        self.trade_bar(bar)
+        self.trade_bar(&bar)
     }
 
     /// The strategy sees a bar of an interval it subscribed to.
-    pub(super) fn trade_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+    pub(super) fn trade_bar(&mut self, bar: &Bar) -> Result<(), EngineError> {
         let subscribed = self
             .trading
             .as_ref()
             .is_some_and(|t| t.intervals.contains(&bar.interval()));
         if subscribed && !self.catching_up {
-            self.hook(|s, ctx| s.on_bar(ctx, &bar))?;
+            self.hook(|s, ctx| s.on_bar(ctx, bar))?;
         }
         Ok(())
     }
