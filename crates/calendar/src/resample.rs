@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use openbell_model::{Bar, Interval, ModelError, Ohlcv, Price, Quantity, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, ModelError, Ohlcv, Symbol, Timestamp};
 
 use crate::trading_day::{BarSlot, TradingDay};
 
@@ -57,14 +57,12 @@ pub enum ResampleError {
     Model(#[from] ModelError),
 }
 
+/// The open window: its slot and the fields of the bar it becomes (kept together, so that
+/// building the bar copies them whole).
 #[derive(Debug, Clone, Copy)]
 struct Window {
     slot: usize,
-    open: Price,
-    high: Price,
-    low: Price,
-    close: Price,
-    volume: Quantity,
+    ohlcv: Ohlcv,
 }
 
 /// Streams source bars of one symbol and one trading day into derived bars.
@@ -165,23 +163,28 @@ impl Resampler {
 
     fn emit(&self, window: Window) -> Result<Bar, ResampleError> {
         let slot = self.slots[window.slot];
-        let ohlcv = Ohlcv {
-            open: window.open,
-            high: window.high,
-            low: window.low,
-            close: window.close,
-            volume: window.volume,
-        };
-        Ok(Bar::try_new(self.symbol, self.target, slot.open, ohlcv)?)
+        Ok(Bar::try_new(
+            self.symbol,
+            self.target,
+            slot.open,
+            window.ohlcv,
+        )?)
     }
 
     /// Appends the completed window's bar to `out`. Out of line: it runs once per derived
     /// bar, not per source bar.
     #[inline(never)]
     fn emit_into(&mut self, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
-        if let Some(done) = self.current.take() {
-            out.push(self.emit(done)?);
-        }
+        let Some(w) = self.current.take() else {
+            return Ok(());
+        };
+        // Built in place: a returned `Result<Bar, _>` would be copied through the stack.
+        out.push(Bar::try_new(
+            self.symbol,
+            self.target,
+            self.slots[w.slot].open,
+            w.ohlcv,
+        )?);
         Ok(())
     }
 
@@ -224,20 +227,17 @@ impl Resampler {
         };
         match &mut self.current {
             Some(w) if w.slot == slot => {
-                w.high = w.high.max(bar.high());
-                w.low = w.low.min(bar.low());
-                w.close = bar.close();
-                w.volume = w.volume.checked_add(bar.volume())?;
+                let o = &mut w.ohlcv;
+                o.high = o.high.max(bar.high());
+                o.low = o.low.min(bar.low());
+                o.close = bar.close();
+                o.volume = o.volume.checked_add(bar.volume())?;
             }
             _ => {
                 self.emit_into(out)?;
                 self.current = Some(Window {
                     slot,
-                    open: bar.open(),
-                    high: bar.high(),
-                    low: bar.low(),
-                    close: bar.close(),
-                    volume: bar.volume(),
+                    ohlcv: bar.ohlcv(),
                 });
             }
         }
@@ -299,6 +299,7 @@ mod tests {
 
     use super::*;
     use crate::Calendar;
+    use openbell_model::{Price, Quantity};
 
     fn day(date: &str) -> TradingDay {
         Calendar::builtin("XNYS")

@@ -88,32 +88,46 @@ impl Bar {
             close,
             volume,
         } = ohlcv;
+        if low > open.min(close) || high < open.max(close) || volume.is_negative() {
+            return Err(Self::invalid(symbol, interval, ts_event, ohlcv));
+        }
+        Ok(Self {
+            symbol,
+            interval,
+            ts_event,
+            ohlcv,
+        })
+    }
+
+    /// The error for fields that break an invariant, naming the first one broken. Out of line,
+    /// so that building a valid bar stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn invalid(
+        symbol: Symbol,
+        interval: Interval,
+        ts_event: Timestamp,
+        ohlcv: Ohlcv,
+    ) -> ModelError {
+        let Ohlcv {
+            open,
+            high,
+            low,
+            close,
+            volume,
+        } = ohlcv;
         let reason = if low > open.min(close) {
-            Some(format!(
-                "low {low} is above min(open {open}, close {close})"
-            ))
+            format!("low {low} is above min(open {open}, close {close})")
         } else if high < open.max(close) {
-            Some(format!(
-                "high {high} is below max(open {open}, close {close})"
-            ))
-        } else if volume.is_negative() {
-            Some(format!("volume {volume} is negative"))
+            format!("high {high} is below max(open {open}, close {close})")
         } else {
-            None
+            format!("volume {volume} is negative")
         };
-        match reason {
-            Some(reason) => Err(ModelError::InvalidBar {
-                symbol: symbol.to_string(),
-                interval: interval.to_string(),
-                ts_event: ts_event.to_string(),
-                reason,
-            }),
-            None => Ok(Self {
-                symbol,
-                interval,
-                ts_event,
-                ohlcv,
-            }),
+        ModelError::InvalidBar {
+            symbol: symbol.to_string(),
+            interval: interval.to_string(),
+            ts_event: ts_event.to_string(),
+            reason,
         }
     }
 
