@@ -81,14 +81,8 @@ impl Bar {
         ts_event: Timestamp,
         ohlcv: Ohlcv,
     ) -> Result<Self, ModelError> {
-        let Ohlcv {
-            open,
-            high,
-            low,
-            close,
-            volume,
-        } = ohlcv;
-        if low > open.min(close) || high < open.max(close) || volume.is_negative() {
+        let o = &ohlcv;
+        if o.low > o.open.min(o.close) || o.high < o.open.max(o.close) || o.volume.is_negative() {
             return Err(Self::invalid(symbol, interval, ts_event, ohlcv));
         }
         Ok(Self {

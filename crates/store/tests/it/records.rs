@@ -421,6 +421,12 @@ async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
     }
 }
 
+/// Every child row a session has, over all tables.
+async fn rows_of(store: &openbell_store::Store, id: SessionId) -> i64 {
+    let counts = store.child_counts(id).await.unwrap();
+    counts.iter().map(|(_, n)| n).sum()
+}
+
 /// Writes, refuses and deletes as every backend must, whichever way it checks the session.
 async fn batches_keep_to_live_sessions(name: &str, store: &openbell_store::Store) {
     store.migrate().await.unwrap();
@@ -438,14 +444,7 @@ async fn batches_keep_to_live_sessions(name: &str, store: &openbell_store::Store
         store.write_batch(ghost.id, &batch(10)).await.is_err(),
         "{name}"
     );
-    let ghost_rows: i64 = store
-        .child_counts(ghost.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(ghost_rows, 0, "{name}");
+    assert_eq!(rows_of(store, ghost.id).await, 0, "{name}");
     // A session deleted while a batch is being written leaves no rows behind: the delete
     // either waits for the batch and cascades to it, or comes first and the batch is refused.
     for round in 0..4 {
@@ -461,14 +460,11 @@ async fn batches_keep_to_live_sessions(name: &str, store: &openbell_store::Store
                 "{name}: {e}"
             );
         }
-        let left: i64 = store
-            .child_counts(s.id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
-        assert_eq!(left, 0, "{name}: rows outlived their deleted session");
+        assert_eq!(
+            rows_of(store, s.id).await,
+            0,
+            "{name}: rows outlived their deleted session"
+        );
     }
 }
 
