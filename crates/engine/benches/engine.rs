@@ -1,5 +1,6 @@
 //! Engine throughput: 10 symbols x 20 trading days of 1m bars, 5m and 15m derived bars, three
-//! indicators per symbol, no orders, events dropped.
+//! indicators per symbol, no orders, events dropped; and `sma_cross` on the bars of the
+//! end-to-end backtest (`openbell data generate`, 10 symbols x 250 trading days, seed 1).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -12,7 +13,7 @@ use openbell_engine::{
     BrokerConfig, Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode,
     NullSink, Param, RiskConfig, SimulatedClock, StrategyRegistry, Universe,
 };
-use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
+use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol, Timestamp};
 
 fn bars(symbols: &[Symbol], cal: &Calendar, from: &str, to: &str) -> Vec<Bar> {
     let mut out = Vec::new();
@@ -46,6 +47,28 @@ impl EventSink for CountingSink {
     fn emit(&mut self, event: &Event) {
         self.0 += u64::from(matches!(event, Event::Bar { .. } | Event::Indicator { .. }));
     }
+}
+
+/// The end-to-end backtest's bars over its 250-day run (2022-01-03 to 2022-12-30):
+/// `openbell data generate --symbols 10 --days 251 --start 2022-01-03 --seed 1`, generated into
+/// a scratch store and read back.
+fn generated(symbols: &[Symbol]) -> MemorySource {
+    let dir = tempfile::tempdir().unwrap();
+    let store = openbell_data::BarStore::open(dir.path()).unwrap();
+    let opts = openbell_data::GenerateOptions {
+        symbols: 10,
+        days: 251,
+        start: "2022-01-03".parse().unwrap(),
+        seed: 1,
+        interval: Interval::M1,
+    };
+    openbell_data::generate(&store, &opts).unwrap();
+    let mut source = MemorySource::new();
+    for symbol in symbols {
+        let (from, to) = (Timestamp::from_nanos(0), Timestamp::from_nanos(i64::MAX));
+        source.add(store.read_vec(*symbol, Interval::M1, from, to).unwrap());
+    }
+    source
 }
 
 fn bench(c: &mut Criterion) {
@@ -168,6 +191,44 @@ fn bench(c: &mut Criterion) {
             sink.0
         });
     });
+    // 977,100 base bars: the run's trading days, early closes included.
+    group.throughput(Throughput::Elements(977_100));
+    group.bench_function(
+        "sma_cross 10/30 qty 100 on the end-to-end backtest's 250 days of generated bars",
+        |b| {
+            let mut generated = generated(&symbols);
+            let mut cfg = config.clone();
+            cfg.derived.clear();
+            cfg.indicators.clear();
+            cfg.history_days = 0;
+            cfg.start = "2022-01-03".parse().unwrap();
+            cfg.end = "2022-12-30".parse().unwrap();
+            let params = [
+                ("fast".to_owned(), Param::Number(10.0)),
+                ("slow".to_owned(), Param::Number(30.0)),
+                ("qty".to_owned(), Param::Number(100.0)),
+            ]
+            .into_iter()
+            .collect();
+            let registry = StrategyRegistry::default();
+            b.iter(|| {
+                let mut strategy = registry.create("sma_cross", &params, Interval::M1).unwrap();
+                let mut clock = SimulatedClock::default();
+                let mut sink = NullSink;
+                let broker = BrokerConfig {
+                    initial_cash: "10000000".parse().unwrap(),
+                    ..BrokerConfig::default()
+                };
+                let summary = Engine::new(cfg.clone(), &mut generated, &mut clock, &mut sink)
+                    .unwrap()
+                    .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
+                    .run()
+                    .unwrap();
+                assert_eq!(summary.base_bars, 977_100);
+                summary
+            });
+        },
+    );
     group.finish();
 }
 
