@@ -83,6 +83,7 @@ pub struct Resampler {
     started: bool,
     skipped: u64,
 }
+
 impl Resampler {
     /// A resampler for `symbol` on `day`, from `source` bars to `target` bars.
     ///
@@ -295,11 +296,11 @@ pub fn resample_day(
 
 #[cfg(test)]
 mod tests {
+    use openbell_model::{Price, Quantity};
     use proptest::prelude::*;
 
     use super::*;
     use crate::Calendar;
-    use openbell_model::{Price, Quantity};
 
     fn day(date: &str) -> TradingDay {
         Calendar::builtin("XNYS")
