@@ -185,10 +185,11 @@ fn rows_line(text: &str) -> String {
         .to_owned()
 }
 
-/// 10 symbols x 250 days of generated bars and a config trading all of them with `sma_cross`:
-/// a backtest long enough to act on while it runs. Returns (data folder, config path).
+/// 40 symbols x 250 days of generated bars (about 3.9 million) and a config trading all of them
+/// with `sma_cross`: a backtest long enough to act on while it runs, whichever registry records
+/// it. Returns (data folder, config path).
 fn long_backtest(home: &Path, seed: u32) -> (String, std::path::PathBuf) {
-    let data = crate::generate(home, 10, 250, "2024-01-02", seed);
+    let data = crate::generate(home, 40, 250, "2024-01-02", seed);
     let long = home.join("long.toml");
     std::fs::write(
         &long,
