@@ -184,7 +184,11 @@ impl Strategy for SmaCross {
             return;
         }
         let symbol = bar.symbol();
-        let s = self.state.entry(symbol).or_default();
+        // Looked up without `entry`, which makes room for an insert on every call.
+        let s = match self.state.get_mut(&symbol) {
+            Some(s) => s,
+            None => self.state.entry(symbol).or_default(),
+        };
         let close = bar.close().raw();
         s.closes.push_back(close);
         s.fast_sum += close;
@@ -204,8 +208,12 @@ impl Strategy for SmaCross {
         let now = (s.fast_sum * slow).cmp(&(s.slow_sum * fast));
         let previous = s.previous.replace(now);
         let Some(previous) = previous else { return };
-        let held = ctx.position(symbol);
         use std::cmp::Ordering::{Greater, Less};
+        // Only a cross can act, so the position is looked up only then.
+        if now == previous || now == std::cmp::Ordering::Equal {
+            return;
+        }
+        let held = ctx.position(symbol);
         if held.is_zero() && now == Greater && previous != Greater {
             ctx.act(
                 symbol,
