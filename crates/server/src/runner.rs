@@ -131,6 +131,9 @@ struct Live {
     task: Option<JoinHandle<()>>,
     /// The registry writer's channel, once the session runs (for its queue depth).
     writer: Option<tokio::sync::mpsc::WeakSender<openbell_store::Batch>>,
+    /// Set before the session's final status is written, so that whoever reads that status
+    /// no longer counts the session as held.
+    ending: bool,
 }
 
 struct Inner {
@@ -201,8 +204,9 @@ impl Runner {
     #[must_use]
     pub fn counts(&self) -> (usize, usize) {
         let live = self.lock();
-        let running = live.values().filter(|l| l.writer.is_some()).count();
-        (running, live.len() - running)
+        let held = live.values().filter(|l| !l.ending);
+        let running = held.clone().filter(|l| l.writer.is_some()).count();
+        (running, held.count() - running)
     }
 
     /// Sessions this runner holds, waiting or running.
@@ -277,6 +281,7 @@ impl Runner {
             events,
             task: None,
             writer: None,
+            ending: false,
         };
         let task = Task {
             runner: self.clone(),
@@ -431,6 +436,7 @@ impl Task {
                             .downcast_ref::<StoreError>()
                             .is_some_and(|e| matches!(e, StoreError::Conflict { .. }));
                         if !conflict {
+                            self.ending();
                             registry::fail(&store, self.id, &format!("{e:#}")).await;
                         }
                         None
@@ -443,10 +449,14 @@ impl Task {
             Some(_permit) => {
                 self.publish_status(&store).await;
                 if let Err(e) = self.run(&store).await {
+                    self.ending();
                     registry::fail(&store, self.id, &format!("{e:#}")).await;
                 }
             }
-            None => stop_unstarted(&store, self.id).await,
+            None => {
+                self.ending();
+                stop_unstarted(&store, self.id).await;
+            }
         }
         self.publish_status(&store).await;
         // Dropping the handle closes the live channel: readers then read the final record.
@@ -517,8 +527,16 @@ impl Task {
             Outcome::Collect(r) => (r.summary_json("replay")?, r.finished()),
         };
         writer.await.context("the registry writer stopped")??;
+        self.ending();
         registry::finish(store, &finished, &summary).await?;
         Ok(())
+    }
+
+    /// The session is about to get its final status: the runner stops counting it.
+    fn ending(&self) {
+        if let Some(live) = self.runner.lock().get_mut(&self.id) {
+            live.ending = true;
+        }
     }
 
     async fn publish_status(&self, store: &Store) {
