@@ -11,7 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::Calendar;
 use openbell_engine::{
     BrokerConfig, Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode,
-    NullSink, Param, RiskConfig, SimulatedClock, StrategyRegistry, Universe,
+    NullSink, Param, RiskConfig, SimulatedClock, StrategyRegistry, Summary, Universe,
 };
 use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol, Timestamp};
 
@@ -69,6 +69,35 @@ fn generated(symbols: &[Symbol]) -> MemorySource {
         source.add(store.read_vec(*symbol, Interval::M1, from, to).unwrap());
     }
     source
+}
+
+/// One run of `sma_cross` 10/30, qty 100, on a 10M account over `config` without derived
+/// bars, indicators or history, events dropped.
+fn sma_cross_run(config: &EngineConfig, source: &mut MemorySource) -> Summary {
+    let mut cfg = config.clone();
+    cfg.derived.clear();
+    cfg.indicators.clear();
+    cfg.history_days = 0;
+    let params = [
+        ("fast".to_owned(), Param::Number(10.0)),
+        ("slow".to_owned(), Param::Number(30.0)),
+        ("qty".to_owned(), Param::Number(100.0)),
+    ]
+    .into_iter()
+    .collect();
+    let mut strategy = StrategyRegistry::default()
+        .create("sma_cross", &params, Interval::M1)
+        .unwrap();
+    let broker = BrokerConfig {
+        initial_cash: "10000000".parse().unwrap(),
+        ..BrokerConfig::default()
+    };
+    let (mut clock, mut sink) = (SimulatedClock::default(), NullSink);
+    Engine::new(cfg, source, &mut clock, &mut sink)
+        .unwrap()
+        .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
+        .run()
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -152,33 +181,7 @@ fn bench(c: &mut Criterion) {
     }
     group.bench_function(
         "sma_cross 10/30 trading every symbol, no derived bars or indicators",
-        |b| {
-            let mut cfg = config.clone();
-            cfg.derived.clear();
-            cfg.indicators.clear();
-            cfg.history_days = 0;
-            let params = [
-                ("fast".to_owned(), Param::Number(10.0)),
-                ("slow".to_owned(), Param::Number(30.0)),
-            ]
-            .into_iter()
-            .collect();
-            let registry = StrategyRegistry::default();
-            b.iter(|| {
-                let mut strategy = registry.create("sma_cross", &params, Interval::M1).unwrap();
-                let mut clock = SimulatedClock::default();
-                let mut sink = NullSink;
-                let broker = BrokerConfig {
-                    initial_cash: "10000000".parse().unwrap(),
-                    ..BrokerConfig::default()
-                };
-                Engine::new(cfg.clone(), &mut source, &mut clock, &mut sink)
-                    .unwrap()
-                    .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
-                    .run()
-                    .unwrap()
-            });
-        },
+        |b| b.iter(|| sma_cross_run(&config, &mut source)),
     );
     group.bench_function("same, with every bar and indicator event built", |b| {
         b.iter(|| {
@@ -198,32 +201,10 @@ fn bench(c: &mut Criterion) {
         |b| {
             let mut generated = generated(&symbols);
             let mut cfg = config.clone();
-            cfg.derived.clear();
-            cfg.indicators.clear();
-            cfg.history_days = 0;
             cfg.start = "2022-01-03".parse().unwrap();
             cfg.end = "2022-12-30".parse().unwrap();
-            let params = [
-                ("fast".to_owned(), Param::Number(10.0)),
-                ("slow".to_owned(), Param::Number(30.0)),
-                ("qty".to_owned(), Param::Number(100.0)),
-            ]
-            .into_iter()
-            .collect();
-            let registry = StrategyRegistry::default();
             b.iter(|| {
-                let mut strategy = registry.create("sma_cross", &params, Interval::M1).unwrap();
-                let mut clock = SimulatedClock::default();
-                let mut sink = NullSink;
-                let broker = BrokerConfig {
-                    initial_cash: "10000000".parse().unwrap(),
-                    ..BrokerConfig::default()
-                };
-                let summary = Engine::new(cfg.clone(), &mut generated, &mut clock, &mut sink)
-                    .unwrap()
-                    .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
-                    .run()
-                    .unwrap();
+                let summary = sma_cross_run(&cfg, &mut generated);
                 assert_eq!(summary.base_bars, 977_100);
                 summary
             });

@@ -208,20 +208,20 @@ impl Strategy for SmaCross {
         let now = (s.fast_sum * slow).cmp(&(s.slow_sum * fast));
         let previous = s.previous.replace(now);
         let Some(previous) = previous else { return };
-        use std::cmp::Ordering::{Greater, Less};
+        use std::cmp::Ordering::{Equal, Greater, Less};
         // Only a cross can act, so the position is looked up only then.
-        if now == previous || now == std::cmp::Ordering::Equal {
+        if now == previous || now == Equal {
             return;
         }
         let held = ctx.position(symbol);
-        if held.is_zero() && now == Greater && previous != Greater {
+        if held.is_zero() && now == Greater {
             ctx.act(
                 symbol,
                 Side::Buy,
                 self.qty,
                 "fast SMA crossed above slow SMA",
             );
-        } else if held.is_positive() && now == Less && previous != Less {
+        } else if held.is_positive() && now == Less {
             ctx.act(symbol, Side::Sell, held, "fast SMA crossed below slow SMA");
         }
     }
