@@ -161,7 +161,7 @@ pub struct Store {
     /// PostgreSQL only: whether this role may set `session_replication_role`, so a batch can
     /// lock its session row once and skip the per-row foreign-key checks
     /// ([`Store::checks_session_per_batch`]).
-    session_lock_per_batch: bool,
+    checks_session_per_batch: bool,
 }
 
 /// A session as stored.
@@ -319,7 +319,7 @@ impl Store {
                 .await?;
             return Ok(Self {
                 pool: Pool::Sqlite(p),
-                session_lock_per_batch: false,
+                checks_session_per_batch: false,
             });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -329,10 +329,10 @@ impl Store {
                 .acquire_timeout(pool.acquire_timeout)
                 .connect(url)
                 .await?;
-            let session_lock_per_batch = may_set_replication_role(&p).await?;
+            let checks_session_per_batch = may_set_replication_role(&p).await?;
             return Ok(Self {
                 pool: Pool::Postgres(p),
-                session_lock_per_batch,
+                checks_session_per_batch,
             });
         }
         Err(StoreError::Url(url.to_owned()))
@@ -373,7 +373,7 @@ impl Store {
     /// checks are cheap.
     #[must_use]
     pub const fn checks_session_per_batch(&self) -> bool {
-        self.session_lock_per_batch
+        self.checks_session_per_batch
     }
 
     /// Which backend this is.
