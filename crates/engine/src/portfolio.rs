@@ -205,13 +205,22 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn equity(&self) -> Result<Money, ModelError> {
-        let mut equity = self.cash;
+        self.equity_and_open().map(|(equity, _)| equity)
+    }
+
+    /// [`Portfolio::equity`], and whether any position is open, in one pass.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub fn equity_and_open(&self) -> Result<(Money, bool), ModelError> {
+        let (mut equity, mut open) = (self.cash, false);
         for h in &self.holdings {
             if !h.quantity.is_zero() {
                 equity = equity.checked_add(h.market_value()?)?;
+                open = true;
             }
         }
-        Ok(equity)
+        Ok((equity, open))
     }
 
     /// Σ |value| of every position at its last price.

@@ -18,18 +18,14 @@ use crate::source::BarSlice;
 /// Running session metrics of one symbol, over today's delivered base bars.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Metrics {
-    /// The first bar's open.
-    pub open: Option<Price>,
-    /// The highest high.
-    pub high: Option<Price>,
-    /// The lowest low.
-    pub low: Option<Price>,
-    /// The last close.
-    pub last: Option<Price>,
-    /// Total volume.
-    pub volume: Quantity,
-    /// Bars delivered.
-    pub bars: u64,
+    /// The prices are meaningful once `bars` is not zero; held without `Option` because they
+    /// are updated on every delivered bar.
+    open: Price,
+    high: Price,
+    low: Price,
+    last: Price,
+    volume: Quantity,
+    bars: u64,
     /// Σ (high + low + close) × volume.
     price_volume: f64,
     volume_f64: f64,
@@ -39,10 +35,13 @@ impl Metrics {
     /// Adds a delivered base bar; `candle` is the same bar in floating point.
     #[inline]
     pub(crate) fn update(&mut self, bar: &Bar, candle: &Candle) {
-        self.open.get_or_insert(bar.open());
-        self.high = Some(self.high.map_or(bar.high(), |h| h.max(bar.high())));
-        self.low = Some(self.low.map_or(bar.low(), |l| l.min(bar.low())));
-        self.last = Some(bar.close());
+        if self.bars == 0 {
+            (self.open, self.high, self.low) = (bar.open(), bar.high(), bar.low());
+        } else {
+            self.high = self.high.max(bar.high());
+            self.low = self.low.min(bar.low());
+        }
+        self.last = bar.close();
         self.volume = self
             .volume
             .checked_add(bar.volume())
@@ -51,6 +50,47 @@ impl Metrics {
         // Three times the typical price; the division by three waits for `vwap()`.
         self.price_volume += (candle.high + candle.low + candle.close) * candle.volume;
         self.volume_f64 += candle.volume;
+    }
+
+    /// The price when at least one bar was delivered.
+    fn price(&self, price: Price) -> Option<Price> {
+        (self.bars > 0).then_some(price)
+    }
+
+    /// The first bar's open.
+    #[must_use]
+    pub fn open(&self) -> Option<Price> {
+        self.price(self.open)
+    }
+
+    /// The highest high.
+    #[must_use]
+    pub fn high(&self) -> Option<Price> {
+        self.price(self.high)
+    }
+
+    /// The lowest low.
+    #[must_use]
+    pub fn low(&self) -> Option<Price> {
+        self.price(self.low)
+    }
+
+    /// The last close.
+    #[must_use]
+    pub fn last(&self) -> Option<Price> {
+        self.price(self.last)
+    }
+
+    /// Total volume.
+    #[must_use]
+    pub const fn volume(&self) -> Quantity {
+        self.volume
+    }
+
+    /// Bars delivered.
+    #[must_use]
+    pub const fn bars(&self) -> u64 {
+        self.bars
     }
 
     /// Volume-weighted average of the typical price `(high + low + close) / 3`; none before
@@ -264,17 +304,21 @@ mod tests {
     fn metrics_follow_the_delivered_bars() {
         let mut m = Metrics::default();
         assert_eq!(m.vwap(), None);
+        assert_eq!(
+            (m.open(), m.high(), m.low(), m.last()),
+            (None, None, None, None)
+        );
         // Typical prices 10 and 11 on volumes 100 and 300: VWAP 4300 / 400 = 10.75.
         for b in [bar(0, 10, 11, 9, 10, 100), bar(1, 10, 12, 10, 11, 300)] {
             let candle = Candle::from_bar(&b, Timestamp::from_nanos(0));
             m.update(&b, &candle);
         }
-        assert_eq!(m.open, Some(Price::from_units(10).unwrap()));
-        assert_eq!(m.high, Some(Price::from_units(12).unwrap()));
-        assert_eq!(m.low, Some(Price::from_units(9).unwrap()));
-        assert_eq!(m.last, Some(Price::from_units(11).unwrap()));
-        assert_eq!(m.volume, Quantity::from_units(400).unwrap());
-        assert_eq!(m.bars, 2);
+        assert_eq!(m.open(), Some(Price::from_units(10).unwrap()));
+        assert_eq!(m.high(), Some(Price::from_units(12).unwrap()));
+        assert_eq!(m.low(), Some(Price::from_units(9).unwrap()));
+        assert_eq!(m.last(), Some(Price::from_units(11).unwrap()));
+        assert_eq!(m.volume(), Quantity::from_units(400).unwrap());
+        assert_eq!(m.bars(), 2);
         assert!((m.vwap().unwrap() - 10.75).abs() < 1e-12);
     }
 }

@@ -200,7 +200,7 @@ async fn main() {
         .execute_admin(&format!("CREATE ROLE {role} LOGIN"))
         .await
         .unwrap();
-    for (label, owner) in [("postgres", None), ("postgres", Some(role.as_str()))] {
+    for owner in [None, Some(role.as_str())] {
         let name = format!("openbell_bench_{id}_{}", u8::from(owner.is_some()));
         let create = owner.map_or(format!("CREATE DATABASE {name}"), |r| {
             format!("CREATE DATABASE {name} OWNER {r}")
@@ -216,8 +216,8 @@ async fn main() {
         } else {
             "session checked row by row"
         };
-        println!("{label:<10} ({checks})");
-        report(label, &pg).await;
+        println!("postgres   ({checks})");
+        report("postgres", &pg).await;
         pg.close().await;
         admin
             .execute_admin(&format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -279,9 +279,8 @@ impl Engine<'_> {
         };
         let candle = Candle::from_bar(bar, session);
         data.metrics.update(bar, &candle);
-        let mut derived = std::mem::take(&mut self.derived_scratch);
         for r in &mut data.resamplers {
-            r.push(bar, &mut derived)?;
+            r.push(bar, &mut self.derived_scratch)?;
         }
         let interval = bar.interval();
         for ind in &mut data.indicators {
@@ -303,14 +302,15 @@ impl Engine<'_> {
             }
             self.trade_base_bar(bar)?;
         }
-        if !derived.is_empty() {
+        if !self.derived_scratch.is_empty() {
+            let mut derived = std::mem::take(&mut self.derived_scratch);
             derived.sort_by_key(Bar::interval);
             for d in &derived {
                 self.deliver_derived(slot, d, ts)?;
             }
             derived.clear();
+            self.derived_scratch = derived;
         }
-        self.derived_scratch = derived;
         Ok(())
     }
 

@@ -197,16 +197,17 @@ impl<'a> Engine<'a> {
             next_signal: &mut t.next_signal,
         };
         f(&mut *t.strategy, &mut ctx);
+        // Most hooks ask for nothing and finish no order: that check stays inline.
+        if t.commands.is_empty() && !t.broker.has_finished() {
+            return Ok(());
+        }
         self.apply_commands()
     }
 
-    /// Carries out the strategy's signals, orders and cancels, in the order it made them.
+    /// Carries out the strategy's signals, orders and cancels, in the order it made them,
+    /// then reports the orders that finished.
+    #[inline(never)]
     fn apply_commands(&mut self) -> Result<(), EngineError> {
-        // Most hooks ask for nothing.
-        if self.trading.as_ref().is_none_or(|t| t.commands.is_empty()) {
-            self.emit_finished();
-            return Ok(());
-        }
         let now = self.clock.now();
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
@@ -351,8 +352,7 @@ impl<'a> Engine<'a> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let equity = t.portfolio.equity()?;
-        let open = t.portfolio.holdings().any(|h| !h.quantity().is_zero());
+        let (equity, open) = t.portfolio.equity_and_open()?;
         let cash = t.portfolio.cash();
         t.equity_stats.add(equity, open);
         if let Some(records) = t.equity.as_mut() {
@@ -405,7 +405,7 @@ impl<'a> Engine<'a> {
 /// last marked at.
 fn last_price(data: &SessionData, portfolio: &Portfolio, symbol: Symbol) -> Option<Price> {
     data.symbol(symbol)
-        .and_then(|s| s.metrics.last)
+        .and_then(|s| s.metrics.last())
         .or_else(|| portfolio.holding(symbol).and_then(|h| h.last_price()))
 }
 
