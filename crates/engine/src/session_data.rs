@@ -5,6 +5,7 @@
 //! A symbol's base bars for the day are loaded once (phase 3) and never copied: the session
 //! data shows the prefix the engine has delivered so far, and the rest stays out of reach.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -18,8 +19,7 @@ use crate::source::BarSlice;
 /// Running session metrics of one symbol, over today's delivered base bars.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Metrics {
-    /// The prices are meaningful once `bars` is not zero; held without `Option` because they
-    /// are updated on every delivered bar.
+    /// The prices are meaningful once `bars` is not zero.
     open: Price,
     high: Price,
     low: Price,
@@ -32,9 +32,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Adds a delivered base bar; `candle` is the same bar in floating point.
+    /// Adds the next delivered base bar.
     #[inline]
-    pub(crate) fn update(&mut self, bar: &Bar, candle: &Candle) {
+    pub(crate) fn update(&mut self, bar: &Bar) {
         if self.bars == 0 {
             (self.open, self.high, self.low) = (bar.open(), bar.high(), bar.low());
         } else {
@@ -48,8 +48,10 @@ impl Metrics {
             .unwrap_or(Quantity::MAX);
         self.bars += 1;
         // Three times the typical price; the division by three waits for `vwap()`.
-        self.price_volume += (candle.high + candle.low + candle.close) * candle.volume;
-        self.volume_f64 += candle.volume;
+        let volume = bar.volume().to_f64();
+        self.price_volume +=
+            (bar.high().to_f64() + bar.low().to_f64() + bar.close().to_f64()) * volume;
+        self.volume_f64 += volume;
     }
 
     /// The price when at least one bar was delivered.
@@ -170,8 +172,10 @@ pub struct SymbolData {
     pub(crate) derived: Vec<Vec<Bar>>,
     /// Indicators registered today, warmed on the history.
     pub indicators: Vec<RegisteredIndicator>,
-    /// Running session metrics.
-    pub metrics: Metrics,
+    /// Session metrics over `day_bars[..n]`, with `n`: brought up to the delivered bars when
+    /// read ([`SymbolData::metrics`]), so delivering a bar costs nothing for metrics no one
+    /// reads.
+    pub(crate) metrics: Cell<(usize, Metrics)>,
     /// The day's quality.
     pub quality: DayQuality,
     pub(crate) resamplers: Vec<Resampler>,
@@ -182,6 +186,29 @@ impl SymbolData {
     #[must_use]
     pub const fn symbol(&self) -> Symbol {
         self.symbol
+    }
+
+    /// Running session metrics over today's delivered base bars.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        let (counted, mut metrics) = self.metrics.get();
+        if counted < self.delivered {
+            for bar in &self.day_bars[counted..self.delivered] {
+                metrics.update(bar);
+            }
+            self.metrics.set((self.delivered, metrics));
+        }
+        metrics
+    }
+
+    /// The last delivered base bar's close (as [`Metrics::last`], without bringing the
+    /// metrics up to date).
+    #[must_use]
+    pub fn last_close(&self) -> Option<Price> {
+        self.delivered
+            .checked_sub(1)
+            .and_then(|i| self.day_bars.get(i))
+            .map(Bar::close)
     }
 
     /// Today's delivered bars at `interval` (base or derived), in delivery order; empty for an
@@ -310,8 +337,7 @@ mod tests {
         );
         // Typical prices 10 and 11 on volumes 100 and 300: VWAP 4300 / 400 = 10.75.
         for b in [bar(0, 10, 11, 9, 10, 100), bar(1, 10, 12, 10, 11, 300)] {
-            let candle = Candle::from_bar(&b, Timestamp::from_nanos(0));
-            m.update(&b, &candle);
+            m.update(&b);
         }
         assert_eq!(m.open(), Some(Price::from_units(10).unwrap()));
         assert_eq!(m.high(), Some(Price::from_units(12).unwrap()));
@@ -320,5 +346,47 @@ mod tests {
         assert_eq!(m.volume(), Quantity::from_units(400).unwrap());
         assert_eq!(m.bars(), 2);
         assert!((m.vwap().unwrap() - 10.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_symbols_metrics_cover_exactly_the_delivered_bars_whenever_they_are_read() {
+        let bars: Vec<Bar> = (0..6)
+            .map(|i| {
+                bar(
+                    i,
+                    10 + i as i128,
+                    12 + i as i128,
+                    9,
+                    11,
+                    100 * (i as i128 + 1),
+                )
+            })
+            .collect();
+        let mut data = SymbolData {
+            symbol: bars[0].symbol(),
+            base_interval: Interval::M1,
+            history: Vec::new(),
+            day_bars: BarSlice::new(Arc::new(bars.clone())),
+            delivered: 0,
+            derived_intervals: Vec::new(),
+            derived: Vec::new(),
+            indicators: Vec::new(),
+            metrics: Cell::default(),
+            quality: DayQuality::default(),
+            resamplers: Vec::new(),
+        };
+        // Read after none, some (twice over the same count), and all of the bars.
+        for delivered in [0, 2, 2, 3, 6] {
+            data.delivered = delivered;
+            let mut expected = Metrics::default();
+            for b in &bars[..delivered] {
+                expected.update(b);
+            }
+            assert_eq!(data.metrics(), expected, "after {delivered} bars");
+            assert_eq!(data.metrics().bars(), delivered as u64);
+            assert_eq!(data.last_close(), expected.last());
+        }
+        assert_eq!(data.metrics().high(), Some(Price::from_units(17).unwrap()));
+        assert_eq!(data.metrics().volume(), Quantity::from_units(2100).unwrap());
     }
 }

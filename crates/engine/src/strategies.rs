@@ -433,7 +433,7 @@ impl VwapReversion {
 impl Strategy for VwapReversion {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let symbol = bar.symbol();
-        let Some(vwap) = ctx.data().symbol(symbol).and_then(|s| s.metrics.vwap()) else {
+        let Some(vwap) = ctx.data().symbol(symbol).and_then(|s| s.metrics().vwap()) else {
             return;
         };
         let close = bar.close().to_f64();

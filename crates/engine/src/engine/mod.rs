@@ -21,9 +21,7 @@ use crate::clock::Clock;
 use crate::config::{EngineConfig, Universe};
 use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
 use crate::scanner::{Scanner, ScannerKind};
-use crate::session_data::{
-    DayBars, DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData,
-};
+use crate::session_data::{DayBars, DayQuality, RegisteredIndicator, SessionData, SymbolData};
 use crate::source::{BarSlice, BarSource, SourceError};
 
 /// Why a session stopped.
@@ -622,7 +620,7 @@ impl<'a> Engine<'a> {
                 .map(|iv| Vec::with_capacity(slots(*iv)))
                 .collect(),
             indicators,
-            metrics: Metrics::default(),
+            metrics: std::cell::Cell::default(),
             quality: DayQuality::default(),
             resamplers,
         })

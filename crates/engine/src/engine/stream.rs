@@ -277,14 +277,18 @@ impl Engine<'_> {
         let Some(bar) = data.day_bars.get(data.delivered) else {
             return Ok(());
         };
-        let candle = Candle::from_bar(bar, session);
-        data.metrics.update(bar, &candle);
         for r in &mut data.resamplers {
             r.push(bar, &mut self.derived_scratch)?;
         }
         let interval = bar.interval();
+        // Converted to floating point only for an indicator that takes it.
+        let mut candle = None;
         for ind in &mut data.indicators {
-            if ind.interval == interval && ind.record(&candle, ts) {
+            if ind.interval != interval {
+                continue;
+            }
+            let candle = candle.get_or_insert_with(|| Candle::from_bar(bar, session));
+            if ind.record(candle, ts) {
                 self.summary.indicator_values += 1;
                 if events && let Some(&output) = ind.latest() {
                     self.outputs_scratch

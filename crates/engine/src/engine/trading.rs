@@ -10,7 +10,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerEvent, OrderRecord, RiskConfig};
 use crate::event::Event;
 use crate::performance::{EquityStats, MetricInputs, Performance, Trade, TradeBook, performance};
 use crate::portfolio::Portfolio;
-use crate::session_data::SessionData;
+use crate::session_data::{SessionData, SymbolData};
 use crate::strategy::{Command, Context, Strategy};
 
 /// A strategy with its broker and portfolio, and the record of what they did.
@@ -405,7 +405,7 @@ impl<'a> Engine<'a> {
 /// last marked at.
 fn last_price(data: &SessionData, portfolio: &Portfolio, symbol: Symbol) -> Option<Price> {
     data.symbol(symbol)
-        .and_then(|s| s.metrics.last())
+        .and_then(SymbolData::last_close)
         .or_else(|| portfolio.holding(symbol).and_then(|h| h.last_price()))
 }
 

@@ -150,7 +150,7 @@ fn each_day_starts_from_nothing_and_the_last_day_stays_readable() {
                 );
             }
             assert!(s.history().all(|b| b.ts_event() < day.open));
-            assert_eq!(s.metrics.bars() as usize, s.bars(Interval::M1).len());
+            assert_eq!(s.metrics().bars() as usize, s.bars(Interval::M1).len());
             assert_eq!(s.quality.expected, if day.early_close { 210 } else { 390 });
             assert_eq!(s.quality.present as usize, s.bars(Interval::M1).len());
         }
