@@ -114,6 +114,15 @@ impl Holding {
     }
 }
 
+/// Where one symbol's holding is in one portfolio, valid while that portfolio's holdings keep
+/// their positions ([`Portfolio::mark_hinted`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HoldingHint {
+    /// The portfolio's generation the slot was read at; zero is never current.
+    generation: u64,
+    slot: Option<usize>,
+}
+
 /// Cash and holdings.
 #[derive(Debug, Clone)]
 pub struct Portfolio {
@@ -124,6 +133,9 @@ pub struct Portfolio {
     /// Each symbol's position in `holdings`: looked up on every bar (marks, the strategy's
     /// position checks).
     slots: SymbolMap<usize>,
+    /// Changes whenever a holding is added (and the positions in `holdings` move); from 1, so
+    /// a default [`HoldingHint`] is never current.
+    generation: u64,
     method: LotMethod,
     realized: Money,
     commissions: Money,
@@ -143,6 +155,7 @@ impl Portfolio {
             cash: initial,
             holdings: Vec::new(),
             slots: SymbolMap::with_hasher(SymbolHashing),
+            generation: 1,
             method,
             realized: Money::ZERO,
             commissions: Money::ZERO,
@@ -258,6 +271,22 @@ impl Portfolio {
         }
     }
 
+    /// As [`Portfolio::mark`], with `hint` remembering where the symbol's holding is (or
+    /// that it has none) until a holding is added: a symbol marked on every bar is looked up
+    /// once, not on each.
+    #[inline]
+    pub(crate) fn mark_hinted(&mut self, hint: &mut HoldingHint, symbol: Symbol, price: Price) {
+        if hint.generation != self.generation {
+            *hint = HoldingHint {
+                generation: self.generation,
+                slot: self.slots.get(&symbol).copied(),
+            };
+        }
+        if let Some(h) = hint.slot.and_then(|slot| self.holdings.get_mut(slot)) {
+            h.last = Some(price);
+        }
+    }
+
     /// Books a fill: cash moves by the notional and the commission, lots open or close by the
     /// lot method, and the profit it realized is returned. Nothing changes on error.
     ///
@@ -313,6 +342,7 @@ impl Portfolio {
         }
         let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
         self.holdings.insert(at, holding);
+        self.generation += 1;
         self.slots = self
             .holdings
             .iter()
@@ -403,6 +433,41 @@ mod tests {
 
     fn money(units: i128) -> Money {
         Money::from_units(units).unwrap()
+    }
+
+    #[test]
+    fn a_hinted_mark_follows_its_holding_when_another_is_added_before_it() {
+        let mut p = Portfolio::new(money(100_000), LotMethod::Fifo);
+        let (aaa, spy_) = (Symbol::parse("AAA").unwrap(), spy());
+        let price = |units| Price::from_units(units).unwrap();
+        let mut hint = HoldingHint::default();
+        // No holding yet: the mark changes nothing, and the hint remembers there is none.
+        p.mark_hinted(&mut hint, spy_, price(99));
+        assert!(p.holding(spy_).is_none());
+        p.apply_fill(&fill(Side::Buy, 10, 100, 0)).unwrap();
+        // The new holding makes the hint stale; the next mark finds it.
+        p.mark_hinted(&mut hint, spy_, price(101));
+        assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(101)));
+        // AAA sorts before SPY, so SPY's holding moves up one place.
+        let aaa_fill = Fill::try_new(
+            OrderId(2),
+            aaa,
+            Side::Buy,
+            Quantity::from_units(1).unwrap(),
+            price(50),
+            Money::ZERO,
+            Timestamp::from_nanos(0),
+        )
+        .unwrap();
+        p.apply_fill(&aaa_fill).unwrap();
+        p.mark_hinted(&mut hint, spy_, price(105));
+        assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(105)));
+        assert_eq!(p.holding(aaa).unwrap().last_price(), Some(price(50)));
+        // Cash 100,000 - 1,000 - 50; SPY 10 x 105; AAA 1 x 50.
+        assert_eq!(
+            p.equity().unwrap(),
+            money(100_000 - 1_000 - 50 + 1_050 + 50)
+        );
     }
 
     /// Buy 10 @ 100, buy 10 @ 110, sell 15 @ 120.

@@ -14,6 +14,7 @@ use openbell_calendar::{Resampler, TradingDay};
 use openbell_indicators::{Candle, Indicator, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
+use crate::portfolio::HoldingHint;
 use crate::source::BarSlice;
 
 /// Running session metrics of one symbol, over today's delivered base bars.
@@ -179,6 +180,8 @@ pub struct SymbolData {
     /// The day's quality.
     pub quality: DayQuality,
     pub(crate) resamplers: Vec<Resampler>,
+    /// Where the symbol's position is in the portfolio, for marking it on every bar.
+    pub(crate) holding: HoldingHint,
 }
 
 impl SymbolData {
@@ -374,6 +377,7 @@ mod tests {
             metrics: Cell::default(),
             quality: DayQuality::default(),
             resamplers: Vec::new(),
+            holding: HoldingHint::default(),
         };
         // Read after none, some (twice over the same count), and all of the bars.
         for delivered in [0, 2, 2, 3, 6] {

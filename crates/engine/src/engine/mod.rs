@@ -623,6 +623,7 @@ impl<'a> Engine<'a> {
             metrics: std::cell::Cell::default(),
             quality: DayQuality::default(),
             resamplers,
+            holding: crate::portfolio::HoldingHint::default(),
         })
     }
 }

@@ -304,7 +304,7 @@ impl Engine<'_> {
             if events {
                 self.emit_bar(bar, false, ts);
             }
-            self.trade_base_bar(bar)?;
+            self.trade_base_bar(slot, bar)?;
         }
         if !self.derived_scratch.is_empty() {
             let mut derived = std::mem::take(&mut self.derived_scratch);

@@ -316,15 +316,18 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// A base bar reached the session data: the broker matches it, positions are marked at its
-    /// close, and the strategy sees it.
-    pub(super) fn trade_base_bar(&mut self, bar: Bar) -> Result<(), EngineError> {
+    /// A base bar of `slot` reached the session data: the broker matches it, positions are
+    /// marked at its close, and the strategy sees it.
+    pub(super) fn trade_base_bar(&mut self, slot: usize, bar: Bar) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
         let mut events = std::mem::take(&mut t.scratch.broker);
         t.broker.on_bar(&bar, &mut t.portfolio, &mut events)?;
-        t.portfolio.mark(bar.symbol(), bar.close());
+        if let Some(data) = self.data.symbols.get_mut(slot) {
+            t.portfolio
+                .mark_hinted(&mut data.holding, bar.symbol(), bar.close());
+        }
         if !events.is_empty() {
             self.broker_events(&mut events)?;
         }
