@@ -507,6 +507,27 @@ impl Broker {
         portfolio: &mut Portfolio,
         events: &mut Vec<BrokerEvent>,
     ) -> Result<(), ModelError> {
+        if !self.working.is_empty() {
+            self.match_working(bar, portfolio, events)?;
+        }
+        if let Some(max) = self.risk.max_daily_loss
+            && !self.entries_blocked
+        {
+            let loss = self.day_start_equity.checked_sub(portfolio.equity()?)?;
+            if loss >= max {
+                self.entries_blocked = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Matches the working orders of `bar`'s symbol against it.
+    fn match_working(
+        &mut self,
+        bar: &Bar,
+        portfolio: &mut Portfolio,
+        events: &mut Vec<BrokerEvent>,
+    ) -> Result<(), ModelError> {
         // Matched in place; the orders that end leave the list in one pass.
         let mut working = std::mem::take(&mut self.working);
         let mut failed = None;
@@ -524,18 +545,7 @@ impl Broker {
                 })
         });
         self.working = working;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        if let Some(max) = self.risk.max_daily_loss
-            && !self.entries_blocked
-        {
-            let loss = self.day_start_equity.checked_sub(portfolio.equity()?)?;
-            if loss >= max {
-                self.entries_blocked = true;
-            }
-        }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Matches one working order of `bar`'s symbol against it, pushing what happened to
