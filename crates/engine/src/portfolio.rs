@@ -448,7 +448,7 @@ mod tests {
         // The new holding makes the hint stale; the next mark finds it.
         p.mark_hinted(&mut hint, spy_, price(101));
         assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(101)));
-        // AAA sorts before SPY, so SPY's holding moves up one place.
+        // AAA sorts before SPY, so SPY's holding moves from the first place to the second.
         let aaa_fill = Fill::try_new(
             OrderId(2),
             aaa,
