@@ -262,16 +262,10 @@ impl Portfolio {
 
     /// Marks `symbol` at `price` (a position's value follows its last price).
     pub fn mark(&mut self, symbol: Symbol, price: Price) {
-        if let Some(h) = self
-            .slots
-            .get(&symbol)
-            .and_then(|&slot| self.holdings.get_mut(slot))
-        {
-            h.last = Some(price);
-        }
+        self.mark_hinted(&mut HoldingHint::default(), symbol, price);
     }
 
-    /// As [`Portfolio::mark`], with `hint` remembering where the symbol's holding is (or
+    /// Marks `symbol` at `price`, with `hint` remembering where the symbol's holding is (or
     /// that it has none) until a holding is added: a symbol marked on every bar is looked up
     /// once, not on each.
     #[inline]
