@@ -247,6 +247,15 @@ impl Broker {
         let index = usize::try_from(order.id().0.saturating_sub(1)).unwrap_or(usize::MAX);
         let position = match self.records.get(index) {
             Some(r) if r.order.id() == order.id() => index,
+            // A new order: its id is above every recorded one, so it goes last (no search
+            // through a session's worth of records).
+            _ if self
+                .records
+                .last()
+                .is_none_or(|r| r.order.id() < order.id()) =>
+            {
+                self.records.len()
+            }
             // Ids come in order; one that does not is still kept in id order.
             _ => self.records.partition_point(|r| r.order.id() < order.id()),
         };
