@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use openbell_calendar::{Resampler, TradingDay};
-use openbell_indicators::{Candle, Indicator, Output};
+use openbell_indicators::{Candle, Indicator, Inputs, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
 use crate::portfolio::HoldingHint;
@@ -162,6 +162,8 @@ pub(crate) struct DayBars {
 #[derive(Debug)]
 pub struct SymbolData {
     pub(crate) symbol: Symbol,
+    /// The symbol's number in the session ([`crate::Context::symbol_number`]).
+    pub(crate) number: usize,
     pub(crate) base_interval: Interval,
     /// Trailing history, oldest day first.
     pub(crate) history: Vec<Arc<DayBars>>,
@@ -173,6 +175,10 @@ pub struct SymbolData {
     pub(crate) derived: Vec<Vec<Bar>>,
     /// Indicators registered today, warmed on the history.
     pub indicators: Vec<RegisteredIndicator>,
+    /// The candle fields the indicators of the base interval read, and of each derived
+    /// interval (parallel to `derived_intervals`): a bar is converted only as far as they need.
+    pub(crate) base_inputs: Inputs,
+    pub(crate) derived_inputs: Vec<Inputs>,
     /// Session metrics over `day_bars[..n]`, with `n`: brought up to the delivered bars when
     /// read ([`SymbolData::metrics`]), so delivering a bar costs nothing for metrics no one
     /// reads.
@@ -367,6 +373,7 @@ mod tests {
             .collect();
         let mut data = SymbolData {
             symbol: bars[0].symbol(),
+            number: 0,
             base_interval: Interval::M1,
             history: Vec::new(),
             day_bars: BarSlice::new(Arc::new(bars.clone())),
@@ -374,6 +381,8 @@ mod tests {
             derived_intervals: Vec::new(),
             derived: Vec::new(),
             indicators: Vec::new(),
+            base_inputs: Inputs::NONE,
+            derived_inputs: Vec::new(),
             metrics: Cell::default(),
             quality: DayQuality::default(),
             resamplers: Vec::new(),

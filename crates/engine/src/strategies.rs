@@ -3,7 +3,7 @@
 //! Strategies keep their own state across days (rolling windows, positions come from the
 //! portfolio), so their signals follow the continuous series.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use openbell_indicators::{Candle, Indicator, Rsi};
 use openbell_model::{
@@ -145,15 +145,64 @@ pub struct SmaCross {
     slow: usize,
     qty: Quantity,
     interval: Interval,
-    state: SymbolMap<CrossState>,
+    /// By symbol number ([`Context::symbol_number`]).
+    state: Vec<CrossState>,
 }
 
-#[derive(Debug, Default)]
+/// One symbol's windows: the last `slow` closes in a ring, with the sums of the last `fast`
+/// and the last `slow` of them.
+#[derive(Debug)]
 struct CrossState {
-    closes: VecDeque<i128>,
+    closes: Box<[i128]>,
+    /// Where the next close goes.
+    next: usize,
+    /// Closes seen, up to `slow`.
+    seen: usize,
     fast_sum: i128,
     slow_sum: i128,
     previous: Option<std::cmp::Ordering>,
+}
+
+impl CrossState {
+    fn new(slow: usize) -> Self {
+        Self {
+            closes: vec![0; slow].into_boxed_slice(),
+            next: 0,
+            seen: 0,
+            fast_sum: 0,
+            slow_sum: 0,
+            previous: None,
+        }
+    }
+
+    /// Adds a close; says whether both windows are full.
+    #[inline]
+    fn push(&mut self, close: i128, fast: usize) -> bool {
+        let slow = self.closes.len();
+        // The close leaving the fast window, `fast` places back (the ring holds `slow`).
+        let back = if self.next >= fast {
+            self.next - fast
+        } else {
+            self.next + slow - fast
+        };
+        if self.seen >= fast {
+            self.fast_sum -= self.closes[back];
+        }
+        if self.seen == slow {
+            self.slow_sum -= self.closes[self.next];
+        } else {
+            self.seen += 1;
+        }
+        self.closes[self.next] = close;
+        self.fast_sum += close;
+        self.slow_sum += close;
+        self.next = if self.next + 1 == slow {
+            0
+        } else {
+            self.next + 1
+        };
+        self.seen == slow
+    }
 }
 
 impl SmaCross {
@@ -169,7 +218,7 @@ impl SmaCross {
             slow,
             qty: r.quantity("qty", 100.0)?,
             interval: r.interval("interval", base)?,
-            state: SymbolMap::default(),
+            state: Vec::new(),
         }))
     }
 }
@@ -184,22 +233,16 @@ impl Strategy for SmaCross {
             return;
         }
         let symbol = bar.symbol();
-        // Looked up without `entry`, which makes room for an insert on every call.
-        let s = match self.state.get_mut(&symbol) {
-            Some(s) => s,
-            None => self.state.entry(symbol).or_default(),
+        // Every delivered bar's symbol is registered, so it has a number.
+        let Some(n) = ctx.symbol_number(symbol) else {
+            return;
         };
-        let close = bar.close().raw();
-        s.closes.push_back(close);
-        s.fast_sum += close;
-        s.slow_sum += close;
-        if s.closes.len() > self.fast {
-            s.fast_sum -= s.closes[s.closes.len() - 1 - self.fast];
+        if n >= self.state.len() {
+            let slow = self.slow;
+            self.state.resize_with(n + 1, || CrossState::new(slow));
         }
-        if s.closes.len() > self.slow {
-            s.slow_sum -= s.closes.pop_front().unwrap_or(0);
-        }
-        if s.closes.len() < self.slow {
+        let s = &mut self.state[n];
+        if !s.push(bar.close().raw(), self.fast) {
             return;
         }
         // fast_sum / fast against slow_sum / slow, without division.
@@ -477,6 +520,35 @@ impl Strategy for BuyAndHold {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         if self.bought.insert(bar.symbol()) {
             ctx.act(bar.symbol(), Side::Buy, self.qty, "buy and hold");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::CrossState;
+
+    proptest! {
+        /// The ring's sums are the sums of the last `fast` and `slow` closes, and it says the
+        /// windows are full from the `slow`-th close on.
+        #[test]
+        fn the_ring_sums_the_last_fast_and_slow_closes(
+            closes in proptest::collection::vec(-1_000_000i128..1_000_000, 0..120),
+            fast in 1usize..12,
+            extra in 1usize..20,
+        ) {
+            let slow = fast + extra;
+            let mut s = CrossState::new(slow);
+            for (i, close) in closes.iter().enumerate() {
+                let full = s.push(*close, fast);
+                let seen = &closes[..=i];
+                let sum = |n: usize| seen[seen.len().saturating_sub(n)..].iter().sum::<i128>();
+                prop_assert_eq!(full, seen.len() >= slow);
+                prop_assert_eq!(s.fast_sum, sum(fast));
+                prop_assert_eq!(s.slow_sum, sum(slow));
+            }
         }
     }
 }

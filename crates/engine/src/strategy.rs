@@ -6,7 +6,7 @@
 
 use openbell_model::{
     Bar, Fill, Interval, Money, Order, OrderId, OrderType, Quantity, Side, SignalId, Symbol,
-    TimeInForce, Timestamp,
+    SymbolMap, TimeInForce, Timestamp,
 };
 
 use crate::broker::{Broker, OrderRequest};
@@ -31,6 +31,10 @@ pub(crate) enum Command {
 pub struct Context<'c> {
     pub(crate) now: Timestamp,
     pub(crate) data: &'c SessionData,
+    /// Every symbol the session registered, by number.
+    pub(crate) numbers: &'c SymbolMap<usize>,
+    /// The symbol of the bar being delivered, with its number.
+    pub(crate) current: Option<(Symbol, usize)>,
     pub(crate) portfolio: &'c Portfolio,
     pub(crate) broker: &'c Broker,
     pub(crate) commands: &'c mut Vec<Command>,
@@ -63,6 +67,27 @@ impl Context<'_> {
     #[must_use]
     pub fn bars(&self, symbol: Symbol, interval: Interval) -> &[Bar] {
         self.data.bars(symbol, interval)
+    }
+
+    /// The number of `symbol` in this session: symbols are numbered from 0 in the order they
+    /// were first registered, and keep their number for the whole session, on every day. A
+    /// strategy can keep per-symbol state in a `Vec` indexed by it instead of a map keyed by
+    /// symbol. `None` for a symbol the session never registered.
+    #[inline]
+    #[must_use]
+    pub fn symbol_number(&self, symbol: Symbol) -> Option<usize> {
+        // The bar being delivered is the usual question, answered without a lookup.
+        match self.current {
+            Some((s, n)) if s == symbol => Some(n),
+            _ => self.numbers.get(&symbol).copied(),
+        }
+    }
+
+    /// How many symbols the session has registered so far: every
+    /// [`Context::symbol_number`] is below it.
+    #[must_use]
+    pub fn symbols_registered(&self) -> usize {
+        self.numbers.len()
     }
 
     /// The indicator registered on `symbol` under `label`.

@@ -2,7 +2,7 @@
 //! close, so the first is on the second bar; the first ATR is the mean of `period` true ranges,
 //! then `atr = (atr × (period − 1) + tr) / period`.
 
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// Wilder's ATR.
 #[derive(Debug, Clone)]
@@ -66,6 +66,10 @@ impl Indicator for Atr {
             self.atr /= n;
         }
         Some(Output::one(self.atr))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::HIGH | Inputs::LOW | Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -4,7 +4,7 @@
 
 use crate::sma::SmaKernel;
 use crate::window::Window;
-use crate::{Candle, Indicator, Output, is_zero_or_neg};
+use crate::{Candle, Indicator, Inputs, Output, is_zero_or_neg};
 
 /// Upper, middle and lower band.
 #[derive(Debug, Clone)]
@@ -54,6 +54,10 @@ impl Indicator for BollingerBands {
             deviation * self.k
         };
         Some(Output::three(middle + width, middle, middle - width))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

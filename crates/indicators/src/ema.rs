@@ -1,7 +1,7 @@
 //! Exponential moving average (TA-Lib `EMA`): seeded with the SMA of the first `period`
 //! values, then `ema += (x - ema) × 2 / (period + 1)`.
 
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// The EMA kernel, shared with MACD.
 #[derive(Debug, Clone)]
@@ -67,6 +67,10 @@ impl Indicator for Ema {
     #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.close).map(Output::one)
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

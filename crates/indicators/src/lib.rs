@@ -79,6 +79,81 @@ impl Candle {
             volume: bar.volume().to_f64(),
         }
     }
+
+    /// As [`Candle::from_bar`], converting only the fields in `inputs`; the others are 0. For
+    /// indicators whose [`Indicator::inputs`] are within `inputs`, the values are the same as
+    /// from the whole candle, and the conversions left out cost nothing.
+    #[must_use]
+    #[inline(always)]
+    pub fn from_bar_fields(bar: &Bar, session: Timestamp, inputs: Inputs) -> Self {
+        let mut c = Self {
+            ts_event: bar.ts_event(),
+            session: session.as_nanos(),
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: 0.0,
+        };
+        if inputs.contains(Inputs::OPEN) {
+            c.open = bar.open().to_f64();
+        }
+        if inputs.contains(Inputs::HIGH) {
+            c.high = bar.high().to_f64();
+        }
+        if inputs.contains(Inputs::LOW) {
+            c.low = bar.low().to_f64();
+        }
+        if inputs.contains(Inputs::CLOSE) {
+            c.close = bar.close().to_f64();
+        }
+        if inputs.contains(Inputs::VOLUME) {
+            c.volume = bar.volume().to_f64();
+        }
+        c
+    }
+}
+
+/// The price and volume fields of a [`Candle`] an indicator reads ([`Indicator::inputs`]). A
+/// set of fields: combine them with `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Inputs(u8);
+
+impl Inputs {
+    /// No field.
+    pub const NONE: Self = Self(0);
+    /// The open.
+    pub const OPEN: Self = Self(1);
+    /// The high.
+    pub const HIGH: Self = Self(1 << 1);
+    /// The low.
+    pub const LOW: Self = Self(1 << 2);
+    /// The close.
+    pub const CLOSE: Self = Self(1 << 3);
+    /// The volume.
+    pub const VOLUME: Self = Self(1 << 4);
+    /// Every field.
+    pub const ALL: Self = Self(0b1_1111);
+
+    /// Whether every field of `other` is in the set.
+    #[must_use]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Inputs {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Inputs {
+    fn bitor_assign(&mut self, other: Self) {
+        self.0 |= other.0;
+    }
 }
 
 /// An indicator's values for one bar: one to three numbers, named by
@@ -147,6 +222,13 @@ pub trait Indicator: std::fmt::Debug + Send {
             }
             None => false,
         }
+    }
+
+    /// The price and volume fields of the candle it reads (the times are always there). A
+    /// caller may leave the other fields at 0 ([`Candle::from_bar_fields`]); the default is
+    /// every field, so an indicator that does not say reads a whole candle.
+    fn inputs(&self) -> Inputs {
+        Inputs::ALL
     }
 
     /// Bars needed before the first value (TA-Lib's lookback + 1).

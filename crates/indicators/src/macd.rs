@@ -5,7 +5,7 @@
 //! The signal line is seeded with the SMA of the first `signal` MACD values.
 
 use crate::ema::EmaKernel;
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// MACD line, signal line and histogram.
 #[derive(Debug, Clone)]
@@ -61,6 +61,10 @@ impl Indicator for Macd {
         };
         let signal = self.signal.update(line)?;
         Some(Output::three(line, signal, line - signal))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -1,7 +1,7 @@
 //! On-balance volume (TA-Lib `OBV`): starts at the first bar's volume, then adds the volume of
 //! up-closes and subtracts that of down-closes.
 
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// On-balance volume.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,10 @@ impl Indicator for Obv {
         }
         self.prev_close = Some(c.close);
         Some(Output::one(self.obv))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE | Inputs::VOLUME
     }
 
     fn warmup(&self) -> usize {

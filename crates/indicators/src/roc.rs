@@ -2,7 +2,7 @@
 //! old close is zero.
 
 use crate::window::Window;
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// Percentage change over `period` bars.
 #[derive(Debug, Clone)]
@@ -35,6 +35,10 @@ impl Indicator for Roc {
         } else {
             ((c.close / old) - 1.0) * 100.0
         }))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

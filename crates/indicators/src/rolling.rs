@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// The extreme of the last `period` values: a queue of (index, value) kept monotonic.
 #[derive(Debug, Clone)]
@@ -65,6 +65,10 @@ impl Indicator for RollingHigh {
         self.0.update(c.high).map(Output::one)
     }
 
+    fn inputs(&self) -> Inputs {
+        Inputs::HIGH
+    }
+
     fn warmup(&self) -> usize {
         self.0.period
     }
@@ -90,6 +94,10 @@ impl Indicator for RollingLow {
     #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.low).map(Output::one)
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::LOW
     }
 
     fn warmup(&self) -> usize {
@@ -126,6 +134,10 @@ impl Indicator for RollingHighLow {
         let high = self.high.update(c);
         let low = self.low.update(c);
         Some(Output::two(high?.value(), low?.value()))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::HIGH | Inputs::LOW
     }
 
     fn warmup(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Relative strength index with Wilder's smoothing (TA-Lib `RSI`): the first average gain and
 //! loss are plain means of `period` changes, then `avg = (avg × (period − 1) + change) / period`.
 
-use crate::{Candle, Indicator, Output, is_zero};
+use crate::{Candle, Indicator, Inputs, Output, is_zero};
 
 /// Wilder's RSI of the close, 0 to 100.
 #[derive(Debug, Clone)]
@@ -77,6 +77,10 @@ impl Indicator for Rsi {
         self.loss /= n;
         self.gain /= n;
         Some(Output::one(self.value()))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -2,7 +2,7 @@
 //! after each value, as TA-Lib does it.
 
 use crate::window::Window;
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// The running-sum SMA kernel, shared by the indicators built on it.
 #[derive(Debug, Clone)]
@@ -51,6 +51,10 @@ impl Indicator for Sma {
     #[inline]
     fn update(&mut self, c: &Candle) -> Option<Output> {
         self.0.update(c.close).map(Output::one)
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -11,7 +11,7 @@
 //! running sums.
 
 use crate::window::Window;
-use crate::{Candle, Indicator, Output, is_zero_or_neg};
+use crate::{Candle, Indicator, Inputs, Output, is_zero_or_neg};
 
 /// Fixed-point units per whole unit, as in the model.
 const UNITS: f64 = 1e9;
@@ -87,6 +87,10 @@ impl Indicator for StdDev {
         } else {
             variance.sqrt()
         }))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

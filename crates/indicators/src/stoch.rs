@@ -5,7 +5,7 @@
 
 use crate::rolling::Extreme;
 use crate::sma::SmaKernel;
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// Slow %K and %D.
 #[derive(Debug, Clone)]
@@ -50,6 +50,10 @@ impl Indicator for Stochastic {
         let slow_k = self.slow_k.update(fast_k)?;
         let slow_d = self.slow_d.update(slow_k)?;
         Some(Output::two(slow_k, slow_d))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::HIGH | Inputs::LOW | Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -68,6 +68,80 @@ fn update_into_writes_what_update_returns_and_nothing_while_warming_up() {
 }
 
 #[test]
+fn an_indicator_reads_only_the_fields_its_inputs_name() {
+    for (name, _) in CATALOG {
+        let mut whole = create(name, &BTreeMap::new()).unwrap();
+        let mut masked = create(name, &BTreeMap::new()).unwrap();
+        let inputs = masked.inputs();
+        for i in 0..80_i32 {
+            let x = f64::from(i);
+            let c = Candle {
+                ts_event: Timestamp::from_nanos(i64::from(i) * 60_000_000_000),
+                session: i64::from(i >= 40),
+                open: 100.0 + (x * 0.3).sin(),
+                high: 101.5 + (x * 0.7).cos(),
+                low: 98.5 - (x * 0.5).sin(),
+                close: 100.0 + (x * 0.2).cos(),
+                volume: 100.0 + 7.0 * x,
+            };
+            // Every field outside the inputs is replaced by a value far from the real one.
+            let other = -1e6 - x;
+            let keep = |field: Inputs, v: f64| if inputs.contains(field) { v } else { other };
+            let m = Candle {
+                open: keep(Inputs::OPEN, c.open),
+                high: keep(Inputs::HIGH, c.high),
+                low: keep(Inputs::LOW, c.low),
+                close: keep(Inputs::CLOSE, c.close),
+                volume: keep(Inputs::VOLUME, c.volume),
+                ..c
+            };
+            assert_eq!(whole.update(&c), masked.update(&m), "{name} at bar {i}");
+        }
+    }
+}
+
+#[test]
+fn a_candle_from_some_fields_converts_those_and_leaves_the_rest_at_zero() {
+    use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
+    let price = |s: &str| s.parse::<Price>().unwrap();
+    let ohlcv = Ohlcv {
+        open: price("10.25"),
+        high: price("11.5"),
+        low: price("9.75"),
+        close: price("10.5"),
+        volume: Quantity::from_units(1234).unwrap(),
+    };
+    let ts = Timestamp::from_nanos(1_704_205_800_000_000_000);
+    let bar = Bar::try_new(Symbol::parse("SPY").unwrap(), Interval::M1, ts, ohlcv).unwrap();
+    let session = Timestamp::from_nanos(1_704_205_800_000_000_000);
+    let whole = Candle::from_bar(&bar, session);
+    assert_eq!(
+        (whole.open, whole.high, whole.low, whole.close, whole.volume),
+        (10.25, 11.5, 9.75, 10.5, 1234.0)
+    );
+    assert_eq!(Candle::from_bar_fields(&bar, session, Inputs::ALL), whole);
+    for bits in 0..32 {
+        let inputs = Inputs(bits);
+        let c = Candle::from_bar_fields(&bar, session, inputs);
+        let or_zero = |field: Inputs, v: f64| if inputs.contains(field) { v } else { 0.0 };
+        let expected = Candle {
+            open: or_zero(Inputs::OPEN, whole.open),
+            high: or_zero(Inputs::HIGH, whole.high),
+            low: or_zero(Inputs::LOW, whole.low),
+            close: or_zero(Inputs::CLOSE, whole.close),
+            volume: or_zero(Inputs::VOLUME, whole.volume),
+            ..whole
+        };
+        assert_eq!(c, expected, "{bits:05b}");
+    }
+    assert_eq!(
+        Inputs::OPEN | Inputs::HIGH | Inputs::LOW | Inputs::CLOSE | Inputs::VOLUME,
+        Inputs::ALL
+    );
+    assert!(Inputs::ALL.contains(Inputs::CLOSE) && !Inputs::CLOSE.contains(Inputs::HIGH));
+}
+
+#[test]
 fn session_vwap_resets_each_session() {
     let mut vwap = create("vwap", &BTreeMap::new()).unwrap();
     let a = vwap.update(&candle(0, 1, 100.0)).unwrap().value();

@@ -2,7 +2,7 @@
 //! typical price `(high + low + close) / 3`. It resets when [`Candle::session`] changes, so it
 //! never carries one trading day into the next. No value until the session has traded volume.
 
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// Volume-weighted average price of the current session.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,10 @@ impl Indicator for SessionVwap {
         self.price_volume += typical * c.volume;
         self.volume += c.volume;
         (self.volume > 0.0).then(|| Output::one(self.price_volume / self.volume))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::HIGH | Inputs::LOW | Inputs::CLOSE | Inputs::VOLUME
     }
 
     fn warmup(&self) -> usize {

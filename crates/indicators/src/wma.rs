@@ -2,7 +2,7 @@
 //! TA-Lib's two running sums so each update is O(1).
 
 use crate::window::Window;
-use crate::{Candle, Indicator, Output};
+use crate::{Candle, Indicator, Inputs, Output};
 
 /// Weighted moving average of the close.
 #[derive(Debug, Clone)]
@@ -50,6 +50,10 @@ impl Indicator for Wma {
         let out = self.sum / divider;
         self.sum -= self.sub;
         Some(Output::one(out))
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::CLOSE
     }
 
     fn warmup(&self) -> usize {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use openbell_calendar::{BarSlot, Resampler, TradingDay, coverage_of, resample_day};
-use openbell_indicators::Candle;
-use openbell_model::{Bar, Interval, ModelError, Symbol, Timestamp};
+use openbell_indicators::{Candle, Inputs};
+use openbell_model::{Bar, Interval, ModelError, Symbol, SymbolMap, Timestamp};
 use tracing::{debug, info, info_span, warn};
 
 use crate::clock::Clock;
@@ -86,6 +86,9 @@ pub struct Engine<'a> {
     clock: &'a mut dyn Clock,
     out: Outputs<'a>,
     data: SessionData,
+    /// Every symbol registered in the session, numbered from 0 in the order of its first
+    /// registration ([`crate::Context::symbol_number`]).
+    numbers: SymbolMap<usize>,
     summary: Summary,
     reported: BTreeSet<(Symbol, NaiveDate)>,
     /// Yesterday's indicators by symbol, to continue for symbols registered again today.
@@ -145,6 +148,7 @@ impl<'a> Engine<'a> {
                 observer: None,
             },
             data: SessionData::default(),
+            numbers: SymbolMap::default(),
             summary: Summary::default(),
             reported: BTreeSet::new(),
             recent: BTreeMap::new(),
@@ -605,9 +609,20 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|d| Resampler::with_slots(Arc::clone(self.slots_of(*d)), symbol, base, *d))
             .collect::<Result<Vec<_>, _>>()?;
+        let next = self.numbers.len();
+        let number = *self.numbers.entry(symbol).or_insert(next);
+        let inputs = |iv: Interval| {
+            indicators
+                .iter()
+                .filter(|ind| ind.interval == iv)
+                .fold(Inputs::NONE, |all, ind| all | ind.indicator.inputs())
+        };
+        let base_inputs = inputs(base);
+        let derived_inputs = self.config.derived.iter().map(|iv| inputs(*iv)).collect();
         let slots = |iv: Interval| self.slots_of(iv).len();
         Ok(SymbolData {
             symbol,
+            number,
             base_interval: base,
             history: history.into_iter().map(|(_, bars)| bars).collect(),
             day_bars: BarSlice::default(),
@@ -620,6 +635,8 @@ impl<'a> Engine<'a> {
                 .map(|iv| Vec::with_capacity(slots(*iv)))
                 .collect(),
             indicators,
+            base_inputs,
+            derived_inputs,
             metrics: std::cell::Cell::default(),
             quality: DayQuality::default(),
             resamplers,

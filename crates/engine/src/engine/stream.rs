@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use openbell_calendar::TradingDay;
-use openbell_indicators::Candle;
+use openbell_indicators::{Candle, Inputs};
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 
 use super::{Engine, EngineError, bar_close};
@@ -287,7 +287,8 @@ impl Engine<'_> {
             if ind.interval != interval {
                 continue;
             }
-            let candle = candle.get_or_insert_with(|| Candle::from_bar(bar, session));
+            let candle = candle
+                .get_or_insert_with(|| Candle::from_bar_fields(bar, session, data.base_inputs));
             if ind.record(candle, ts) {
                 self.summary.indicator_values += 1;
                 if events && let Some(&output) = ind.latest() {
@@ -333,12 +334,14 @@ impl Engine<'_> {
             return Ok(());
         };
         self.summary.derived_bars += 1;
+        let inputs = data.derived_inputs.get(k).copied().unwrap_or(Inputs::ALL);
         let mut candle: Option<Candle> = None;
         for ind in &mut data.indicators {
             if ind.interval != interval {
                 continue;
             }
-            let candle = candle.get_or_insert_with(|| Candle::from_bar(bar, session));
+            let candle =
+                candle.get_or_insert_with(|| Candle::from_bar_fields(bar, session, inputs));
             if ind.record(candle, ts) {
                 self.summary.indicator_values += 1;
                 if events && let Some(&output) = ind.latest() {
@@ -351,7 +354,7 @@ impl Engine<'_> {
         if events {
             self.emit_bar(*bar, true, ts);
         }
-        self.trade_bar(bar)
+        self.trade_bar(slot, bar)
     }
 
     /// Emits a delivered bar's event, then the events of the indicator values it produced.

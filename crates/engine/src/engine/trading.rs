@@ -184,12 +184,26 @@ impl<'a> Engine<'a> {
         &mut self,
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
     ) -> Result<(), EngineError> {
+        self.hook_on(None, f)
+    }
+
+    /// [`Engine::hook`] while a bar of the symbol in `slot` is delivered.
+    pub(super) fn hook_on(
+        &mut self,
+        slot: Option<usize>,
+        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
+    ) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
+        let current = slot
+            .and_then(|slot| self.data.symbols.get(slot))
+            .map(|d| (d.symbol, d.number));
         let mut ctx = Context {
             now: self.clock.now(),
             data: &self.data,
+            numbers: &self.numbers,
+            current,
             portfolio: &t.portfolio,
             broker: &t.broker,
             commands: &mut t.commands,
@@ -334,17 +348,18 @@ impl<'a> Engine<'a> {
         if let Some(t) = self.trading.as_mut() {
             t.scratch.broker = events;
         }
-        self.trade_bar(&bar)
+        self.trade_bar(slot, &bar)
     }
 
-    /// The strategy sees a bar of an interval it subscribed to.
-    pub(super) fn trade_bar(&mut self, bar: &Bar) -> Result<(), EngineError> {
+    /// The strategy sees a bar of `slot` of an interval it subscribed to.
+    #[inline]
+    pub(super) fn trade_bar(&mut self, slot: usize, bar: &Bar) -> Result<(), EngineError> {
         let subscribed = self
             .trading
             .as_ref()
             .is_some_and(|t| t.intervals.contains(&bar.interval()));
         if subscribed && !self.catching_up {
-            self.hook(|s, ctx| s.on_bar(ctx, bar))?;
+            self.hook_on(Some(slot), |s, ctx| s.on_bar(ctx, bar))?;
         }
         Ok(())
     }

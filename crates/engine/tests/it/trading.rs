@@ -643,3 +643,80 @@ fn equity_is_recorded_once_per_delivery_time() {
     assert_eq!(opens.iter().position(|o| *o), Some(6));
     assert!(opens[6..].iter().all(|o| *o));
 }
+
+/// Records the number each symbol has whenever the strategy asks.
+#[derive(Default)]
+struct Numbering {
+    on_bars: std::collections::BTreeMap<openbell_model::Symbol, std::collections::BTreeSet<usize>>,
+    on_fills: Vec<(openbell_model::Symbol, Option<usize>)>,
+    unknown: Vec<Option<usize>>,
+    registered: usize,
+}
+
+impl Strategy for Numbering {
+    fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+        let number = ctx.symbol_number(bar.symbol()).unwrap();
+        let first = !self.on_bars.contains_key(&bar.symbol());
+        self.on_bars.entry(bar.symbol()).or_default().insert(number);
+        if first {
+            ctx.market(
+                bar.symbol(),
+                Side::Buy,
+                Quantity::from_units(1).unwrap(),
+                None,
+            );
+        }
+        self.unknown.push(ctx.symbol_number(sym("ZZZ")));
+        self.registered = ctx.symbols_registered();
+    }
+
+    fn on_fill(&mut self, ctx: &mut Context<'_>, fill: &Fill) {
+        self.on_fills
+            .push((fill.symbol(), ctx.symbol_number(fill.symbol())));
+    }
+}
+
+/// Every symbol keeps one number for the whole session, on every day and in every hook; the
+/// numbers run from 0 without gaps; a symbol never registered has none.
+#[test]
+fn symbols_keep_one_dense_number_for_the_whole_session() {
+    let mut src = MemorySource::new();
+    for s in ["CCC", "AAA"] {
+        src.add(crate::minute_bars(s, DAY1, DAY2, |_, _| false));
+    }
+    // BBB trades only on the second day.
+    src.add(crate::minute_bars("BBB", DAY1, DAY2, |d, _| d == 0));
+    let mut cfg = config(&["CCC", "AAA", "BBB"], DAY1, DAY2);
+    cfg.derived.clear();
+    cfg.indicators.clear();
+    let mut strategy = Numbering::default();
+    let (mut clock, mut sink) = (SimulatedClock::default(), VecSink::default());
+    Engine::new(cfg, &mut src, &mut clock, &mut sink)
+        .unwrap()
+        .with_strategy(
+            &mut strategy,
+            BrokerConfig::default(),
+            RiskConfig::default(),
+        )
+        .run()
+        .unwrap();
+    assert_eq!(strategy.on_bars.len(), 3);
+    let mut numbers: Vec<usize> = strategy
+        .on_bars
+        .values()
+        .map(|n| {
+            assert_eq!(n.len(), 1, "{n:?}");
+            *n.first().unwrap()
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![0, 1, 2]);
+    assert_eq!(strategy.registered, 3);
+    // Fills reach the strategy outside a bar of their symbol: the same number.
+    assert_eq!(strategy.on_fills.len(), 3);
+    for (symbol, number) in &strategy.on_fills {
+        let on_bar = strategy.on_bars[symbol].first().copied();
+        assert_eq!(*number, on_bar, "{symbol}");
+    }
+    assert!(strategy.unknown.iter().all(Option::is_none));
+}
