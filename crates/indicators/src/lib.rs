@@ -8,8 +8,9 @@
 //! TA-Lib lacks, is the cumulative typical price × volume over cumulative volume since the
 //! session's first bar.
 //!
-//! Indicators are `f64`: they are statistics, not money. [`Candle::from_bar`] is the one place
-//! fixed-point bar values become floating point.
+//! Indicators are `f64`: they are statistics, not money. [`Candle::from_bar`] (or
+//! [`Candle::from_bar_fields`], for only the fields an indicator's [`Indicator::inputs`] name) is
+//! the one place fixed-point bar values become floating point.
 
 mod atr;
 mod bbands;
@@ -65,7 +66,8 @@ pub struct Candle {
 }
 
 impl Candle {
-    /// Converts a bar: the one place fixed-point prices become `f64`.
+    /// Converts a bar: with [`Candle::from_bar_fields`], the one place fixed-point prices
+    /// become `f64`.
     #[must_use]
     #[inline]
     pub fn from_bar(bar: &Bar, session: Timestamp) -> Self {
