@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use openbell_model::{Bar, Interval, ModelError, Ohlcv, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, ModelError, Symbol, Timestamp};
 
 use crate::trading_day::{BarSlot, TradingDay};
 
@@ -52,17 +52,17 @@ pub enum ResampleError {
         /// The previous bar's open time.
         previous: Timestamp,
     },
-    /// Summing volume or building the derived bar failed.
+    /// Summing the volume of a window overflowed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
-/// The open window: its slot and the fields of the bar it becomes (kept together, so that
-/// building the bar copies them whole).
+/// The open window: its slot and the bar it becomes, so far (its first source bar, extended
+/// by the later ones with [`Bar::absorb`]).
 #[derive(Debug, Clone, Copy)]
 struct Window {
     slot: usize,
-    ohlcv: Ohlcv,
+    bar: Bar,
 }
 
 /// Streams source bars of one symbol and one trading day into derived bars.
@@ -162,31 +162,21 @@ impl Resampler {
         (self.cursor_open <= ts).then_some(self.cursor)
     }
 
-    fn emit(&self, window: Window) -> Result<Bar, ResampleError> {
-        let slot = self.slots[window.slot];
-        Ok(Bar::try_new(
-            self.symbol,
-            self.target,
-            slot.open,
-            window.ohlcv,
-        )?)
+    /// The derived bar of a completed window: its prices, at the target interval and the
+    /// window's open.
+    fn emit(&self, window: Window) -> Bar {
+        window
+            .bar
+            .with_time(self.target, self.slots[window.slot].open)
     }
 
     /// Appends the completed window's bar to `out`. Out of line: it runs once per derived
     /// bar, not per source bar.
     #[inline(never)]
-    fn emit_into(&mut self, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
-        let Some(w) = self.current.take() else {
-            return Ok(());
-        };
-        // Built in place: a returned `Result<Bar, _>` would be copied through the stack.
-        out.push(Bar::try_new(
-            self.symbol,
-            self.target,
-            self.slots[w.slot].open,
-            w.ohlcv,
-        )?);
-        Ok(())
+    fn emit_into(&mut self, out: &mut Vec<Bar>) {
+        if let Some(w) = self.current.take() {
+            out.push(self.emit(w));
+        }
     }
 
     #[cold]
@@ -210,10 +200,11 @@ impl Resampler {
     ///
     /// # Errors
     /// [`ResampleError::WrongSeries`] for a bar of another symbol or interval;
-    /// [`ResampleError::OutOfOrder`] for a bar not later than the previous one.
+    /// [`ResampleError::OutOfOrder`] for a bar not later than the previous one;
+    /// [`ResampleError::Model`] when the window's summed volume overflows.
     #[inline]
     pub fn push(&mut self, bar: &Bar, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
-        if bar.symbol() != self.symbol || bar.interval() != self.source {
+        if !bar.is_series(&self.symbol, self.source) {
             return Err(self.wrong_series(bar));
         }
         let ts = bar.ts_event().as_nanos();
@@ -227,50 +218,35 @@ impl Resampler {
             return Ok(());
         };
         match &mut self.current {
-            Some(w) if w.slot == slot => {
-                let o = &mut w.ohlcv;
-                o.high = o.high.max(bar.high());
-                o.low = o.low.min(bar.low());
-                o.close = bar.close();
-                o.volume = o.volume.checked_add(bar.volume())?;
-            }
+            Some(w) if w.slot == slot => w.bar.absorb(bar)?,
             _ => {
-                self.emit_into(out)?;
-                self.current = Some(Window {
-                    slot,
-                    ohlcv: bar.ohlcv(),
-                });
+                self.emit_into(out);
+                self.current = Some(Window { slot, bar: *bar });
             }
         }
         // The window is complete once a source bar reaches its close (the cursor's slot).
         if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close {
-            self.emit_into(out)?;
+            self.emit_into(out);
         }
         Ok(())
     }
 
     /// Emits the open window if the clock `now` has reached its close (live use: a window whose
     /// last source bar never came is complete when its time is up).
-    ///
-    /// # Errors
-    /// Only if the derived bar cannot be built, which valid source bars never cause.
     #[inline]
-    pub fn close_until(&mut self, now: Timestamp) -> Result<Option<Bar>, ResampleError> {
+    pub fn close_until(&mut self, now: Timestamp) -> Option<Bar> {
         match self.current {
             Some(w) if self.slots[w.slot].close <= now => {
                 self.current = None;
-                self.emit(w).map(Some)
+                Some(self.emit(w))
             }
-            _ => Ok(None),
+            _ => None,
         }
     }
 
     /// Emits the open window, if any: the end of the day or of the input.
-    ///
-    /// # Errors
-    /// Only if the derived bar cannot be built, which valid source bars never cause.
-    pub fn finish(&mut self) -> Result<Option<Bar>, ResampleError> {
-        self.current.take().map(|w| self.emit(w)).transpose()
+    pub fn finish(&mut self) -> Option<Bar> {
+        self.current.take().map(|w| self.emit(w))
     }
 }
 
@@ -290,13 +266,13 @@ pub fn resample_day(
     for bar in bars {
         resampler.push(bar, &mut out)?;
     }
-    out.extend(resampler.finish()?);
+    out.extend(resampler.finish());
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use openbell_model::{Price, Quantity};
+    use openbell_model::{Ohlcv, Price, Quantity};
     use proptest::prelude::*;
 
     use super::*;
@@ -375,7 +351,7 @@ mod tests {
         for bar in &bars {
             r.push(bar, &mut out).unwrap();
         }
-        assert!(r.finish().unwrap().is_none());
+        assert!(r.finish().is_none());
         let opens: Vec<String> = out.iter().map(|b| b.ts_event().to_string()).collect();
         assert_eq!(opens, ["2024-01-02T14:30:00Z", "2024-01-02T14:45:00Z"]);
         assert_eq!(r.skipped(), 2);
@@ -390,9 +366,9 @@ mod tests {
         r.push(&minute_bar(&d, 1, 1), &mut out).unwrap();
         assert!(out.is_empty());
         let before = d.open.checked_add_nanos(4 * 60_000_000_000).unwrap();
-        assert!(r.close_until(before).unwrap().is_none());
+        assert!(r.close_until(before).is_none());
         let at_close = d.open.checked_add_nanos(5 * 60_000_000_000).unwrap();
-        let bar = r.close_until(at_close).unwrap().unwrap();
+        let bar = r.close_until(at_close).unwrap();
         assert_eq!(bar.volume(), Quantity::from_units(2).unwrap());
     }
 

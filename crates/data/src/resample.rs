@@ -67,7 +67,7 @@ pub fn resample_series(
             let ts = bar.ts_event();
             while day_index < days.len() && days[day_index].close <= ts {
                 if let Some(mut done) = current.take() {
-                    derived.extend(done.finish()?);
+                    derived.extend(done.finish());
                     report.skipped += done.skipped();
                 }
                 day_index += 1;
@@ -87,7 +87,7 @@ pub fn resample_series(
         }
     }
     if let Some(mut done) = current.take() {
-        derived.extend(done.finish()?);
+        derived.extend(done.finish());
         report.skipped += done.skipped();
     }
     report.derived_bars = derived.len() as u64;

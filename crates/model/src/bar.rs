@@ -131,6 +131,42 @@ impl Bar {
         self.symbol
     }
 
+    /// Extends the bar by a later bar of its series: the highest high, the lowest low, the later
+    /// bar's close and the summed volume, as a longer bar built from both. The invariants hold
+    /// by construction (the low stays at or below the first open and the later close, the high
+    /// at or above them, and volumes are not negative), so nothing is checked again.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when the summed volume is out of range; the bar is unchanged.
+    #[inline]
+    pub fn absorb(&mut self, later: &Self) -> Result<(), ModelError> {
+        let o = &mut self.ohlcv;
+        let volume = o.volume.checked_add(later.volume())?;
+        o.high = o.high.max(later.high());
+        o.low = o.low.min(later.low());
+        o.close = later.close();
+        o.volume = volume;
+        Ok(())
+    }
+
+    /// The same prices and volume as a bar of `interval` opening at `ts_event`.
+    #[must_use]
+    pub const fn with_time(self, interval: Interval, ts_event: Timestamp) -> Self {
+        Self {
+            interval,
+            ts_event,
+            ..self
+        }
+    }
+
+    /// Whether the bar is of `symbol` at `interval` (compared in place, without copying the
+    /// symbol out).
+    #[must_use]
+    #[inline]
+    pub fn is_series(&self, symbol: &Symbol, interval: Interval) -> bool {
+        self.symbol == *symbol && self.interval == interval
+    }
+
     /// The bar length.
     #[must_use]
     pub const fn interval(&self) -> Interval {
@@ -253,6 +289,42 @@ mod tests {
     }
 
     proptest! {
+        /// Absorbing bars one after another gives the bar the constructor builds from the first
+        /// open, the highest high, the lowest low, the last close and the summed volume.
+        #[test]
+        fn absorbing_later_bars_is_the_checked_fold(
+            raw in proptest::collection::vec(
+                (-1000i128..1000, 0i128..50, 0i128..50, -1000i128..1000, 0i128..1000),
+                1..12,
+            ),
+        ) {
+            // Each bar: open o, close c, high above both by dh, low below both by dl.
+            let bars: Vec<Bar> = raw
+                .iter()
+                .map(|(o, dh, dl, c, v)| {
+                    build(ohlcv(*o, o.max(c) + dh, o.min(c) - dl, *c, *v)).unwrap()
+                })
+                .collect();
+            let mut merged = bars[0];
+            for later in &bars[1..] {
+                merged.absorb(later).unwrap();
+            }
+            let fold = Ohlcv {
+                open: bars[0].open(),
+                high: bars.iter().map(Bar::high).max().unwrap(),
+                low: bars.iter().map(Bar::low).min().unwrap(),
+                close: bars[bars.len() - 1].close(),
+                volume: Quantity::from_raw(bars.iter().map(|b| b.volume().raw()).sum()),
+            };
+            prop_assert_eq!(merged, build(fold).unwrap());
+            let later = Timestamp::parse("2013-10-07T13:35:00Z").unwrap();
+            let moved = merged.with_time(Interval::M5, later);
+            prop_assert_eq!(
+                (moved.symbol(), moved.interval(), moved.ts_event(), moved.ohlcv()),
+                (merged.symbol(), Interval::M5, later, merged.ohlcv())
+            );
+        }
+
         #[test]
         fn constructor_accepts_exactly_the_invariant(
             o in -1000i128..1000, h in -1000i128..1000, l in -1000i128..1000,

@@ -416,7 +416,7 @@ impl<'a> Engine<'a> {
         for slot in 0..self.data.symbols.len() {
             let mut late = Vec::new();
             for r in &mut self.data.symbols[slot].resamplers {
-                late.extend(r.finish()?);
+                late.extend(r.finish());
             }
             for bar in late {
                 self.deliver_derived(slot, &bar, day.close)?;

@@ -139,7 +139,7 @@ impl Engine<'_> {
         // Windows whose time is already up.
         let mut late = Vec::new();
         for r in &mut self.data.symbols[slot].resamplers {
-            late.extend(r.close_until(now)?);
+            late.extend(r.close_until(now));
         }
         for bar in late {
             self.deliver_derived(slot, &bar, now)?;
@@ -254,7 +254,7 @@ impl Engine<'_> {
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
         for (slot, data) in self.data.symbols.iter_mut().enumerate() {
             for r in &mut data.resamplers {
-                if let Some(bar) = r.close_until(until)? {
+                if let Some(bar) = r.close_until(until) {
                     let close = bar.ts_close_nominal().min(day_close);
                     late.push((close, data.symbol, bar.interval(), slot, bar));
                 }
