@@ -439,18 +439,31 @@ fixed_point!(Price, "price");
 fixed_point!(Quantity, "quantity");
 fixed_point!(Money, "money");
 
+/// [`SCALE`] as an `i64`.
+const SCALE_I64: i64 = 1_000_000_000;
+
 impl Price {
     /// The notional `self × quantity`, exact when the product has at most nine decimals and
     /// rounded half to even otherwise.
     ///
     /// # Errors
     /// [`ModelError::Overflow`] when `|price × quantity|` exceeds about 1.7e20.
+    #[inline]
     pub fn checked_mul_qty(self, quantity: Quantity) -> Result<Money, ModelError> {
-        const SCALE_I64: i64 = 1_000_000_000;
+        // 64-bit operands cannot overflow 128 bits, and a whole quantity needs no division:
+        // the price times the count of units. This common case inlines; the rest does not.
+        if let (Ok(p), Ok(q)) = (i64::try_from(self.0), i64::try_from(quantity.0))
+            && q % SCALE_I64 == 0
+        {
+            return Ok(Money(i128::from(p) * i128::from(q / SCALE_I64)));
+        }
+        self.mul_qty_rounded(quantity)
+    }
+
+    /// [`Price::checked_mul_qty`] for a fractional quantity or an operand beyond 64 bits.
+    #[inline(never)]
+    fn mul_qty_rounded(self, quantity: Quantity) -> Result<Money, ModelError> {
         match (i64::try_from(self.0), i64::try_from(quantity.0)) {
-            // 64-bit operands cannot overflow 128 bits, and a whole quantity needs no
-            // division: the price times the count of units.
-            (Ok(p), Ok(q)) if q % SCALE_I64 == 0 => Some(i128::from(p) * i128::from(q / SCALE_I64)),
             (Ok(p), Ok(q)) => div_round_half_even(i128::from(p) * i128::from(q), SCALE),
             _ => self
                 .0
