@@ -3,7 +3,8 @@
 
 use openbell_engine::{
     BrokerConfig, Commission, Context, Engine, Event, MemorySource, OrderRequest, RiskConfig,
-    SimulatedClock, Slippage, Strategy, VecSink,
+    ScanView, Scanner, ScannerKind, ScannerSpec, Schedule, SimulatedClock, Slippage, Strategy,
+    VecSink,
 };
 use openbell_model::{
     Bar, Fill, Interval, Money, Ohlcv, OrderStatus, OrderType, Price, Quantity, Side, TimeInForce,
@@ -650,7 +651,8 @@ struct Numbering {
     on_bars: std::collections::BTreeMap<openbell_model::Symbol, std::collections::BTreeSet<usize>>,
     on_fills: Vec<(openbell_model::Symbol, Option<usize>)>,
     unknown: Vec<Option<usize>>,
-    registered: usize,
+    /// Symbols registered so far, as seen on each day's bars.
+    registered: std::collections::BTreeSet<(chrono::NaiveDate, usize)>,
 }
 
 impl Strategy for Numbering {
@@ -667,7 +669,8 @@ impl Strategy for Numbering {
             );
         }
         self.unknown.push(ctx.symbol_number(sym("ZZZ")));
-        self.registered = ctx.symbols_registered();
+        let date = ctx.data().date().unwrap();
+        self.registered.insert((date, ctx.symbols_registered()));
     }
 
     fn on_fill(&mut self, ctx: &mut Context<'_>, fill: &Fill) {
@@ -676,23 +679,48 @@ impl Strategy for Numbering {
     }
 }
 
+/// Chooses AAA and BBB on the first day, CCC and AAA on the second.
+struct DayPicks;
+
+impl Scanner for DayPicks {
+    fn scan(&mut self, view: &mut ScanView<'_>) -> Vec<(openbell_model::Symbol, f64)> {
+        let picks = if view.day().date == date(DAY1) {
+            ["AAA", "BBB"]
+        } else {
+            ["CCC", "AAA"]
+        };
+        vec![(sym(picks[0]), 2.0), (sym(picks[1]), 1.0)]
+    }
+}
+
 /// Every symbol keeps one number for the whole session, on every day and in every hook; the
-/// numbers run from 0 without gaps; a symbol never registered has none.
+/// numbers run from 0 without gaps, across days whose symbols differ; a symbol never
+/// registered has none.
 #[test]
 fn symbols_keep_one_dense_number_for_the_whole_session() {
     let mut src = MemorySource::new();
-    for s in ["CCC", "AAA"] {
+    for s in ["AAA", "BBB", "CCC"] {
         src.add(crate::minute_bars(s, DAY1, DAY2, |_, _| false));
     }
-    // BBB trades only on the second day.
-    src.add(crate::minute_bars("BBB", DAY1, DAY2, |d, _| d == 0));
-    let mut cfg = config(&["CCC", "AAA", "BBB"], DAY1, DAY2);
+    let mut cfg = config(&["AAA", "BBB", "CCC"], DAY1, DAY2);
     cfg.derived.clear();
     cfg.indicators.clear();
+    cfg.scanners = vec![ScannerSpec {
+        label: "picks".into(),
+        kind: ScannerKind::Custom("picks".into()),
+        schedule: Schedule::PreSession {
+            minutes_before_open: 0,
+        },
+        top: 2,
+        filters: openbell_engine::Filters::default(),
+        lookback_days: 0,
+    }];
     let mut strategy = Numbering::default();
+    let mut picks = DayPicks;
     let (mut clock, mut sink) = (SimulatedClock::default(), VecSink::default());
     Engine::new(cfg, &mut src, &mut clock, &mut sink)
         .unwrap()
+        .with_scanner("picks", &mut picks)
         .with_strategy(
             &mut strategy,
             BrokerConfig::default(),
@@ -701,6 +729,7 @@ fn symbols_keep_one_dense_number_for_the_whole_session() {
         .run()
         .unwrap();
     assert_eq!(strategy.on_bars.len(), 3);
+    // Numbered per day, CCC would share a number with AAA or BBB on the second day.
     let mut numbers: Vec<usize> = strategy
         .on_bars
         .values()
@@ -711,7 +740,10 @@ fn symbols_keep_one_dense_number_for_the_whole_session() {
         .collect();
     numbers.sort_unstable();
     assert_eq!(numbers, vec![0, 1, 2]);
-    assert_eq!(strategy.registered, 3);
+    assert!(strategy.on_bars[&sym("CCC")].contains(&2));
+    // Two symbols registered by the first day, the third only on the second.
+    let registered: Vec<(chrono::NaiveDate, usize)> = strategy.registered.iter().copied().collect();
+    assert_eq!(registered, vec![(date(DAY1), 2), (date(DAY2), 3)]);
     // Fills reach the strategy outside a bar of their symbol: the same number.
     assert_eq!(strategy.on_fills.len(), 3);
     for (symbol, number) in &strategy.on_fills {
