@@ -8,9 +8,8 @@
 //! TA-Lib lacks, is the cumulative typical price × volume over cumulative volume since the
 //! session's first bar.
 //!
-//! Indicators are `f64`: they are statistics, not money. [`Candle::from_bar`] (or
-//! [`Candle::from_bar_fields`], for only the fields an indicator's [`Indicator::inputs`] name) is
-//! the one place fixed-point bar values become floating point.
+//! Indicators are `f64`: they are statistics, not money. [`Candle::from_bar_fields`] is the one
+//! place fixed-point bar values become floating point ([`Candle::from_bar`] converts them all).
 
 mod atr;
 mod bbands;
@@ -66,25 +65,17 @@ pub struct Candle {
 }
 
 impl Candle {
-    /// Converts a bar: with [`Candle::from_bar_fields`], the one place fixed-point prices
-    /// become `f64`.
+    /// Converts every field of a bar ([`Candle::from_bar_fields`] with [`Inputs::ALL`]).
     #[must_use]
     #[inline]
     pub fn from_bar(bar: &Bar, session: Timestamp) -> Self {
-        Self {
-            ts_event: bar.ts_event(),
-            session: session.as_nanos(),
-            open: bar.open().to_f64(),
-            high: bar.high().to_f64(),
-            low: bar.low().to_f64(),
-            close: bar.close().to_f64(),
-            volume: bar.volume().to_f64(),
-        }
+        Self::from_bar_fields(bar, session, Inputs::ALL)
     }
 
-    /// As [`Candle::from_bar`], converting only the fields in `inputs`; the others are 0. For
-    /// indicators whose [`Indicator::inputs`] are within `inputs`, the values are the same as
-    /// from the whole candle, and the conversions left out cost nothing.
+    /// Converts the fields of a bar in `inputs`, leaving the others at 0: the one place
+    /// fixed-point prices become `f64`. For indicators whose [`Indicator::inputs`] are within
+    /// `inputs`, the values are the same as from the whole candle, and the conversions left
+    /// out cost nothing.
     #[must_use]
     #[inline(always)]
     pub fn from_bar_fields(bar: &Bar, session: Timestamp, inputs: Inputs) -> Self {
