@@ -445,7 +445,12 @@ impl Proxy {
                 let Ok(server) = std::net::TcpStream::connect(target) else {
                     continue;
                 };
+                // Checked again under the lock `cut` holds: a pair opened while the cut runs is
+                // either shut down by it or dropped here, never left working through it.
                 let mut keep = live2.lock().unwrap();
+                if !up2.load(Ordering::SeqCst) {
+                    continue;
+                }
                 keep.push(client.try_clone().unwrap());
                 keep.push(server.try_clone().unwrap());
                 drop(keep);
@@ -465,8 +470,9 @@ impl Proxy {
     }
 
     fn cut(&self) {
+        let mut live = self.live.lock().unwrap();
         self.up.store(false, std::sync::atomic::Ordering::SeqCst);
-        for s in self.live.lock().unwrap().drain(..) {
+        for s in live.drain(..) {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
