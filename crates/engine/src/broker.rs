@@ -516,7 +516,13 @@ impl Broker {
         portfolio: &mut Portfolio,
         events: &mut Vec<BrokerEvent>,
     ) -> Result<(), ModelError> {
-        if !self.working.is_empty() {
+        // Orders of other symbols are the usual case: a scan finds there is nothing to match.
+        let (symbol, ts) = (bar.symbol(), bar.ts_event());
+        if self
+            .working
+            .iter()
+            .any(|w| w.order.symbol() == symbol && w.order.ts_init() <= ts)
+        {
             self.match_working(bar, portfolio, events)?;
         }
         if let Some(max) = self.risk.max_daily_loss
