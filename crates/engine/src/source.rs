@@ -40,7 +40,13 @@ impl BarSlice {
     pub fn between_near(&self, start: Timestamp, end: Timestamp, cursor: &mut usize) -> Self {
         let all: &[Bar] = self;
         let lo = first_at_or_after(all, start, *cursor);
-        let hi = first_at_or_after(all, end, lo);
+        // A series without gaps has one bar per interval in the range: the search for its end
+        // starts there, so a whole range costs a few probes at each of its ends.
+        let expected = all.get(lo).map_or(0, |b| {
+            let step = b.interval().as_nanos().max(1);
+            usize::try_from((end.as_nanos().saturating_sub(start.as_nanos())) / step).unwrap_or(0)
+        });
+        let hi = first_at_or_after(all, end, lo.saturating_add(expected));
         *cursor = hi;
         Self {
             bars: Arc::clone(&self.bars),
@@ -51,12 +57,25 @@ impl BarSlice {
 }
 
 /// The index of the first bar of time-ordered `bars` that opens at or after `ts`, galloping
-/// from `hint`: O(log d) probes for an answer `d` bars away, next to each other in memory.
+/// from `hint` in whichever direction the answer lies: O(log d) probes for an answer `d` bars
+/// away, next to each other in memory.
 fn first_at_or_after(bars: &[Bar], ts: Timestamp, hint: usize) -> usize {
     let before = |b: &Bar| b.ts_event() < ts;
     let hint = hint.min(bars.len());
     if hint > 0 && !before(&bars[hint - 1]) {
-        return bars[..hint].partition_point(before);
+        // The bar at `hi` opens at or after `ts`.
+        let mut hi = hint - 1;
+        let mut step = 1;
+        loop {
+            match hi.checked_sub(step) {
+                Some(probe) if !before(&bars[probe]) => {
+                    hi = probe;
+                    step *= 2;
+                }
+                Some(probe) => return probe + 1 + bars[probe + 1..hi].partition_point(before),
+                None => return bars[..hi].partition_point(before),
+            }
+        }
     }
     // Every bar before `lo` opens before `ts`.
     let mut lo = hint;
