@@ -126,6 +126,12 @@ impl EngineConfig {
                     ),
                 ));
             }
+            if self.derived[..i].contains(d) {
+                return Err(error(
+                    format!("data.derived[{i}]"),
+                    format!("{d} is listed twice"),
+                ));
+            }
         }
         if self.universe == Universe::List(Vec::new()) {
             return Err(error("universe.symbols", "no symbols"));

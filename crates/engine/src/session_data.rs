@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use openbell_calendar::{Resampler, TradingDay};
+use openbell_calendar::TradingDay;
 use openbell_indicators::{Candle, Indicator, Inputs, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
@@ -185,7 +185,8 @@ pub struct SymbolData {
     pub(crate) metrics: Cell<(usize, Metrics)>,
     /// The day's quality.
     pub quality: DayQuality,
-    pub(crate) resamplers: Vec<Resampler>,
+    /// The derived intervals' resamplers, shortest interval first.
+    pub(crate) derivations: Vec<crate::engine::Derivation>,
     /// Where the symbol's position is in the portfolio, for marking it on every bar.
     pub(crate) holding: HoldingHint,
 }
@@ -385,7 +386,7 @@ mod tests {
             derived_inputs: Vec::new(),
             metrics: Cell::default(),
             quality: DayQuality::default(),
-            resamplers: Vec::new(),
+            derivations: Vec::new(),
             holding: HoldingHint::default(),
         };
         // Read after none, some (twice over the same count), and all of the bars.

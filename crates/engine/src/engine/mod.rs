@@ -5,6 +5,8 @@ mod scan;
 mod stream;
 mod trading;
 
+pub(crate) use self::stream::Derivation;
+
 use self::trading::Trading;
 pub use self::trading::{OwnedTradingReport, TradingReport};
 
@@ -106,6 +108,9 @@ pub struct Engine<'a> {
     scanners: BTreeMap<String, &'a mut dyn Scanner>,
     /// Today's bar slots: the base interval, then each derived interval.
     slots: Vec<Arc<[BarSlot]>>,
+    /// The order today's derived intervals are built in, each with what it is built from
+    /// ([`stream::plan_derivations`]).
+    derivations: Vec<(usize, Option<Interval>)>,
     /// Today's derived window closes, every interval's, sorted; `[..next_boundary]` have
     /// been passed. A window can only come due when the clock reaches the next one.
     boundaries: Vec<Timestamp>,
@@ -158,6 +163,7 @@ impl<'a> Engine<'a> {
             stop: None,
             scanners: BTreeMap::new(),
             slots: Vec::new(),
+            derivations: Vec::new(),
             boundaries: Vec::new(),
             next_boundary: 0,
             queues: stream::Queues::default(),
@@ -318,6 +324,7 @@ impl<'a> Engine<'a> {
             .chain(self.config.derived.iter().copied())
             .map(|iv| day.bar_slots(iv).into())
             .collect();
+        self.derivations = stream::plan_derivations(&self.config.derived, &self.slots[1..]);
         self.boundaries = self.slots[1..]
             .iter()
             .flat_map(|slots| slots.iter().map(|s| s.close))
@@ -415,9 +422,11 @@ impl<'a> Engine<'a> {
         self.phase(date, Phase::EndOfDay);
         for slot in 0..self.data.symbols.len() {
             let mut late = Vec::new();
-            for r in &mut self.data.symbols[slot].resamplers {
-                late.extend(r.finish());
-            }
+            stream::derive(
+                &mut self.data.symbols[slot].derivations,
+                stream::Step::Finish,
+                &mut late,
+            )?;
             for bar in late {
                 self.deliver_derived(slot, &bar, day.close)?;
             }
@@ -603,11 +612,15 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let resamplers = self
-            .config
-            .derived
+        let derivations = self
+            .derivations
             .iter()
-            .map(|d| Resampler::with_slots(Arc::clone(self.slots_of(*d)), symbol, base, *d))
+            .map(|&(k, from)| {
+                let target = self.config.derived[k];
+                let slots = Arc::clone(self.slots_of(target));
+                Resampler::with_slots(slots, symbol, from.unwrap_or(base), target)
+                    .map(|resampler| stream::Derivation { from, resampler })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let next = self.numbers.len();
         let number = *self.numbers.entry(symbol).or_insert(next);
@@ -639,7 +652,7 @@ impl<'a> Engine<'a> {
             derived_inputs,
             metrics: std::cell::Cell::default(),
             quality: DayQuality::default(),
-            resamplers,
+            derivations,
             holding: crate::portfolio::HoldingHint::default(),
         })
     }

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use openbell_calendar::TradingDay;
+use openbell_calendar::{BarSlot, ResampleError, Resampler, TradingDay};
 use openbell_indicators::{Candle, Inputs};
 use openbell_model::{Bar, Interval, Symbol, Timestamp};
 
@@ -105,6 +105,116 @@ impl Queues {
     }
 }
 
+/// One derived interval of a symbol: its resampler, fed the base bars or the bars of a
+/// shorter derived interval whose windows tile its own ([`plan_derivations`]).
+#[derive(Debug)]
+pub(crate) struct Derivation {
+    /// The derived interval its source bars are of; none for the base interval.
+    pub(super) from: Option<Interval>,
+    pub(super) resampler: Resampler,
+}
+
+/// What happens to a symbol's derivations besides a base bar's arrival
+/// ([`Engine::deliver_base`]).
+#[derive(Clone, Copy)]
+pub(super) enum Step {
+    /// The clock reaches a time: windows whose close it passed are complete.
+    CloseUntil(Timestamp),
+    /// The day ends: every open window is complete.
+    Finish,
+}
+
+/// Runs `step` through a symbol's derivations, shortest interval first, appending the derived
+/// bars it completes to `out` in that order. A derivation fed from another takes the bars that
+/// one completed in this step before its own windows are closed.
+pub(super) fn derive(
+    derivations: &mut [Derivation],
+    step: Step,
+    out: &mut Vec<Bar>,
+) -> Result<(), ResampleError> {
+    let start = out.len();
+    for d in derivations {
+        if let Some(source) = d.from
+            && out.len() > start
+        {
+            feed(d, source, start, out)?;
+        }
+        let done = match step {
+            Step::CloseUntil(now) => d.resampler.close_until(now),
+            Step::Finish => d.resampler.finish(),
+        };
+        if let Some(bar) = done {
+            out.push(bar);
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the bars of `source` in `out[start..]` into `d` (out of line: once per completed
+/// source window, not per base bar).
+#[inline(never)]
+fn feed(
+    d: &mut Derivation,
+    source: Interval,
+    start: usize,
+    out: &mut Vec<Bar>,
+) -> Result<(), ResampleError> {
+    let mut k = start;
+    while let Some(&bar) = out.get(k) {
+        if bar.interval() == source {
+            d.resampler.push(&bar, out)?;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+/// The order derived intervals are built in today (shortest first, by index into `derived`),
+/// each with the derived interval it is built from: the longest shorter one whose slots tile
+/// its slots exactly, else none (the base interval). A tiled window holds the same base bars
+/// either way, so its bar is the same; it is built from a few source bars instead of many.
+pub(super) fn plan_derivations(
+    derived: &[Interval],
+    slots: &[Arc<[BarSlot]>],
+) -> Vec<(usize, Option<Interval>)> {
+    let mut order: Vec<usize> = (0..derived.len()).collect();
+    order.sort_by_key(|k| derived[*k]);
+    order
+        .iter()
+        .map(|&k| {
+            let target = derived[k];
+            let from = order
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let source = derived[i];
+                    source < target
+                        && (target.is_daily() || target.as_secs().is_multiple_of(source.as_secs()))
+                        && tiles(&slots[i], &slots[k])
+                })
+                .max_by_key(|&i| derived[i])
+                .map(|i| derived[i]);
+            (k, from)
+        })
+        .collect()
+}
+
+/// Whether the `inner` slots tile the `outer` ones: each outer slot is a run of back-to-back
+/// inner slots from its open to its close, and no inner slot lies outside them.
+fn tiles(inner: &[BarSlot], outer: &[BarSlot]) -> bool {
+    let mut inner = inner.iter().peekable();
+    for o in outer {
+        let mut at = o.open;
+        while at < o.close {
+            match inner.next() {
+                Some(s) if s.open == at && s.close <= o.close && s.open < s.close => at = s.close,
+                _ => return false,
+            }
+        }
+    }
+    inner.peek().is_none()
+}
+
 fn slot_u32(slot: usize) -> u32 {
     u32::try_from(slot).unwrap_or(u32::MAX)
 }
@@ -138,9 +248,11 @@ impl Engine<'_> {
         }
         // Windows whose time is already up.
         let mut late = Vec::new();
-        for r in &mut self.data.symbols[slot].resamplers {
-            late.extend(r.close_until(now));
-        }
+        derive(
+            &mut self.data.symbols[slot].derivations,
+            Step::CloseUntil(now),
+            &mut late,
+        )?;
         for bar in late {
             self.deliver_derived(slot, &bar, now)?;
         }
@@ -252,12 +364,12 @@ impl Engine<'_> {
         self.next_boundary += passed;
         let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
+        let mut done = Vec::new();
         for (slot, data) in self.data.symbols.iter_mut().enumerate() {
-            for r in &mut data.resamplers {
-                if let Some(bar) = r.close_until(until) {
-                    let close = bar.ts_close_nominal().min(day_close);
-                    late.push((close, data.symbol, bar.interval(), slot, bar));
-                }
+            derive(&mut data.derivations, Step::CloseUntil(until), &mut done)?;
+            for bar in done.drain(..) {
+                let close = bar.ts_close_nominal().min(day_close);
+                late.push((close, data.symbol, bar.interval(), slot, bar));
             }
         }
         late.sort_by_key(|(close, symbol, interval, _, _)| (*close, *symbol, *interval));
@@ -277,8 +389,17 @@ impl Engine<'_> {
         let Some(bar) = data.day_bars.get(data.delivered) else {
             return Ok(());
         };
-        for r in &mut data.resamplers {
-            r.push(bar, &mut self.derived_scratch)?;
+        // Shortest interval first: a derivation fed from another takes the bars it completed.
+        let scratch = &mut self.derived_scratch;
+        for d in &mut data.derivations {
+            match d.from {
+                None => d.resampler.push(bar, scratch)?,
+                Some(source) => {
+                    if !scratch.is_empty() {
+                        feed(d, source, 0, scratch)?;
+                    }
+                }
+            }
         }
         let interval = bar.interval();
         // Converted to floating point only for an indicator that takes it.
@@ -375,5 +496,87 @@ impl Engine<'_> {
             self.out.emit(&event, now, &self.data);
         }
         self.outputs_scratch = outputs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openbell_calendar::Calendar;
+
+    use super::*;
+
+    fn slot(open: i64, close: i64) -> BarSlot {
+        BarSlot {
+            open: Timestamp::from_nanos(open),
+            close: Timestamp::from_nanos(close),
+        }
+    }
+
+    #[test]
+    fn slots_tile_only_when_every_outer_slot_is_covered_back_to_back() {
+        let outer = [slot(0, 30), slot(30, 45)];
+        assert!(tiles(
+            &[
+                slot(0, 10),
+                slot(10, 20),
+                slot(20, 30),
+                slot(30, 40),
+                slot(40, 45)
+            ],
+            &outer
+        ));
+        // A gap inside an outer slot (a break), a straddling slot, and one left over.
+        assert!(!tiles(&[slot(0, 10), slot(20, 30), slot(30, 45)], &outer));
+        assert!(!tiles(&[slot(0, 20), slot(20, 40), slot(40, 45)], &outer));
+        assert!(!tiles(&[slot(0, 30), slot(30, 45), slot(45, 50)], &outer));
+        assert!(!tiles(&[slot(0, 30)], &outer));
+    }
+
+    #[test]
+    fn each_derived_interval_is_built_from_the_longest_shorter_one_that_tiles_it() {
+        let cal = Calendar::builtin("XNYS").unwrap();
+        let ten = Interval::from_secs(600).unwrap();
+        let seven = Interval::from_secs(420).unwrap();
+        // Config order is kept in the indices; the plan runs shortest first.
+        let derived = [
+            Interval::D1,
+            Interval::H1,
+            Interval::M15,
+            ten,
+            Interval::M5,
+            seven,
+        ];
+        for date in ["2024-07-02", "2024-07-03"] {
+            let day = cal.trading_day(date.parse().unwrap()).unwrap().unwrap();
+            let slots: Vec<Arc<[BarSlot]>> =
+                derived.iter().map(|iv| day.bar_slots(*iv).into()).collect();
+            let plan = plan_derivations(&derived, &slots);
+            let from = |iv: Interval| {
+                let k = derived.iter().position(|d| *d == iv).unwrap();
+                plan.iter().find(|(j, _)| *j == k).unwrap().1
+            };
+            let order: Vec<Interval> = plan.iter().map(|(k, _)| derived[*k]).collect();
+            assert_eq!(
+                order,
+                [
+                    Interval::M5,
+                    seven,
+                    ten,
+                    Interval::M15,
+                    Interval::H1,
+                    Interval::D1
+                ]
+            );
+            assert_eq!(from(Interval::M5), None);
+            assert_eq!(from(seven), None, "7m is no multiple of 5m");
+            assert_eq!(from(ten), Some(Interval::M5));
+            assert_eq!(
+                from(Interval::M15),
+                Some(Interval::M5),
+                "10m does not divide 15m"
+            );
+            assert_eq!(from(Interval::H1), Some(Interval::M15));
+            assert_eq!(from(Interval::D1), Some(Interval::H1), "{date}");
+        }
     }
 }

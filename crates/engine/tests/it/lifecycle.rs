@@ -160,7 +160,22 @@ fn each_day_starts_from_nothing_and_the_last_day_stays_readable() {
 #[test]
 fn live_derived_bars_equal_the_offline_resampler() {
     let mut src = source();
-    let (events, _) = run(config(&["AAA", "CCC"], FROM, TO), &mut src);
+    // Some intervals tile others (10m and 15m are built from 5m, 1h from 15m, the day from
+    // 1h) and 7m tiles none; every one must equal the offline resampling of the base bars.
+    let mut cfg = config(&["AAA", "CCC"], FROM, TO);
+    let (ten, seven) = (
+        Interval::from_secs(600).unwrap(),
+        Interval::from_secs(420).unwrap(),
+    );
+    cfg.derived = vec![
+        Interval::D1,
+        Interval::M15,
+        Interval::M5,
+        ten,
+        Interval::H1,
+        seven,
+    ];
+    let (events, _) = run(cfg.clone(), &mut src);
     for symbol in ["AAA", "CCC"] {
         let all = if symbol == "AAA" {
             minute_bars("AAA", "2024-06-26", TO, |d, i| {
@@ -169,7 +184,7 @@ fn live_derived_bars_equal_the_offline_resampler() {
         } else {
             minute_bars("CCC", "2024-06-26", TO, |_, i| i % 97 == 0)
         };
-        for target in [Interval::M5, Interval::M15] {
+        for &target in &cfg.derived {
             let live: Vec<_> = events
                 .iter()
                 .filter_map(|e| match e {
@@ -297,7 +312,8 @@ impl Pacer for RecordingPacer {
 
 #[test]
 fn clock_driven_mode_steps_the_clock_and_delivers_the_same_bars() {
-    let cfg = config(&["AAA", "BBB"], "2024-07-08", "2024-07-08");
+    let mut cfg = config(&["AAA", "BBB"], "2024-07-08", "2024-07-08");
+    cfg.derived.extend([Interval::H1, Interval::D1]);
     let mut src = source();
     let (data_driven, _) = run(cfg.clone(), &mut src);
     let mut src = source();
@@ -389,6 +405,15 @@ fn invalid_config_fails_before_the_first_day_naming_the_key() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("data.derived[2]"), "{err}");
+    let mut cfg = config(&["AAA"], FROM, TO);
+    cfg.derived.push(cfg.derived[0]);
+    let err = Engine::new(cfg, &mut src, &mut clock, &mut sink)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.derived[2]") && err.contains("twice"),
+        "{err}"
+    );
     let mut cfg = config(&["AAA"], FROM, TO);
     cfg.indicators[0].interval = Interval::H1;
     let err = Engine::new(cfg, &mut src, &mut clock, &mut sink)
