@@ -127,6 +127,7 @@ pub(super) enum Step {
 /// Runs `step` through a symbol's derivations, shortest interval first, appending the derived
 /// bars it completes to `out` in that order. A derivation fed from another takes the bars that
 /// one completed in this step before its own windows are closed.
+#[inline]
 pub(super) fn derive(
     derivations: &mut [Derivation],
     step: Step,
@@ -160,8 +161,9 @@ fn feed(
     out: &mut Vec<Bar>,
 ) -> Result<(), ResampleError> {
     let mut k = start;
-    while let Some(&bar) = out.get(k) {
+    while let Some(bar) = out.get(k) {
         if bar.interval() == source {
+            let bar = *bar;
             d.resampler.push(&bar, out)?;
         }
         k += 1;
