@@ -50,8 +50,6 @@ pub struct Holding {
     lots: VecDeque<Lot>,
     realized: Money,
     last: Option<Price>,
-    /// What the holding adds to the portfolio's running value.
-    counted: Counted,
 }
 
 impl Holding {
@@ -62,7 +60,6 @@ impl Holding {
             lots: VecDeque::new(),
             realized: Money::ZERO,
             last: None,
-            counted: Counted::Flat,
         }
     }
 
@@ -100,7 +97,6 @@ impl Holding {
     ///
     /// # Errors
     /// [`ModelError::Overflow`] when the value leaves its range.
-    #[inline]
     pub fn market_value(&self) -> Result<Money, ModelError> {
         self.last
             .map_or(Ok(Money::ZERO), |p| p.checked_mul_qty(self.quantity))
@@ -145,8 +141,6 @@ pub struct Portfolio {
     commissions: Money,
     /// Σ |quantity × price| over every fill.
     traded: Money,
-    /// The value of the open positions, kept as holdings change.
-    open: OpenValue,
     /// A lot list kept for the next fill's working copy, so booking a fill allocates nothing
     /// once the session is under way.
     spare_lots: VecDeque<Lot>,
@@ -166,11 +160,6 @@ impl Portfolio {
             realized: Money::ZERO,
             commissions: Money::ZERO,
             traded: Money::ZERO,
-            open: OpenValue {
-                value: 0,
-                count: 0,
-                unbounded: 0,
-            },
             spare_lots: VecDeque::new(),
         }
     }
@@ -237,10 +226,6 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn equity_and_open(&self) -> Result<(Money, bool), ModelError> {
-        if self.open.unbounded == 0 {
-            let equity = self.cash.checked_add(Money::from_raw(self.open.value))?;
-            return Ok((equity, self.open.count > 0));
-        }
         let (mut equity, mut open) = (self.cash, false);
         for h in &self.holdings {
             if !h.quantity.is_zero() {
@@ -293,10 +278,6 @@ impl Portfolio {
         }
         if let Some(h) = hint.slot.and_then(|slot| self.holdings.get_mut(slot)) {
             h.last = Some(price);
-            if !h.quantity.is_zero() {
-                self.open.remove(h);
-                self.open.add(h);
-            }
         }
     }
 
@@ -348,12 +329,9 @@ impl Portfolio {
     /// Stores a holding in place of the symbol's (returning the one it replaced), or as its
     /// first (in symbol order).
     fn put(&mut self, holding: Holding) -> Option<Holding> {
-        let mut holding = holding;
-        self.open.add(&mut holding);
         if let Some(&slot) = self.slots.get(&holding.symbol)
             && let Some(h) = self.holdings.get_mut(slot)
         {
-            self.open.remove(h);
             return Some(std::mem::replace(h, holding));
         }
         let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
@@ -366,79 +344,6 @@ impl Portfolio {
             .map(|(slot, h)| (h.symbol, slot))
             .collect();
         None
-    }
-}
-
-/// The largest value of one position the running sum takes in (2^100 raw units, about
-/// 1.3 × 10^21 whole units): the sum of fewer than 2^26 such values cannot overflow.
-const BOUNDED_VALUE: i128 = 1 << 100;
-
-/// What one holding adds to the running value of the open positions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Counted {
-    /// Nothing: the position is flat.
-    Flat,
-    /// Its value, within [`BOUNDED_VALUE`].
-    Value(i128),
-    /// Open, with a value that cannot be computed or is out of range.
-    Unbounded,
-}
-
-/// The value of the open positions, so equity at every delivery time is one addition instead
-/// of a pass over every holding. A position whose value cannot be computed or is larger than
-/// [`BOUNDED_VALUE`] is counted apart, and equity is then summed holding by holding, with its
-/// overflow errors.
-#[derive(Debug, Clone, Copy)]
-struct OpenValue {
-    /// Σ value of the open positions in range, wrapping: exact while the count is in range.
-    value: i128,
-    /// Open positions.
-    count: usize,
-    /// Open positions whose value is out of range.
-    unbounded: usize,
-}
-
-impl OpenValue {
-    /// Counts `h` as it is now (it must not be counted already).
-    #[inline]
-    fn add(&mut self, h: &mut Holding) {
-        h.counted = if h.quantity.is_zero() {
-            Counted::Flat
-        } else {
-            match h.market_value() {
-                Ok(v) if v.raw().unsigned_abs() <= BOUNDED_VALUE.unsigned_abs() => {
-                    Counted::Value(v.raw())
-                }
-                _ => Counted::Unbounded,
-            }
-        };
-        match h.counted {
-            Counted::Flat => {}
-            Counted::Value(v) => {
-                self.value = self.value.wrapping_add(v);
-                self.count += 1;
-            }
-            Counted::Unbounded => {
-                self.count += 1;
-                self.unbounded += 1;
-            }
-        }
-    }
-
-    /// Takes back what `h` was counted as.
-    #[inline]
-    fn remove(&mut self, h: &Holding) {
-        match h.counted {
-            Counted::Flat => {}
-            Counted::Value(v) => {
-                self.value = self.value.wrapping_sub(v);
-                self.count -= 1;
-            }
-            Counted::Unbounded => {
-                self.count -= 1;
-                self.unbounded -= 1;
-            }
-        }
     }
 }
 
@@ -557,60 +462,6 @@ mod tests {
             p.equity().unwrap(),
             money(100_000 - 1_000 - 50 + 1_050 + 50)
         );
-    }
-
-    /// Equity and openness summed holding by holding, as the running value must give them.
-    fn summed(p: &Portfolio) -> Result<(Money, bool), ModelError> {
-        let mut equity = p.cash();
-        let mut open = false;
-        for h in p.holdings() {
-            if !h.quantity().is_zero() {
-                equity = equity.checked_add(h.market_value()?)?;
-                open = true;
-            }
-        }
-        Ok((equity, open))
-    }
-
-    proptest::proptest! {
-        /// After any fills and marks, short or long, at prices up to far beyond the running
-        /// sum's bound, equity is cash plus every open position at its last price.
-        #[test]
-        fn running_equity_is_the_sum_over_holdings(
-            steps in proptest::collection::vec(
-                (0usize..3, 0u8..3, -40i128..40, 1i128..1_000, proptest::bool::ANY),
-                1..60,
-            ),
-        ) {
-            let symbols = ["AAA", "BBB", "CCC"].map(|s| Symbol::parse(s).unwrap());
-            let mut p = Portfolio::new(money(1_000_000), LotMethod::Fifo);
-            let mut hints = [HoldingHint::default(); 3];
-            for (k, (sym, action, qty, cents, huge)) in steps.into_iter().enumerate() {
-                // A huge price puts a position's value past 2^100 raw units.
-                let raw = if huge { cents << 100 } else { cents * 10_000_000 };
-                let price = Price::from_raw(raw);
-                if action == 0 || qty == 0 {
-                    p.mark_hinted(&mut hints[sym], symbols[sym], price);
-                } else {
-                    let side = if qty > 0 { Side::Buy } else { Side::Sell };
-                    let fill = Fill::try_new(
-                        OrderId(k as u64 + 1),
-                        symbols[sym],
-                        side,
-                        Quantity::from_units(qty.abs()).unwrap(),
-                        price,
-                        Money::ZERO,
-                        Timestamp::from_nanos(0),
-                    )
-                    .unwrap();
-                    // A fill that overflows changes nothing; both sums must still agree.
-                    let _ = p.apply_fill(&fill);
-                }
-                if let Ok(direct) = summed(&p) {
-                    proptest::prop_assert_eq!(p.equity_and_open().ok(), Some(direct));
-                }
-            }
-        }
     }
 
     /// Buy 10 @ 100, buy 10 @ 110, sell 15 @ 120.

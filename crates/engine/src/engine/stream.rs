@@ -391,7 +391,8 @@ impl Engine<'_> {
         let Some(bar) = data.day_bars.get(data.delivered) else {
             return Ok(());
         };
-        // Shortest interval first: a derivation fed from another takes the bars it completed.
+        // Shortest interval first: a derivation fed from another takes the bars it completed
+        // (the scratch is empty when a delivery starts, so all it holds are this bar's).
         let scratch = &mut self.derived_scratch;
         for d in &mut data.derivations {
             match d.from {
