@@ -27,7 +27,7 @@ use crate::custom::CustomRules;
 use crate::day_spec::{DaySpec, LocalTime};
 pub use crate::error::CalendarError;
 pub use crate::resample::{ResampleError, Resampler, resample_day};
-pub use crate::trading_day::{BarSlot, Break, TradingDay, coverage_of};
+pub use crate::trading_day::{BarSlot, Break, TradingDay, coverage_of, coverage_of_stamps};
 
 /// The codes of the built-in calendars.
 pub const BUILTIN_CODES: [&str; 3] = ["XNYS", "XNAS", "CRYPTO"];

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use openbell_model::{Bar, Interval, ModelError, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, ModelError, RawBar, Symbol, Timestamp};
 
 use crate::trading_day::{BarSlot, TradingDay};
 
@@ -58,11 +58,16 @@ pub enum ResampleError {
 }
 
 /// The open window: its slot and the bar it becomes, so far (its first source bar, extended
-/// by the later ones with [`Bar::absorb`]).
+/// by the later ones).
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    slot: usize,
-    bar: Bar,
+enum Window {
+    /// No window is open.
+    Closed,
+    /// Built from raw bars ([`Resampler::push_raw`]), extended with [`RawBar::absorb`].
+    Raw { slot: usize, bar: RawBar },
+    /// Built from whole bars, extended with [`Bar::absorb`]: a raw window becomes one when a
+    /// whole bar joins it or its volume outgrows the raw form.
+    Whole { slot: usize, bar: Bar },
 }
 
 /// Streams source bars of one symbol and one trading day into derived bars.
@@ -77,7 +82,7 @@ pub struct Resampler {
     /// The open and close of `slots[cursor]` in nanoseconds; both `i64::MAX` past the last.
     cursor_open: i64,
     cursor_close: i64,
-    current: Option<Window>,
+    current: Window,
     /// The open of the latest bar, once one has `started`; each bar must open after it.
     last_ts: i64,
     started: bool,
@@ -126,7 +131,7 @@ impl Resampler {
             cursor: 0,
             cursor_open: i64::MAX,
             cursor_close: i64::MAX,
-            current: None,
+            current: Window::Closed,
             last_ts: i64::MIN,
             started: false,
             skipped: 0,
@@ -162,20 +167,24 @@ impl Resampler {
         (self.cursor_open <= ts).then_some(self.cursor)
     }
 
-    /// The derived bar of a completed window: its prices, at the target interval and the
+    /// The derived bar of the open window, if any: its prices, at the target interval and the
     /// window's open.
-    fn emit(&self, window: Window) -> Bar {
-        window
-            .bar
-            .with_time(self.target, self.slots[window.slot].open)
+    fn emit(&self) -> Option<Bar> {
+        let (slot, bar) = match &self.current {
+            Window::Closed => return None,
+            Window::Raw { slot, bar } => (*slot, Bar::from_raw(self.symbol, self.source, bar)),
+            Window::Whole { slot, bar } => (*slot, *bar),
+        };
+        Some(bar.with_time(self.target, self.slots[slot].open))
     }
 
-    /// Appends the completed window's bar to `out`. Out of line: it runs once per derived
-    /// bar, not per source bar.
+    /// Appends the completed window's bar to `out` and closes the window. Out of line: it
+    /// runs once per derived bar, not per source bar.
     #[inline(never)]
     fn emit_into(&mut self, out: &mut Vec<Bar>) {
-        if let Some(w) = self.current.take() {
-            out.push(self.emit(w));
+        if let Some(bar) = self.emit() {
+            out.push(bar);
+            self.current = Window::Closed;
         }
     }
 
@@ -207,46 +216,113 @@ impl Resampler {
         if !bar.is_series(&self.symbol, self.source) {
             return Err(self.wrong_series(bar));
         }
-        let ts = bar.ts_event().as_nanos();
+        let Some(slot) = self.enter(bar.ts_event().as_nanos(), out)? else {
+            return Ok(());
+        };
+        match &mut self.current {
+            Window::Whole { slot: open, bar: w } if *open == slot => w.absorb(bar)?,
+            Window::Raw { slot: open, bar: w } if *open == slot => {
+                let mut whole = Bar::from_raw(self.symbol, self.source, w);
+                whole.absorb(bar)?;
+                self.current = Window::Whole { slot, bar: whole };
+            }
+            _ => self.current = Window::Whole { slot, bar: *bar },
+        }
+        self.leave(bar.ts_event().as_nanos(), out);
+        Ok(())
+    }
+
+    /// [`Resampler::push`] of a source bar in its raw form, which names no series: the caller
+    /// knows it is a bar of this resampler's symbol at its source interval. The window is built
+    /// and emitted exactly as from the whole bar.
+    ///
+    /// # Errors
+    /// [`ResampleError::OutOfOrder`] and [`ResampleError::Model`], as [`Resampler::push`].
+    #[inline]
+    pub fn push_raw(&mut self, row: &RawBar, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
+        let Some(slot) = self.enter(row.ts_event(), out)? else {
+            return Ok(());
+        };
+        match &mut self.current {
+            Window::Raw { slot: open, bar: w } if *open == slot => {
+                if !w.absorb(row) {
+                    self.widen(row)?;
+                }
+            }
+            Window::Whole { slot: open, bar: w } if *open == slot => w.absorb_raw(row)?,
+            _ => self.current = Window::Raw { slot, bar: *row },
+        }
+        self.leave(row.ts_event(), out);
+        Ok(())
+    }
+
+    /// The open raw window as a whole bar, extended by `row`: its summed volume outgrew the raw
+    /// form.
+    #[cold]
+    fn widen(&mut self, row: &RawBar) -> Result<(), ResampleError> {
+        if let Window::Raw { slot, bar } = self.current {
+            let mut whole = Bar::from_raw(self.symbol, self.source, &bar);
+            whole.absorb_raw(row)?;
+            self.current = Window::Whole { slot, bar: whole };
+        }
+        Ok(())
+    }
+
+    /// The first step of a source bar opening at `ts`: checks its order, and returns the slot
+    /// of its window, emitting the open window when the bar belongs to a later one; none when
+    /// it lies outside every window (it is counted as skipped).
+    #[inline(always)]
+    fn enter(&mut self, ts: i64, out: &mut Vec<Bar>) -> Result<Option<usize>, ResampleError> {
         if ts <= self.last_ts && self.started {
-            return Err(self.out_of_order(bar.ts_event(), Timestamp::from_nanos(self.last_ts)));
+            let ts = Timestamp::from_nanos(ts);
+            return Err(self.out_of_order(ts, Timestamp::from_nanos(self.last_ts)));
         }
         self.last_ts = ts;
         self.started = true;
         let Some(slot) = self.slot_of(ts) else {
             self.skipped += 1;
-            return Ok(());
+            return Ok(None);
         };
-        match &mut self.current {
-            Some(w) if w.slot == slot => w.bar.absorb(bar)?,
-            _ => {
-                self.emit_into(out);
-                self.current = Some(Window { slot, bar: *bar });
-            }
+        let open = match self.current {
+            Window::Closed => None,
+            Window::Raw { slot, .. } | Window::Whole { slot, .. } => Some(slot),
+        };
+        if open.is_some_and(|open| open != slot) {
+            self.emit_into(out);
         }
-        // The window is complete once a source bar reaches its close (the cursor's slot).
+        Ok(Some(slot))
+    }
+
+    /// The last step of a source bar opening at `ts`: its window is complete once a source bar
+    /// reaches the window's close (the cursor's slot).
+    #[inline(always)]
+    fn leave(&mut self, ts: i64, out: &mut Vec<Bar>) {
         if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close {
             self.emit_into(out);
         }
-        Ok(())
     }
 
     /// Emits the open window if the clock `now` has reached its close (live use: a window whose
     /// last source bar never came is complete when its time is up).
     #[inline]
     pub fn close_until(&mut self, now: Timestamp) -> Option<Bar> {
-        match self.current {
-            Some(w) if self.slots[w.slot].close <= now => {
-                self.current = None;
-                Some(self.emit(w))
-            }
-            _ => None,
+        let slot = match self.current {
+            Window::Closed => return None,
+            Window::Raw { slot, .. } | Window::Whole { slot, .. } => slot,
+        };
+        if self.slots[slot].close > now {
+            return None;
         }
+        let bar = self.emit();
+        self.current = Window::Closed;
+        bar
     }
 
     /// Emits the open window, if any: the end of the day or of the input.
     pub fn finish(&mut self) -> Option<Bar> {
-        self.current.take().map(|w| self.emit(w))
+        let bar = self.emit();
+        self.current = Window::Closed;
+        bar
     }
 }
 
@@ -412,6 +488,54 @@ mod tests {
             for bar in &out {
                 prop_assert!(slots.iter().any(|s| s.open == bar.ts_event()));
             }
+        }
+
+        /// Pushing the raw form of each bar builds the same windows as pushing the bar, closed
+        /// the same way: by a bar at the window's close, by a later bar, by the clock, or at
+        /// the end (bars outside regular hours are skipped either way).
+        #[test]
+        fn raw_bars_resample_exactly_as_their_bars(
+            present in proptest::collection::btree_set(-40i64..420, 1..200),
+            moves in proptest::collection::vec((-5i128..6, 0i128..40, 1i128..1000), 460),
+            clock_every in 2usize..40,
+            target in proptest::sample::select(vec![Interval::M5, Interval::M15, Interval::H1, Interval::D1]),
+        ) {
+            let d = day("2024-01-02");
+            let mut price = 10_000i128;
+            let bars: Vec<Bar> = present
+                .iter()
+                .map(|m| {
+                    let (step, range, volume) = moves[usize::try_from(m + 40).unwrap()];
+                    price += step;
+                    let p = |cents: i128| Price::from_raw(cents * 10_000_000);
+                    let ts = d.open.checked_add_nanos(m * 60_000_000_000).unwrap();
+                    let ohlcv = Ohlcv {
+                        open: p(price - step),
+                        high: p(price.max(price - step) + range),
+                        low: p(price.min(price - step) - range),
+                        close: p(price),
+                        volume: Quantity::from_units(volume).unwrap(),
+                    };
+                    Bar::try_new(spy(), Interval::M1, ts, ohlcv).unwrap()
+                })
+                .collect();
+            let mut whole = Resampler::new(&d, spy(), Interval::M1, target).unwrap();
+            let mut raw = whole.clone();
+            let (mut from_whole, mut from_raw) = (Vec::new(), Vec::new());
+            for (i, bar) in bars.iter().enumerate() {
+                whole.push(bar, &mut from_whole).unwrap();
+                raw.push_raw(&RawBar::of(bar).unwrap(), &mut from_raw).unwrap();
+                if i % clock_every == 0 {
+                    let now = bar.ts_close_nominal();
+                    from_whole.extend(whole.close_until(now));
+                    from_raw.extend(raw.close_until(now));
+                }
+            }
+            from_whole.extend(whole.finish());
+            from_raw.extend(raw.finish());
+            prop_assert!(!from_whole.is_empty() || bars.iter().all(|b| b.ts_event() < d.open || b.ts_event() >= d.close));
+            prop_assert_eq!(&from_raw, &from_whole);
+            prop_assert_eq!(raw.skipped(), whole.skipped());
         }
     }
 }

@@ -144,13 +144,24 @@ impl TradingDay {
 /// [`TradingDay::coverage`] over slots already computed.
 #[must_use]
 pub fn coverage_of(slots: &[BarSlot], bars: &[Bar]) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
+    coverage_of_stamps(slots, bars.len(), |i| bars[i].ts_event())
+}
+
+/// [`coverage_of`] for `n` bars whose open times `stamp(0..n)` gives, for callers that hold
+/// bars in another form.
+#[must_use]
+pub fn coverage_of_stamps(
+    slots: &[BarSlot],
+    n: usize,
+    stamp: impl Fn(usize) -> Timestamp,
+) -> (u32, u32, Vec<(Timestamp, Timestamp)>) {
     // The usual day: one bar in every slot, in order.
-    if slots.len() == bars.len() && slots.iter().zip(bars).all(|(s, b)| s.open == b.ts_event()) {
+    if slots.len() == n && slots.iter().enumerate().all(|(i, s)| s.open == stamp(i)) {
         let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);
         return (n, n, Vec::new());
     }
-    coverage_sorted(slots, bars.len(), |i| bars[i].ts_event()).unwrap_or_else(|| {
-        let mut stamps: Vec<Timestamp> = bars.iter().map(Bar::ts_event).collect();
+    coverage_sorted(slots, n, &stamp).unwrap_or_else(|| {
+        let mut stamps: Vec<Timestamp> = (0..n).map(&stamp).collect();
         stamps.sort_unstable();
         coverage_sorted(slots, stamps.len(), |i| stamps[i])
             .unwrap_or_else(|| unreachable!("sorted stamps"))

@@ -38,7 +38,7 @@ pub use crate::performance::{
 pub use crate::portfolio::{Holding, LotMethod, Portfolio};
 pub use crate::scanner::{Filters, ScanView, Scanner, ScannerKind, ScannerSpec, Schedule};
 pub use crate::session_data::{DayQuality, Metrics, RegisteredIndicator, SessionData, SymbolData};
-pub use crate::source::{BarSlice, BarSource, MemorySource, SourceError};
+pub use crate::source::{BarSlice, BarSource, MemorySource, RawSlice, SourceError};
 pub use crate::strategies::{
     BuyAndHold, Factory, OpeningRangeBreakout, Param, Params, RsiReversion, SmaCross,
     StrategyRegistry, VwapReversion,

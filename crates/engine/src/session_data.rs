@@ -15,7 +15,7 @@ use openbell_indicators::{Candle, Indicator, Inputs, Output};
 use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
 
 use crate::portfolio::HoldingHint;
-use crate::source::BarSlice;
+use crate::source::{BarSlice, RawSlice};
 
 /// Running session metrics of one symbol, over today's delivered base bars.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -122,6 +122,8 @@ pub struct RegisteredIndicator {
     pub label: Arc<str>,
     /// The interval it runs on.
     pub interval: Interval,
+    /// Its place in the configured indicators.
+    pub(crate) spec: usize,
     pub(crate) indicator: Box<dyn Indicator>,
     /// Today's values, by the clock time they were produced at.
     pub values: Vec<(Timestamp, Output)>,
@@ -132,7 +134,8 @@ impl RegisteredIndicator {
     /// whether there was one.
     #[inline]
     pub(crate) fn record(&mut self, candle: &Candle, ts: Timestamp) -> bool {
-        // The value is written in place at the end of the list, then kept or taken back.
+        // The value is written in place at the end of the list, then kept or taken back: read
+        // back from a local instead, it waits for the indicator's narrower stores to retire.
         self.values.push((ts, Output::one(0.0)));
         let last = self.values.len() - 1;
         let produced = self.indicator.update_into(candle, &mut self.values[last].1);
@@ -146,6 +149,25 @@ impl RegisteredIndicator {
     #[must_use]
     pub fn latest(&self) -> Option<&Output> {
         self.values.last().map(|(_, v)| v)
+    }
+}
+
+/// The indicators of one interval on a symbol, `indicators[start..end]`, and the candle fields
+/// they read: a bar is converted only as far as they need, and only when there are some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Feed {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) inputs: Inputs,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self {
+            start: 0,
+            end: 0,
+            inputs: Inputs::NONE,
+        }
     }
 }
 
@@ -169,16 +191,24 @@ pub struct SymbolData {
     pub(crate) history: Vec<Arc<DayBars>>,
     /// Today's base bars as loaded; only `[..delivered]` has been delivered.
     pub(crate) day_bars: BarSlice,
+    /// `day_bars` in raw form, the form the stream reads (a third of a bar's bytes, and no
+    /// 128-bit arithmetic); empty when a value of the day does not fit, and the stream then
+    /// reads the bars themselves.
+    pub(crate) rows: RawSlice,
+    /// When each of `day_bars` becomes known, in nanoseconds after the open: the keys the
+    /// day's queues order it by.
+    pub(crate) closes: Vec<u64>,
     pub(crate) delivered: usize,
     /// Today's delivered derived bars, parallel to `derived_intervals`.
     pub(crate) derived_intervals: Vec<Interval>,
     pub(crate) derived: Vec<Vec<Bar>>,
-    /// Indicators registered today, warmed on the history.
+    /// Indicators registered today, warmed on the history: those of the base interval first,
+    /// then those of each derived interval, each interval's in configured order.
     pub indicators: Vec<RegisteredIndicator>,
-    /// The candle fields the indicators of the base interval read, and of each derived
-    /// interval (parallel to `derived_intervals`): a bar is converted only as far as they need.
-    pub(crate) base_inputs: Inputs,
-    pub(crate) derived_inputs: Vec<Inputs>,
+    /// Where the base interval's indicators are, and each derived interval's (parallel to
+    /// `derived_intervals`).
+    pub(crate) base_feed: Feed,
+    pub(crate) derived_feeds: Vec<Feed>,
     /// Session metrics over `day_bars[..n]`, with `n`: brought up to the delivered bars when
     /// read ([`SymbolData::metrics`]), so delivering a bar costs nothing for metrics no one
     /// reads.
@@ -378,12 +408,14 @@ mod tests {
             base_interval: Interval::M1,
             history: Vec::new(),
             day_bars: BarSlice::new(Arc::new(bars.clone())),
+            rows: RawSlice::default(),
+            closes: Vec::new(),
             delivered: 0,
             derived_intervals: Vec::new(),
             derived: Vec::new(),
             indicators: Vec::new(),
-            base_inputs: Inputs::NONE,
-            derived_inputs: Vec::new(),
+            base_feed: Feed::default(),
+            derived_feeds: Vec::new(),
             metrics: Cell::default(),
             quality: DayQuality::default(),
             derivations: Vec::new(),

@@ -3,13 +3,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, RawBar, Symbol, Timestamp};
 
 /// Bars shared with the source that read them: cloning or narrowing one copies no bar, and
-/// neither does building one from the vector a source decoded.
+/// neither does building one from the vector a source decoded. A source that serves the same
+/// bars many times keeps their raw form beside them ([`BarSlice::with_raw`]), which the engine
+/// streams a day from without converting it.
 #[derive(Clone, Default)]
 pub struct BarSlice {
     bars: Arc<Vec<Bar>>,
+    /// `bars` in raw form, index for index; none when not kept or when some bar has none.
+    raw: Option<Arc<Vec<RawBar>>>,
     start: usize,
     end: usize,
 }
@@ -21,9 +25,31 @@ impl BarSlice {
         let end = bars.len();
         Self {
             bars,
+            raw: None,
             start: 0,
             end,
         }
+    }
+
+    /// All of `bars`, with their raw form kept beside them when every bar has one
+    /// ([`RawBar::of`]): each range read from it later shares both.
+    #[must_use]
+    pub fn with_raw(bars: Vec<Bar>) -> Self {
+        let raw = raw_rows(&bars).map(Arc::new);
+        Self {
+            raw,
+            ..Self::new(Arc::new(bars))
+        }
+    }
+
+    /// The raw form of these bars, shared with the source, when it keeps one.
+    #[must_use]
+    pub fn raw(&self) -> Option<RawSlice> {
+        self.raw.as_ref().map(|rows| RawSlice {
+            rows: Arc::clone(rows),
+            start: self.start,
+            end: self.end,
+        })
     }
 
     /// The bars with `start <= ts_event < end` (time-ordered bars), sharing the same storage.
@@ -50,9 +76,59 @@ impl BarSlice {
         *cursor = hi;
         Self {
             bars: Arc::clone(&self.bars),
+            raw: self.raw.clone(),
             start: self.start + lo,
             end: self.start + hi,
         }
+    }
+}
+
+/// The raw form of every bar, or `None` when a value of some bar does not fit in 64 bits.
+fn raw_rows(bars: &[Bar]) -> Option<Vec<RawBar>> {
+    let mut rows = Vec::with_capacity(bars.len());
+    for bar in bars {
+        rows.push(RawBar::of(bar)?);
+    }
+    Some(rows)
+}
+
+/// Bars in raw form ([`RawBar`]), shared with the source that keeps them
+/// ([`BarSlice::raw`]), or converted for one day ([`RawSlice::of`]).
+#[derive(Clone, Default)]
+pub struct RawSlice {
+    rows: Arc<Vec<RawBar>>,
+    start: usize,
+    end: usize,
+}
+
+impl RawSlice {
+    /// The raw form of `bars`, or `None` when a value of some bar does not fit in 64 bits.
+    #[must_use]
+    pub fn of(bars: &[Bar]) -> Option<Self> {
+        let rows = raw_rows(bars)?;
+        let end = rows.len();
+        Some(Self {
+            rows: Arc::new(rows),
+            start: 0,
+            end,
+        })
+    }
+}
+
+impl std::ops::Deref for RawSlice {
+    type Target = [RawBar];
+
+    #[inline]
+    fn deref(&self) -> &[RawBar] {
+        &self.rows[self.start..self.end]
+    }
+}
+
+impl std::fmt::Debug for RawSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSlice")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -174,7 +250,7 @@ impl MemorySource {
                 bars.extend_from_slice(held);
             }
             bars.sort_by_key(Bar::ts_event);
-            self.series.insert(key, (bars.into(), 0));
+            self.series.insert(key, (BarSlice::with_raw(bars), 0));
         }
     }
 

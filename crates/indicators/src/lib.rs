@@ -28,7 +28,7 @@ mod wma;
 
 use std::collections::BTreeMap;
 
-use openbell_model::{Bar, Timestamp};
+use openbell_model::{Bar, RawBar, Timestamp};
 
 pub use crate::atr::Atr;
 pub use crate::bbands::BollingerBands;
@@ -102,6 +102,40 @@ impl Candle {
         }
         if inputs.contains(Inputs::VOLUME) {
             c.volume = bar.volume().to_f64();
+        }
+        c
+    }
+
+    /// [`Candle::from_bar_fields`] of the bar `row` was taken from: the same numbers, converted
+    /// from the raw 64-bit values ([`openbell_model::fixed::raw64_to_f64`], the conversion
+    /// [`openbell_model::Price::to_f64`] makes for them).
+    #[must_use]
+    #[inline(always)]
+    pub fn from_raw(row: &RawBar, session: Timestamp, inputs: Inputs) -> Self {
+        let f = openbell_model::fixed::raw64_to_f64;
+        let mut c = Self {
+            ts_event: Timestamp::from_nanos(row.ts_event()),
+            session: session.as_nanos(),
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: 0.0,
+        };
+        if inputs.contains(Inputs::OPEN) {
+            c.open = f(row.open());
+        }
+        if inputs.contains(Inputs::HIGH) {
+            c.high = f(row.high());
+        }
+        if inputs.contains(Inputs::LOW) {
+            c.low = f(row.low());
+        }
+        if inputs.contains(Inputs::CLOSE) {
+            c.close = f(row.close());
+        }
+        if inputs.contains(Inputs::VOLUME) {
+            c.volume = f(row.volume());
         }
         c
     }

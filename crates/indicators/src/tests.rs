@@ -132,6 +132,9 @@ fn a_candle_from_some_fields_converts_those_and_leaves_the_rest_at_zero() {
             ..whole
         };
         assert_eq!(c, expected, "{bits:05b}");
+        // The bar's raw form converts to the same candle.
+        let raw = openbell_model::RawBar::of(&bar).unwrap();
+        assert_eq!(Candle::from_raw(&raw, session, inputs), c, "{bits:05b}");
     }
     assert_eq!(
         Inputs::OPEN | Inputs::HIGH | Inputs::LOW | Inputs::CLOSE | Inputs::VOLUME,

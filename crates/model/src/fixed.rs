@@ -190,6 +190,21 @@ fn decimal_text(raw: i128, buf: &mut [u8; 64]) -> &str {
         .unwrap_or_default()
 }
 
+/// Raw units held in 64 bits as `f64`: exactly what `to_f64` gives for the same raw value (it
+/// takes this path whenever the raw value fits), for callers that keep raw values in 64 bits.
+#[must_use]
+#[inline]
+#[allow(clippy::cast_precision_loss)]
+pub fn raw64_to_f64(raw: i64) -> f64 {
+    const EXACT: i64 = 1 << 53;
+    if -EXACT < raw && raw < EXACT {
+        // Both operands are exact in f64, so IEEE division rounds once.
+        raw as f64 / SCALE as f64
+    } else {
+        wide_to_f64(i128::from(raw))
+    }
+}
+
 /// `to_f64` for magnitudes past 2^53 raw units. Out of line and cold: inlined, the compiler
 /// evaluates it speculatively next to the fast path, and 128-bit division and conversion are
 /// library calls that would dominate the engine's per-bar cost.
@@ -270,15 +285,10 @@ macro_rules! fixed_point {
             #[inline]
             #[allow(clippy::cast_precision_loss)]
             pub fn to_f64(self) -> f64 {
-                const EXACT: i128 = 1 << 53;
-                if -EXACT < self.0 && self.0 < EXACT {
-                    // Both operands are exact in f64, so IEEE division rounds once. Going
-                    // through i64 (lossless here) avoids a slow 128-bit conversion.
-                    #[allow(clippy::cast_possible_truncation)]
-                    let raw = self.0 as i64;
-                    raw as f64 / SCALE as f64
-                } else {
-                    wide_to_f64(self.0)
+                // Going through i64 avoids a slow 128-bit conversion.
+                match i64::try_from(self.0) {
+                    Ok(raw) => raw64_to_f64(raw),
+                    Err(_) => wide_to_f64(self.0),
                 }
             }
 

@@ -23,7 +23,7 @@ mod signal;
 mod symbol;
 mod timestamp;
 
-pub use bar::{Bar, Ohlcv};
+pub use bar::{Bar, Ohlcv, RawBar};
 pub use error::ModelError;
 pub use fill::Fill;
 pub use fixed::{Money, Price, Quantity};

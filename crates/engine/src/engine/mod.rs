@@ -1,6 +1,7 @@
 //! The day loop (ARCHITECTURE.md, phases 0–6): the engine, its phases, registration and
 //! warm-up. Streaming, scans and trading live in the submodules.
 
+mod queues;
 mod scan;
 mod stream;
 mod trading;
@@ -14,17 +15,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use openbell_calendar::{BarSlot, Resampler, TradingDay, coverage_of, resample_day};
+use openbell_calendar::{
+    BarSlot, Resampler, TradingDay, coverage_of, coverage_of_stamps, resample_day,
+};
 use openbell_indicators::{Candle, Inputs};
-use openbell_model::{Bar, Interval, ModelError, Symbol, SymbolMap, Timestamp};
+use openbell_model::{Bar, Interval, ModelError, RawBar, Symbol, SymbolMap, Timestamp};
 use tracing::{debug, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{EngineConfig, Universe};
 use crate::event::{Event, EventSink, FaultKind, Observer, Phase};
 use crate::scanner::{Scanner, ScannerKind};
-use crate::session_data::{DayBars, DayQuality, RegisteredIndicator, SessionData, SymbolData};
-use crate::source::{BarSlice, BarSource, SourceError};
+use crate::session_data::{
+    DayBars, DayQuality, Feed, RegisteredIndicator, SessionData, SymbolData,
+};
+use crate::source::{BarSlice, BarSource, RawSlice, SourceError};
 
 /// Why a session stopped.
 #[derive(Debug, thiserror::Error)]
@@ -93,8 +98,9 @@ pub struct Engine<'a> {
     numbers: SymbolMap<usize>,
     summary: Summary,
     reported: BTreeSet<(Symbol, NaiveDate)>,
-    /// Yesterday's indicators by symbol, to continue for symbols registered again today.
-    carried: BTreeMap<Symbol, Vec<Box<dyn openbell_indicators::Indicator>>>,
+    /// Yesterday's indicators by symbol, each with its place in the configured indicators, to
+    /// continue for symbols registered again today.
+    carried: BTreeMap<Symbol, Vec<Numbered>>,
     /// Recent days' bars by symbol and date, kept for the trailing history of the days that
     /// follow (never more than the history window).
     recent: BTreeMap<(Symbol, NaiveDate), Arc<DayBars>>,
@@ -116,7 +122,11 @@ pub struct Engine<'a> {
     boundaries: Vec<Timestamp>,
     next_boundary: usize,
     /// The day's queues, kept between days so their storage is reused.
-    queues: stream::Queues,
+    queues: queues::Queues,
+    /// Storage of days gone by, reused for the days that follow.
+    spare: Spare,
+    /// Today's open, which names the session to the indicators.
+    session_open: Timestamp,
     /// Reused per delivery, so the hot path does not allocate.
     derived_scratch: Vec<Bar>,
     outputs_scratch: Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
@@ -166,7 +176,9 @@ impl<'a> Engine<'a> {
             derivations: Vec::new(),
             boundaries: Vec::new(),
             next_boundary: 0,
-            queues: stream::Queues::default(),
+            queues: queues::Queues::default(),
+            spare: Spare::default(),
+            session_open: Timestamp::EPOCH,
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
         })
@@ -293,12 +305,15 @@ impl<'a> Engine<'a> {
         self.carried.clear();
         if let Some(date) = old.date() {
             for s in old.symbols {
+                self.spare.closes.push(s.closes);
                 // Indicators continue where yesterday left them for a symbol registered again
                 // today: the continuous series, with no warm-up to repeat.
-                self.carried.insert(
-                    s.symbol,
-                    s.indicators.into_iter().map(|i| i.indicator).collect(),
-                );
+                let mut carried = Vec::with_capacity(s.indicators.len());
+                for i in s.indicators {
+                    self.spare.values.push(i.values);
+                    carried.push((i.spec, i.indicator));
+                }
+                self.carried.insert(s.symbol, carried);
                 let complete = s.delivered == s.day_bars.len() && !s.day_bars.is_empty();
                 if keep_from.is_some() && complete {
                     let bars = DayBars {
@@ -306,12 +321,18 @@ impl<'a> Engine<'a> {
                         derived: s.derived,
                     };
                     self.recent.insert((s.symbol, date), Arc::new(bars));
+                } else {
+                    self.spare.bars.extend(s.derived);
                 }
             }
         }
-        match keep_from {
-            Some(first) => self.recent.retain(|(_, date), _| *date >= first),
-            None => self.recent.clear(),
+        let recent = std::mem::take(&mut self.recent);
+        for (key, bars) in recent {
+            if keep_from.is_some_and(|first| key.1 >= first) {
+                self.recent.insert(key, bars);
+            } else if let Ok(bars) = Arc::try_unwrap(bars) {
+                self.spare.bars.extend(bars.derived);
+            }
         }
     }
 
@@ -334,6 +355,7 @@ impl<'a> Engine<'a> {
         self.next_boundary = 0;
         self.clock.advance_to(day.open);
         self.data.day = Some(day.clone());
+        self.session_open = day.open;
         self.emit(&Event::DayStarted {
             date,
             ts: self.clock.now(),
@@ -464,7 +486,19 @@ impl<'a> Engine<'a> {
                     let reason = format!("no {base} bars for {symbol} on {date}");
                     self.fault(symbol, date, FaultKind::NoData, reason);
                 }
-                let (expected, present, missing) = coverage_of(&self.slots[0], &bars);
+                // One pass over the bars as loaded; the quality is scored from their raw
+                // form, which is what the stream reads next.
+                let rows = bars
+                    .raw()
+                    .or_else(|| RawSlice::of(&bars))
+                    .unwrap_or_default();
+                let (expected, present, missing) = if rows.len() == bars.len() {
+                    coverage_of_stamps(&self.slots[0], rows.len(), |i| {
+                        Timestamp::from_nanos(rows[i].ts_event())
+                    })
+                } else {
+                    coverage_of(&self.slots[0], &bars)
+                };
                 self.emit(&Event::Quality {
                     symbol,
                     date,
@@ -480,7 +514,16 @@ impl<'a> Engine<'a> {
                         present,
                         missing,
                     };
+                    let iv = base.as_nanos();
+                    if rows.len() == bars.len() {
+                        let stamps = rows.iter().map(RawBar::ts_event);
+                        queues::closes(stamps, iv, day, &mut data.closes);
+                    } else {
+                        let stamps = bars.iter().map(|b| b.ts_event().as_nanos());
+                        queues::closes(stamps, iv, day, &mut data.closes);
+                    }
                     data.day_bars = bars;
+                    data.rows = rows;
                     data.delivered = 0;
                 }
                 true
@@ -570,26 +613,29 @@ impl<'a> Engine<'a> {
             .remove(&symbol)
             .filter(|c| c.len() == self.config.indicators.len());
         let warm = carried.is_none();
-        let built: Vec<(usize, Box<dyn openbell_indicators::Indicator>)> = match carried {
-            Some(c) => c.into_iter().enumerate().collect(),
-            None => self.config.build_indicators(),
-        };
-        let mut indicators: Vec<RegisteredIndicator> = built
-            .into_iter()
-            .map(|(i, indicator)| {
-                let interval = self.config.indicators[i].interval;
-                RegisteredIndicator {
-                    label: self.config.indicators[i].label.as_str().into(),
-                    interval,
-                    indicator,
-                    values: Vec::with_capacity(self.slots_of(interval).len()),
-                }
-            })
-            .collect();
-        // Each indicator sees only its own interval, so each interval is fed on its own.
+        let mut built = carried.unwrap_or_else(|| self.config.build_indicators());
+        // Grouped by interval, base first, each interval's in configured order.
         let intervals: Vec<Interval> = std::iter::once(base)
             .chain(self.config.derived.iter().copied())
             .collect();
+        let place = |spec: usize| {
+            let interval = self.config.indicators[spec].interval;
+            (intervals.iter().position(|iv| *iv == interval), spec)
+        };
+        built.sort_by_key(|(spec, _)| place(*spec));
+        let mut indicators = Vec::with_capacity(built.len());
+        for (spec, indicator) in built {
+            let config = &self.config.indicators[spec];
+            let bars = self.slots_of(config.interval).len();
+            indicators.push(RegisteredIndicator {
+                label: config.label.as_str().into(),
+                interval: config.interval,
+                spec,
+                indicator,
+                values: self.spare.values(bars),
+            });
+        }
+        // Each indicator sees only its own interval, so each interval is fed on its own.
         for (h, bars) in history.iter().filter(|_| warm) {
             let session = history_days[*h].open;
             for (k, interval) in intervals.iter().enumerate() {
@@ -624,37 +670,72 @@ impl<'a> Engine<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let next = self.numbers.len();
         let number = *self.numbers.entry(symbol).or_insert(next);
-        let inputs = |iv: Interval| {
-            indicators
-                .iter()
-                .filter(|ind| ind.interval == iv)
-                .fold(Inputs::NONE, |all, ind| all | ind.indicator.inputs())
-        };
-        let base_inputs = inputs(base);
-        let derived_inputs = self.config.derived.iter().map(|iv| inputs(*iv)).collect();
-        let slots = |iv: Interval| self.slots_of(iv).len();
+        let mut start = 0;
+        let mut feeds: Vec<Feed> = intervals
+            .iter()
+            .map(|iv| {
+                let on = |ind: &&RegisteredIndicator| ind.interval == *iv;
+                let end = start + indicators[start..].iter().take_while(on).count();
+                let inputs = indicators[start..end]
+                    .iter()
+                    .fold(Inputs::NONE, |all, ind| all | ind.indicator.inputs());
+                let feed = Feed { start, end, inputs };
+                start = end;
+                feed
+            })
+            .collect();
+        let derived = (1..self.slots.len())
+            .map(|k| self.spare.bars(self.slots[k].len()))
+            .collect();
         Ok(SymbolData {
             symbol,
             number,
             base_interval: base,
             history: history.into_iter().map(|(_, bars)| bars).collect(),
             day_bars: BarSlice::default(),
+            rows: RawSlice::default(),
+            closes: self.spare.closes.pop().unwrap_or_default(),
             delivered: 0,
             derived_intervals: self.config.derived.clone(),
-            derived: self
-                .config
-                .derived
-                .iter()
-                .map(|iv| Vec::with_capacity(slots(*iv)))
-                .collect(),
+            derived,
             indicators,
-            base_inputs,
-            derived_inputs,
+            base_feed: feeds.remove(0),
+            derived_feeds: feeds,
             metrics: std::cell::Cell::default(),
             quality: DayQuality::default(),
             derivations,
             holding: crate::portfolio::HoldingHint::default(),
         })
+    }
+}
+
+/// An indicator with its place in the configured indicators.
+type Numbered = (usize, Box<dyn openbell_indicators::Indicator>);
+
+/// Storage of days gone by, emptied, for the days that follow: a day in the steady state
+/// allocates nothing, and writes to memory the previous days warmed.
+#[derive(Debug, Default)]
+struct Spare {
+    closes: Vec<Vec<u64>>,
+    values: Vec<Vec<(Timestamp, openbell_indicators::Output)>>,
+    bars: Vec<Vec<Bar>>,
+}
+
+impl Spare {
+    /// An empty list of indicator values with room for `n`.
+    fn values(&mut self, n: usize) -> Vec<(Timestamp, openbell_indicators::Output)> {
+        let mut values = self.values.pop().unwrap_or_default();
+        values.clear();
+        values.reserve(n);
+        values
+    }
+
+    /// An empty list of bars with room for `n`.
+    fn bars(&mut self, n: usize) -> Vec<Bar> {
+        let mut bars = self.bars.pop().unwrap_or_default();
+        bars.clear();
+        bars.reserve(n);
+        bars
     }
 }
 

@@ -1,107 +1,84 @@
 //! Phase 5: the day's queues merged with a heap, delivery of base and derived bars, and
 //! mid-session insertion.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use openbell_calendar::{BarSlot, ResampleError, Resampler, TradingDay};
 use openbell_indicators::{Candle, Inputs};
-use openbell_model::{Bar, Interval, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, RawBar, Symbol, Timestamp};
 
+use super::queues::Queues;
 use super::{Engine, EngineError, bar_close};
 use crate::config::Mode;
 use crate::event::Event;
-use crate::session_data::SessionData;
+use crate::session_data::RegisteredIndicator;
 
-/// A heap entry: a symbol's next queued bar, ordered by its close time, then the symbol (by
-/// rank among today's symbols). Packed into one integer so the heap compares cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Queued(u128);
+/// Feeds a delivered bar's candle to the indicators of its interval, keeping the values they
+/// produce at clock `ts`; with `events`, each value is also set aside in `outputs` for its
+/// event. Returns how many values there were.
+#[inline(always)]
+fn record(
+    indicators: &mut [RegisteredIndicator],
+    candle: &Candle,
+    ts: Timestamp,
+    events: bool,
+    outputs: &mut Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
+) -> u64 {
+    let mut produced = 0;
+    if !events {
+        for ind in indicators {
+            produced += u64::from(ind.record(candle, ts));
+        }
+        return produced;
+    }
+    for ind in indicators {
+        if ind.record(candle, ts) {
+            produced += 1;
+            if let Some(&output) = ind.latest() {
+                outputs.push((ind.interval, Arc::clone(&ind.label), output));
+            }
+        }
+    }
+    produced
+}
 
-impl Queued {
-    fn new(close: Timestamp, rank: u32, slot: u32) -> Self {
-        // Flipping the sign bit maps i64 order onto u64 order.
-        #[allow(clippy::cast_sign_loss)]
-        let close = (close.as_nanos() as u64) ^ (1 << 63);
-        Self((u128::from(close) << 64) | (u128::from(rank) << 32) | u128::from(slot))
+/// An error of the stream's hot path, boxed.
+#[cold]
+fn boxed(e: ResampleError) -> Box<EngineError> {
+    Box::new(e.into())
+}
+
+/// A base bar in the form the stream reads it: raw, or whole on a day whose values do not fit
+/// in 64 bits. Both give the same derived bars and candles.
+trait BaseInput {
+    /// Pushes the bar into a resampler of its series.
+    fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError>;
+
+    /// The bar's candle, converted as far as `inputs` need.
+    fn candle(&self, session: Timestamp, inputs: Inputs) -> Candle;
+}
+
+impl BaseInput for RawBar {
+    #[inline(always)]
+    fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
+        resampler.push_raw(self, out)
     }
 
-    fn close(self) -> Timestamp {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        let nanos = (((self.0 >> 64) as u64) ^ (1 << 63)) as i64;
-        Timestamp::from_nanos(nanos)
-    }
-
-    fn slot(self) -> usize {
-        #[allow(clippy::cast_possible_truncation)]
-        let slot = self.0 as u32;
-        slot as usize
+    #[inline(always)]
+    fn candle(&self, session: Timestamp, inputs: Inputs) -> Candle {
+        Candle::from_raw(self, session, inputs)
     }
 }
 
-/// The day's queues: one heap entry per registered symbol with bars left, and each symbol's
-/// bars still waiting behind it.
-#[derive(Debug, Default)]
-pub(super) struct Queues {
-    heap: BinaryHeap<Reverse<Queued>>,
-    /// Per slot: the heap entries of its bars not yet queued, last bar first, so the next one
-    /// comes off the end.
-    pending: Vec<Vec<Queued>>,
-}
-
-impl Queues {
-    /// Builds the queues from every slot's undelivered bars, ranking the slots by symbol (at
-    /// the start of the stream, and again after an insertion).
-    fn build(&mut self, data: &SessionData, day: &TradingDay) {
-        let mut ranks = vec![0; data.symbols.len()];
-        for (rank, slot) in data.index.values().enumerate() {
-            ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
-        }
-        self.heap.clear();
-        self.pending.resize_with(data.symbols.len(), Vec::new);
-        for (slot, symbol) in data.symbols.iter().enumerate() {
-            let pending = &mut self.pending[slot];
-            pending.clear();
-            let undelivered = symbol.day_bars.get(symbol.delivered..).unwrap_or_default();
-            let (rank, slot) = (ranks[slot], slot_u32(slot));
-            pending.extend(
-                undelivered
-                    .iter()
-                    .rev()
-                    .map(|bar| Queued::new(bar_close(bar, day), rank, slot)),
-            );
-            if let Some(q) = pending.pop() {
-                self.heap.push(Reverse(q));
-            }
-        }
+impl BaseInput for Bar {
+    #[inline(always)]
+    fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
+        resampler.push(self, out)
     }
 
-    /// The close time of the earliest queued bar.
-    fn next_close(&self) -> Option<Timestamp> {
-        self.heap.peek().map(|Reverse(q)| q.close())
-    }
-
-    /// Takes the earliest queued bar if it closes at `close`, and queues that symbol's next
-    /// bar in its place (one sift instead of a pop and a push); returns its slot.
-    #[inline]
-    fn take_at(&mut self, close: Timestamp) -> Option<usize> {
-        let next = self.heap.peek().map(|Reverse(q)| *q)?;
-        if next.close() != close {
-            return None;
-        }
-        let slot = next.slot();
-        match self.pending.get_mut(slot).and_then(Vec::pop) {
-            Some(q) => {
-                if let Some(mut top) = self.heap.peek_mut() {
-                    *top = Reverse(q);
-                }
-            }
-            None => {
-                self.heap.pop();
-            }
-        }
-        Some(slot)
+    #[inline(always)]
+    fn candle(&self, session: Timestamp, inputs: Inputs) -> Candle {
+        Candle::from_bar_fields(self, session, inputs)
     }
 }
 
@@ -217,10 +194,6 @@ fn tiles(inner: &[BarSlot], outer: &[BarSlot]) -> bool {
     inner.peek().is_none()
 }
 
-fn slot_u32(slot: usize) -> u32 {
-    u32::try_from(slot).unwrap_or(u32::MAX)
-}
-
 impl Engine<'_> {
     /// Inserts a symbol mid-session: history and warmed indicators, then today's bars up to
     /// the clock, and only then its remaining bars join the queues.
@@ -246,7 +219,7 @@ impl Engine<'_> {
             .partition_point(|b| bar_close(b, day) <= now);
         self.catching_up = true;
         for _ in 0..split {
-            self.deliver_base(slot, now)?;
+            self.deliver_base(slot, now).map_err(|e| *e)?;
         }
         // Windows whose time is already up.
         let mut late = Vec::new();
@@ -309,7 +282,7 @@ impl Engine<'_> {
         let mut next_scan = 0;
         let mut delivered = 0;
         loop {
-            let next_close = queues.next_close();
+            let next_close = queues.next_close().map(|offset| queues.at(offset));
             // One pause mechanism: scans (and the insertions they cause) run between groups,
             // after every bar closing at or before their time.
             while let Some(&(t, i)) = scans.get(next_scan) {
@@ -329,16 +302,17 @@ impl Engine<'_> {
             if self.stop_requested() {
                 break;
             }
-            let Some(group_close) = queues.next_close() else {
+            let Some(offset) = queues.next_close() else {
                 break;
             };
+            let group_close = queues.at(offset);
             // Windows that ended strictly before this group without their last bar; a window
             // ending exactly now still gets this group's bar.
             self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
             self.clock.advance_to(group_close);
             // Every base bar closing now, by symbol, each with the derived bars it completes.
-            while let Some(slot) = queues.take_at(group_close) {
-                self.deliver_base(slot, group_close)?;
+            while let Some(slot) = queues.take_at(offset, &self.data) {
+                self.deliver_base(slot, group_close).map_err(|e| *e)?;
                 delivered += 1;
             }
             // The close's equity is recorded once, after the day's end (phase 6).
@@ -383,63 +357,106 @@ impl Engine<'_> {
     }
 
     /// Delivers the next base bar of `slot` at clock `ts`, then the derived bars it completes.
-    #[inline]
-    fn deliver_base(&mut self, slot: usize, ts: Timestamp) -> Result<(), EngineError> {
-        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
-        let events = self.out.wants_bars;
-        let data = &mut self.data.symbols[slot];
-        let Some(bar) = data.day_bars.get(data.delivered) else {
+    /// The error is boxed, so that the usual outcome is one register.
+    #[inline(always)]
+    fn deliver_base(&mut self, slot: usize, ts: Timestamp) -> Result<(), Box<EngineError>> {
+        let Some(data) = self.data.symbols.get(slot) else {
             return Ok(());
         };
+        match data.rows.get(data.delivered) {
+            Some(&row) => self.deliver_base_from(slot, &row, ts),
+            None => self.deliver_base_whole(slot, ts),
+        }
+    }
+
+    /// [`Engine::deliver_base`] on a day whose values do not all fit in 64 bits: the bars
+    /// themselves are streamed.
+    #[cold]
+    #[inline(never)]
+    fn deliver_base_whole(&mut self, slot: usize, ts: Timestamp) -> Result<(), Box<EngineError>> {
+        let data = &self.data.symbols[slot];
+        let Some(&bar) = data.day_bars.get(data.delivered) else {
+            return Ok(());
+        };
+        self.deliver_base_from(slot, &bar, ts)
+    }
+
+    /// [`Engine::deliver_base`] of `input`, the next base bar of `slot` in the form it is
+    /// read in.
+    #[inline(always)]
+    fn deliver_base_from<B: BaseInput>(
+        &mut self,
+        slot: usize,
+        input: &B,
+        ts: Timestamp,
+    ) -> Result<(), Box<EngineError>> {
+        let data = &mut self.data.symbols[slot];
         // Shortest interval first: a derivation fed from another takes the bars it completed
         // (the scratch is empty when a delivery starts, so all it holds are this bar's).
         let scratch = &mut self.derived_scratch;
         for d in &mut data.derivations {
             match d.from {
-                None => d.resampler.push(bar, scratch)?,
+                None => input.push_to(&mut d.resampler, scratch).map_err(boxed)?,
                 Some(source) => {
                     if !scratch.is_empty() {
-                        feed(d, source, 0, scratch)?;
+                        feed(d, source, 0, scratch).map_err(boxed)?;
                     }
                 }
             }
         }
-        let interval = bar.interval();
-        // Converted to floating point only for an indicator that takes it.
-        let mut candle = None;
-        for ind in &mut data.indicators {
-            if ind.interval != interval {
-                continue;
-            }
-            let candle = candle
-                .get_or_insert_with(|| Candle::from_bar_fields(bar, session, data.base_inputs));
-            if ind.record(candle, ts) {
-                self.summary.indicator_values += 1;
-                if events && let Some(&output) = ind.latest() {
-                    self.outputs_scratch
-                        .push((interval, Arc::clone(&ind.label), output));
-                }
-            }
+        // Converted to floating point only when an indicator takes it.
+        let feed = data.base_feed;
+        if feed.start < feed.end
+            && let Some(indicators) = data.indicators.get_mut(feed.start..feed.end)
+        {
+            let candle = input.candle(self.session_open, feed.inputs);
+            self.summary.indicator_values += record(
+                indicators,
+                &candle,
+                ts,
+                self.out.wants_bars,
+                &mut self.outputs_scratch,
+            );
         }
-        let bar = (events || self.trading.is_some()).then_some(*bar);
+        let i = data.delivered;
         data.delivered += 1;
         self.summary.base_bars += 1;
-        // Events go out once the session data holds the bar and its values.
-        if let Some(bar) = bar {
-            if events {
-                self.emit_bar(bar, false, ts);
+        if self.out.wants_bars || self.trading.is_some() || !self.derived_scratch.is_empty() {
+            return self.after_base(slot, i, ts).map_err(Box::new);
+        }
+        Ok(())
+    }
+
+    /// What follows base bar `i` of `slot` when anyone takes it: its events, the broker and
+    /// the strategy (once the session data holds the bar and its values), then the derived
+    /// bars it completed.
+    #[inline(never)]
+    fn after_base(&mut self, slot: usize, i: usize, ts: Timestamp) -> Result<(), EngineError> {
+        if self.out.wants_bars || self.trading.is_some() {
+            let bar = self.data.symbols[slot].day_bars.get(i).copied();
+            if let Some(bar) = bar {
+                if self.out.wants_bars {
+                    self.emit_bar(bar, false, ts);
+                }
+                self.trade_base_bar(slot, bar)?;
             }
-            self.trade_base_bar(slot, bar)?;
         }
         if !self.derived_scratch.is_empty() {
-            let mut derived = std::mem::take(&mut self.derived_scratch);
-            derived.sort_by_key(Bar::interval);
-            for d in &derived {
-                self.deliver_derived(slot, d, ts)?;
-            }
-            derived.clear();
-            self.derived_scratch = derived;
+            self.deliver_scratch(slot, ts)?;
         }
+        Ok(())
+    }
+
+    /// Delivers the derived bars a base bar of `slot` completed, shortest interval first.
+    #[inline(never)]
+    fn deliver_scratch(&mut self, slot: usize, ts: Timestamp) -> Result<(), EngineError> {
+        let mut derived = std::mem::take(&mut self.derived_scratch);
+        derived.sort_by_key(Bar::interval);
+        for d in &derived {
+            self.deliver_derived(slot, d, ts)?;
+        }
+        derived.clear();
+        self.derived_scratch = derived;
         Ok(())
     }
 
@@ -450,32 +467,27 @@ impl Engine<'_> {
         bar: &Bar,
         ts: Timestamp,
     ) -> Result<(), EngineError> {
-        let session = self.data.day.as_ref().map_or(ts, |d| d.open);
-        let events = self.out.wants_bars;
         let data = &mut self.data.symbols[slot];
         let interval = bar.interval();
         let Some(k) = data.derived_intervals.iter().position(|iv| *iv == interval) else {
             return Ok(());
         };
         self.summary.derived_bars += 1;
-        let inputs = data.derived_inputs.get(k).copied().unwrap_or(Inputs::ALL);
-        let mut candle: Option<Candle> = None;
-        for ind in &mut data.indicators {
-            if ind.interval != interval {
-                continue;
-            }
-            let candle =
-                candle.get_or_insert_with(|| Candle::from_bar_fields(bar, session, inputs));
-            if ind.record(candle, ts) {
-                self.summary.indicator_values += 1;
-                if events && let Some(&output) = ind.latest() {
-                    self.outputs_scratch
-                        .push((interval, Arc::clone(&ind.label), output));
-                }
-            }
+        if let Some(&feed) = data.derived_feeds.get(k)
+            && feed.start < feed.end
+        {
+            let candle = Candle::from_bar_fields(bar, self.session_open, feed.inputs);
+            let indicators = data.indicators.get_mut(feed.start..feed.end);
+            self.summary.indicator_values += record(
+                indicators.unwrap_or_default(),
+                &candle,
+                ts,
+                self.out.wants_bars,
+                &mut self.outputs_scratch,
+            );
         }
         data.derived[k].push(*bar);
-        if events {
+        if self.out.wants_bars {
             self.emit_bar(*bar, true, ts);
         }
         self.trade_bar(slot, bar)

@@ -151,6 +151,9 @@ proptest! {
             };
             prop_assert_eq!(Money::from_raw(raw).to_f64().to_bits(), expected.to_bits());
         }
+        // Raw values kept in 64 bits convert to the same number.
+        let narrow = Price::from_raw(i128::from(raw)).to_f64();
+        prop_assert_eq!(raw64_to_f64(raw).to_bits(), narrow.to_bits());
     }
 
     #[test]

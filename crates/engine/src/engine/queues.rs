@@ -1,0 +1,345 @@
+//! The day's queues, one per registered symbol, merged by a binary heap.
+//!
+//! The heap holds one entry per symbol with bars left: its next undelivered bar, keyed by when
+//! that bar becomes known ([`bar_close`](super::bar_close)), then the symbol's rank among the
+//! day's symbols, so ties are delivered in symbol order. A symbol's later bars wait in its
+//! session data; when its entry is taken, the entry of its next bar takes its place in one sift.
+//!
+//! Keys are packed integers, so the heap compares them in one instruction: the close as an
+//! offset from the day's open above the rank, in 64 bits whenever the day's symbols fit in
+//! [`RANK_BITS`], else in 128.
+
+use openbell_calendar::TradingDay;
+use openbell_model::Timestamp;
+
+use crate::session_data::{SessionData, SymbolData};
+
+/// Bits a 64-bit key keeps for the rank; the close offset has the rest (2^47 ns, about 39
+/// hours from the open).
+const RANK_BITS: u32 = 17;
+
+/// The longest day a 64-bit key holds, open to close, in nanoseconds.
+const MAX_OFFSET: i64 = (1 << 47) - 1;
+
+/// A heap key: a close offset from the day's open and a rank, ordered by both in that order.
+trait Key: Copy + Ord {
+    /// Whether a day with `symbols` symbols fits this key.
+    fn holds(symbols: usize) -> bool;
+    /// The key of a bar closing `offset` ns after the open, of the symbol ranked `rank`.
+    fn pack(offset: u64, rank: u32) -> Self;
+    /// The close offset.
+    fn offset(self) -> u64;
+    /// The rank.
+    fn rank(self) -> u32;
+}
+
+impl Key for u64 {
+    fn holds(symbols: usize) -> bool {
+        symbols <= 1 << RANK_BITS
+    }
+
+    #[inline(always)]
+    fn pack(offset: u64, rank: u32) -> Self {
+        // The offset is at most the day's length, below 2^47; the rank below 2^17.
+        (offset << RANK_BITS) | Self::from(rank)
+    }
+
+    #[inline(always)]
+    fn offset(self) -> u64 {
+        self >> RANK_BITS
+    }
+
+    #[inline(always)]
+    fn rank(self) -> u32 {
+        u32::try_from(self & ((1 << RANK_BITS) - 1)).unwrap_or(u32::MAX)
+    }
+}
+
+impl Key for u128 {
+    fn holds(_: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn pack(offset: u64, rank: u32) -> Self {
+        (Self::from(offset) << 32) | Self::from(rank)
+    }
+
+    #[inline(always)]
+    fn offset(self) -> u64 {
+        u64::try_from(self >> 32).unwrap_or(u64::MAX)
+    }
+
+    #[inline(always)]
+    fn rank(self) -> u32 {
+        u32::try_from(self & 0xffff_ffff).unwrap_or(u32::MAX)
+    }
+}
+
+/// A binary min-heap of keys.
+#[derive(Debug)]
+struct Heap<K> {
+    keys: Vec<K>,
+}
+
+impl<K> Default for Heap<K> {
+    fn default() -> Self {
+        Self { keys: Vec::new() }
+    }
+}
+
+impl<K: Key> Heap<K> {
+    fn push(&mut self, key: K) {
+        let mut at = self.keys.len();
+        self.keys.push(key);
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.keys[parent] <= key {
+                break;
+            }
+            self.keys[at] = self.keys[parent];
+            at = parent;
+        }
+        self.keys[at] = key;
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<K> {
+        self.keys.first().copied()
+    }
+
+    /// Puts `key` in the place of the least key and restores the order.
+    #[inline(always)]
+    fn replace_top(&mut self, key: K) {
+        let keys = self.keys.as_mut_slice();
+        let n = keys.len();
+        let mut at = 0;
+        loop {
+            let left = 2 * at + 1;
+            let Some(&l) = keys.get(left) else { break };
+            let (child, least) = match keys.get(left + 1) {
+                Some(&r) if r < l => (left + 1, r),
+                _ => (left, l),
+            };
+            if key <= least {
+                break;
+            }
+            keys[at] = least;
+            at = child;
+        }
+        if at < n {
+            keys[at] = key;
+        }
+    }
+
+    /// Removes the least key.
+    fn pop(&mut self) {
+        if let Some(last) = self.keys.pop()
+            && !self.keys.is_empty()
+        {
+            self.replace_top(last);
+        }
+    }
+}
+
+/// The day's queues.
+#[derive(Debug, Default)]
+pub(super) struct Queues {
+    narrow: Heap<u64>,
+    wide: Heap<u128>,
+    /// Whether today's keys are 128-bit (more symbols than a 64-bit key ranks).
+    is_wide: bool,
+    /// Per slot: its rank among today's symbols by symbol; and per rank, its slot.
+    ranks: Vec<u32>,
+    slots: Vec<u32>,
+    /// The day's open and close, as nanoseconds.
+    day_open: i64,
+    day_close: i64,
+}
+
+impl Queues {
+    /// Builds the queues from every slot's undelivered bars, ranking the slots by symbol (at
+    /// the start of the stream, and again after an insertion).
+    pub(super) fn build(&mut self, data: &SessionData, day: &TradingDay) {
+        let n = data.symbols.len();
+        self.ranks.clear();
+        self.ranks.resize(n, 0);
+        self.slots.clear();
+        for (rank, slot) in data.index.values().enumerate() {
+            self.ranks[*slot] = u32::try_from(rank).unwrap_or(u32::MAX);
+            self.slots.push(u32::try_from(*slot).unwrap_or(u32::MAX));
+        }
+        self.day_open = day.open.as_nanos();
+        self.day_close = day.close.as_nanos();
+        self.is_wide = !u64::holds(n) || self.day_close - self.day_open > MAX_OFFSET;
+        self.narrow.keys.clear();
+        self.wide.keys.clear();
+        for (slot, symbol) in data.symbols.iter().enumerate() {
+            if self.is_wide {
+                if let Some(key) = self.key(symbol, slot, symbol.delivered) {
+                    self.wide.push(key);
+                }
+            } else if let Some(key) = self.key(symbol, slot, symbol.delivered) {
+                self.narrow.push(key);
+            }
+        }
+    }
+
+    /// The key of bar `i` of the symbol in `slot`, if it has one.
+    #[inline(always)]
+    fn key<K: Key>(&self, data: &SymbolData, slot: usize, i: usize) -> Option<K> {
+        let offset = *data.closes.get(i)?;
+        let rank = self.ranks.get(slot).copied().unwrap_or(u32::MAX);
+        Some(K::pack(offset, rank))
+    }
+
+    /// When the earliest queued bar becomes known, as an offset from the day's open in
+    /// nanoseconds.
+    #[inline(always)]
+    pub(super) fn next_close(&self) -> Option<u64> {
+        if self.is_wide {
+            Some(self.wide.peek()?.offset())
+        } else {
+            Some(self.narrow.peek()?.offset())
+        }
+    }
+
+    /// The day's open plus `offset` ([`Queues::next_close`]), as a time.
+    pub(super) fn at(&self, offset: u64) -> Timestamp {
+        Timestamp::from_nanos(self.day_open.saturating_add_unsigned(offset))
+    }
+
+    /// Takes the earliest queued bar if it becomes known at `offset` ([`Queues::next_close`]),
+    /// and queues that symbol's next bar in its place; returns its slot.
+    #[inline(always)]
+    pub(super) fn take_at(&mut self, offset: u64, data: &SessionData) -> Option<usize> {
+        if self.is_wide {
+            self.take::<u128>(offset, data)
+        } else {
+            self.take::<u64>(offset, data)
+        }
+    }
+
+    #[inline(always)]
+    fn take<K: Key>(&mut self, offset: u64, data: &SessionData) -> Option<usize>
+    where
+        Self: HeapOf<K>,
+    {
+        let top = self.heap().peek()?;
+        if top.offset() != offset {
+            return None;
+        }
+        let slot = self.slots.get(top.rank() as usize).map(|s| *s as usize)?;
+        let next = data
+            .symbols
+            .get(slot)
+            .and_then(|s| self.key::<K>(s, slot, s.delivered + 1));
+        match next {
+            Some(key) => self.heap_mut().replace_top(key),
+            None => self.heap_mut().pop(),
+        }
+        Some(slot)
+    }
+}
+
+/// Fills `closes` with when each bar opening at `stamps` becomes known ([`bar_close`]), as
+/// nanoseconds after the day's open: the queues' keys. A close before the open (never one of
+/// the day's bars) counts as the open.
+///
+/// [`bar_close`]: super::bar_close
+pub(super) fn closes(
+    stamps: impl Iterator<Item = i64>,
+    interval_nanos: i64,
+    day: &TradingDay,
+    closes: &mut Vec<u64>,
+) {
+    let (open, close) = (day.open.as_nanos(), day.close.as_nanos());
+    let (from, len) = (open - interval_nanos, close - open);
+    closes.clear();
+    closes.extend(stamps.map(|ts| ts.saturating_sub(from).clamp(0, len).unsigned_abs()));
+}
+
+/// The heap of one key width.
+trait HeapOf<K> {
+    fn heap(&self) -> &Heap<K>;
+    fn heap_mut(&mut self) -> &mut Heap<K>;
+}
+
+impl HeapOf<u64> for Queues {
+    #[inline(always)]
+    fn heap(&self) -> &Heap<u64> {
+        &self.narrow
+    }
+
+    #[inline(always)]
+    fn heap_mut(&mut self) -> &mut Heap<u64> {
+        &mut self.narrow
+    }
+}
+
+impl HeapOf<u128> for Queues {
+    #[inline(always)]
+    fn heap(&self) -> &Heap<u128> {
+        &self.wide
+    }
+
+    #[inline(always)]
+    fn heap_mut(&mut self) -> &mut Heap<u128> {
+        &mut self.wide
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Both key widths order keys as (offset, rank) do, and give both back.
+        #[test]
+        fn keys_order_as_their_close_then_rank(
+            a in (0u64..1 << 47, 0u32..1 << RANK_BITS),
+            b in (0u64..1 << 47, 0u32..1 << RANK_BITS),
+        ) {
+            let (narrow_a, narrow_b) = (u64::pack(a.0, a.1), u64::pack(b.0, b.1));
+            let (wide_a, wide_b) = (u128::pack(a.0, a.1), u128::pack(b.0, b.1));
+            prop_assert_eq!(narrow_a.cmp(&narrow_b), a.cmp(&b));
+            prop_assert_eq!(wide_a.cmp(&wide_b), a.cmp(&b));
+            prop_assert_eq!((narrow_a.offset(), narrow_a.rank()), a);
+            prop_assert_eq!((wide_a.offset(), wide_a.rank()), a);
+        }
+
+        /// The heap always shows the least key it holds, whatever order the keys were pushed
+        /// in and whatever replaced the least; every key comes out once.
+        #[test]
+        fn the_heap_takes_keys_in_order(
+            keys in proptest::collection::vec(0u64..50, 0..40),
+            replacements in proptest::collection::vec(0u64..80, 0..60),
+        ) {
+            let mut heap = Heap::default();
+            let mut all = keys.clone();
+            for k in &keys {
+                heap.push(*k);
+            }
+            let mut taken = Vec::new();
+            let mut replacements_used = 0;
+            let mut replacements = replacements.into_iter();
+            while let Some(top) = heap.peek() {
+                taken.push(top);
+                all.sort_unstable();
+                prop_assert_eq!(top, all.remove(0));
+                match replacements.next() {
+                    Some(r) => {
+                        heap.replace_top(r);
+                        all.push(r);
+                        replacements_used += 1;
+                    }
+                    None => heap.pop(),
+                }
+            }
+            prop_assert!(all.is_empty());
+            prop_assert_eq!(taken.len(), keys.len() + replacements_used);
+        }
+    }
+}
