@@ -238,7 +238,7 @@ impl Resampler {
     ///
     /// # Errors
     /// [`ResampleError::OutOfOrder`] and [`ResampleError::Model`], as [`Resampler::push`].
-    #[inline]
+    #[inline(always)]
     pub fn push_raw(&mut self, row: &RawBar, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
         let Some(slot) = self.enter(row.ts_event(), out)? else {
             return Ok(());
@@ -299,6 +299,19 @@ impl Resampler {
     fn leave(&mut self, ts: i64, out: &mut Vec<Bar>) {
         if ts.saturating_add(self.source.as_nanos()) >= self.cursor_close {
             self.emit_into(out);
+        }
+    }
+
+    /// Whether [`Resampler::close_until`] would emit a window at `now`: a window is open and
+    /// `now` has reached its close.
+    #[must_use]
+    #[inline]
+    pub fn due(&self, now: Timestamp) -> bool {
+        match self.current {
+            Window::Closed => false,
+            Window::Raw { slot, .. } | Window::Whole { slot, .. } => {
+                self.slots.get(slot).is_some_and(|s| s.close <= now)
+            }
         }
     }
 
@@ -442,9 +455,15 @@ mod tests {
         r.push(&minute_bar(&d, 1, 1), &mut out).unwrap();
         assert!(out.is_empty());
         let before = d.open.checked_add_nanos(4 * 60_000_000_000).unwrap();
+        assert!(!r.due(before));
         assert!(r.close_until(before).is_none());
         let at_close = d.open.checked_add_nanos(5 * 60_000_000_000).unwrap();
+        assert!(r.due(at_close));
         let bar = r.close_until(at_close).unwrap();
+        assert!(
+            !r.due(at_close),
+            "nothing is open once the window is emitted"
+        );
         assert_eq!(bar.volume(), Quantity::from_units(2).unwrap());
     }
 

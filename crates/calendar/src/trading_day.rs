@@ -101,9 +101,17 @@ impl TradingDay {
                 close: self.close,
             }];
         }
-        let step = interval.as_nanos();
-        let mut slots = Vec::new();
-        for segment in self.segments() {
+        let step = interval.as_nanos().max(1);
+        let segments = self.segments();
+        let count: i64 = segments
+            .iter()
+            .map(|s| {
+                let len = s.close.as_nanos().saturating_sub(s.open.as_nanos());
+                len / step + i64::from(len % step != 0)
+            })
+            .sum();
+        let mut slots = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for segment in segments {
             let mut open = segment.open.as_nanos();
             let end = segment.close.as_nanos();
             while open < end {

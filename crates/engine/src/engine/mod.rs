@@ -486,18 +486,33 @@ impl<'a> Engine<'a> {
                     let reason = format!("no {base} bars for {symbol} on {date}");
                     self.fault(symbol, date, FaultKind::NoData, reason);
                 }
-                // One pass over the bars as loaded; the quality is scored from their raw
-                // form, which is what the stream reads next.
+                // The stream reads the bars' raw form. One pass over it works out when each
+                // bar becomes known and whether the day is the usual one (a bar in every slot,
+                // in order), whose quality needs no more work.
                 let rows = bars
                     .raw()
                     .or_else(|| RawSlice::of(&bars))
                     .unwrap_or_default();
-                let (expected, present, missing) = if rows.len() == bars.len() {
-                    coverage_of_stamps(&self.slots[0], rows.len(), |i| {
-                        Timestamp::from_nanos(rows[i].ts_event())
+                let mut closes = self.spare.closes.pop().unwrap_or_default();
+                let slots: &[BarSlot] = &self.slots[0];
+                let iv = base.as_nanos();
+                let raw: &[RawBar] = &rows;
+                let usual = if raw.len() == bars.len() {
+                    let stamps = raw.iter().map(RawBar::ts_event);
+                    queues::closes(stamps, slots, iv, day, &mut closes)
+                } else {
+                    let stamps = bars.iter().map(|b| b.ts_event().as_nanos());
+                    queues::closes(stamps, slots, iv, day, &mut closes)
+                };
+                let (expected, present, missing) = if usual {
+                    let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+                    (n, n, Vec::new())
+                } else if raw.len() == bars.len() {
+                    coverage_of_stamps(slots, raw.len(), |i| {
+                        Timestamp::from_nanos(raw[i].ts_event())
                     })
                 } else {
-                    coverage_of(&self.slots[0], &bars)
+                    coverage_of(slots, &bars)
                 };
                 self.emit(&Event::Quality {
                     symbol,
@@ -514,17 +529,15 @@ impl<'a> Engine<'a> {
                         present,
                         missing,
                     };
-                    let iv = base.as_nanos();
-                    if rows.len() == bars.len() {
-                        let stamps = rows.iter().map(RawBar::ts_event);
-                        queues::closes(stamps, iv, day, &mut data.closes);
-                    } else {
-                        let stamps = bars.iter().map(|b| b.ts_event().as_nanos());
-                        queues::closes(stamps, iv, day, &mut data.closes);
+                    let old = std::mem::replace(&mut data.closes, closes);
+                    if old.capacity() > 0 {
+                        self.spare.closes.push(old);
                     }
                     data.day_bars = bars;
                     data.rows = rows;
                     data.delivered = 0;
+                } else {
+                    self.spare.closes.push(closes);
                 }
                 true
             }
@@ -694,7 +707,7 @@ impl<'a> Engine<'a> {
             history: history.into_iter().map(|(_, bars)| bars).collect(),
             day_bars: BarSlice::default(),
             rows: RawSlice::default(),
-            closes: self.spare.closes.pop().unwrap_or_default(),
+            closes: Vec::new(),
             delivered: 0,
             derived_intervals: self.config.derived.clone(),
             derived,

@@ -9,7 +9,7 @@
 //! offset from the day's open above the rank, in 64 bits whenever the day's symbols fit in
 //! [`RANK_BITS`], else in 128.
 
-use openbell_calendar::TradingDay;
+use openbell_calendar::{BarSlot, TradingDay};
 use openbell_model::Timestamp;
 
 use crate::session_data::{SessionData, SymbolData};
@@ -244,19 +244,41 @@ impl Queues {
 
 /// Fills `closes` with when each bar opening at `stamps` becomes known ([`bar_close`]), as
 /// nanoseconds after the day's open: the queues' keys. A close before the open (never one of
-/// the day's bars) counts as the open.
+/// the day's bars) counts as the open. Says whether the bars open exactly at `slots`' opens, one
+/// bar in every slot, in order: the usual day, which the same pass finds.
 ///
 /// [`bar_close`]: super::bar_close
 pub(super) fn closes(
-    stamps: impl Iterator<Item = i64>,
+    stamps: impl ExactSizeIterator<Item = i64>,
+    slots: &[BarSlot],
     interval_nanos: i64,
     day: &TradingDay,
     closes: &mut Vec<u64>,
-) {
+) -> bool {
     let (open, close) = (day.open.as_nanos(), day.close.as_nanos());
-    let (from, len) = (open - interval_nanos, close - open);
+    let from = open.saturating_sub(interval_nanos);
+    let len = close.saturating_sub(open).max(0).unsigned_abs();
+    let offset = |ts: i64| {
+        if ts > from {
+            ts.abs_diff(from).min(len)
+        } else {
+            0
+        }
+    };
     closes.clear();
-    closes.extend(stamps.map(|ts| ts.saturating_sub(from).clamp(0, len).unsigned_abs()));
+    closes.resize(stamps.len(), 0);
+    if stamps.len() != slots.len() {
+        for (c, ts) in closes.iter_mut().zip(stamps) {
+            *c = offset(ts);
+        }
+        return false;
+    }
+    let mut usual = true;
+    for ((c, ts), slot) in closes.iter_mut().zip(stamps).zip(slots) {
+        usual &= ts == slot.open.as_nanos();
+        *c = offset(ts);
+    }
+    usual
 }
 
 /// The heap of one key width.

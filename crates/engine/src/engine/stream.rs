@@ -342,6 +342,10 @@ impl Engine<'_> {
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
         let mut done = Vec::new();
         for (slot, data) in self.data.symbols.iter_mut().enumerate() {
+            // Usually every window closed with its last bar: nothing is due.
+            if !data.derivations.iter().any(|d| d.resampler.due(until)) {
+                continue;
+            }
             derive(&mut data.derivations, Step::CloseUntil(until), &mut done)?;
             for bar in done.drain(..) {
                 let close = bar.ts_close_nominal().min(day_close);
