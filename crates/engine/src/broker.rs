@@ -508,6 +508,17 @@ impl Broker {
         }
     }
 
+    /// Whether [`Broker::on_bar`] has anything to do for `bar`: a working order of its symbol
+    /// that it can match, or a daily loss limit to watch. Usually not, and checking is cheap.
+    #[inline]
+    pub(crate) fn wants(&self, bar: &Bar) -> bool {
+        (self.risk.max_daily_loss.is_some() && !self.entries_blocked)
+            || self
+                .working
+                .iter()
+                .any(|w| w.order.symbol() == bar.symbol() && w.order.ts_init() <= bar.ts_event())
+    }
+
     /// Matches the working orders of `bar`'s symbol against it; appends what happened to
     /// `events`, fills first booked in `portfolio`.
     pub(crate) fn on_bar(

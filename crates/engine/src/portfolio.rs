@@ -226,6 +226,32 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn equity_and_open(&self) -> Result<(Money, bool), ModelError> {
+        // It runs at every delivery time. The usual holding is a whole number of units at a
+        // price in 64 bits, whose value is one exact product; anything else takes the general
+        // sum, which gives the same total.
+        const SCALE: i64 = 1_000_000_000;
+        let (mut total, mut open) = (self.cash.raw(), false);
+        for h in &self.holdings {
+            if h.quantity.is_zero() {
+                continue;
+            }
+            open = true;
+            let Some(last) = h.last else { continue };
+            let value = match (i64::try_from(last.raw()), i64::try_from(h.quantity.raw())) {
+                (Ok(p), Ok(q)) if q % SCALE == 0 => i128::from(p) * i128::from(q / SCALE),
+                _ => return self.equity_and_open_general(),
+            };
+            let Some(sum) = total.checked_add(value) else {
+                return self.equity_and_open_general();
+            };
+            total = sum;
+        }
+        Ok((Money::from_raw(total), open))
+    }
+
+    /// [`Portfolio::equity_and_open`] holding by holding, through the checked arithmetic.
+    #[cold]
+    fn equity_and_open_general(&self) -> Result<(Money, bool), ModelError> {
         let (mut equity, mut open) = (self.cash, false);
         for h in &self.holdings {
             if !h.quantity.is_zero() {
@@ -545,5 +571,44 @@ mod tests {
             );
         }
         assert!(p.position(Symbol::parse("NONE").unwrap()).is_zero());
+    }
+
+    proptest::proptest! {
+        /// The equity summed at each delivery time equals the holding-by-holding checked sum,
+        /// whole and fractional quantities, long and short, at prices in and past 64 bits.
+        #[test]
+        fn equity_is_the_checked_sum_of_the_holdings(
+            trades in proptest::collection::vec(
+                (0usize..4, proptest::bool::ANY, 1i128..500, proptest::bool::ANY, 1i128..20_000, 0u8..4),
+                1..30,
+            ),
+        ) {
+            let names = ["AAA", "BBB", "CCC", "DDD"];
+            let mut p = Portfolio::new(money(1_000_000_000), LotMethod::Fifo);
+            for (i, (k, buy, qty, fractional, price, scale)) in trades.into_iter().enumerate() {
+                let symbol = Symbol::parse(names[k]).unwrap();
+                // Cents, or a price past 2^63 raw units.
+                let raw = match scale {
+                    0 => price * 10_000_000,
+                    1 => price * 10_000_000_000_000,
+                    _ => price,
+                };
+                let qty = if fractional { qty * 1_000_000 + 7 } else { qty * 1_000_000_000 };
+                let f = Fill::try_new(
+                    OrderId(u64::try_from(i).unwrap()),
+                    symbol,
+                    if buy { Side::Buy } else { Side::Sell },
+                    Quantity::from_raw(qty),
+                    Price::from_raw(raw),
+                    Money::ZERO,
+                    Timestamp::from_nanos(0),
+                )
+                .unwrap();
+                p.apply_fill(&f).unwrap();
+                let wide = if scale == 3 { 1 << 64 } else { 0 };
+                p.mark(symbol, Price::from_raw(raw + 3 + wide));
+                proptest::prop_assert_eq!(p.equity_and_open(), p.equity_and_open_general());
+            }
+        }
     }
 }

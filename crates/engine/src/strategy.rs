@@ -33,8 +33,8 @@ pub struct Context<'c> {
     pub(crate) data: &'c SessionData,
     /// Every symbol the session registered, by number.
     pub(crate) numbers: &'c SymbolMap<usize>,
-    /// The symbol of the bar being delivered, with its number.
-    pub(crate) current: Option<(Symbol, usize)>,
+    /// The session data of the symbol whose bar is being delivered.
+    pub(crate) current: Option<&'c crate::session_data::SymbolData>,
     pub(crate) portfolio: &'c Portfolio,
     pub(crate) broker: &'c Broker,
     pub(crate) commands: &'c mut Vec<Command>,
@@ -78,7 +78,7 @@ impl Context<'_> {
     pub fn symbol_number(&self, symbol: Symbol) -> Option<usize> {
         // The bar being delivered is the usual question, answered without a lookup.
         match self.current {
-            Some((s, n)) if s == symbol => Some(n),
+            Some(data) if data.symbol == symbol => Some(data.number),
             _ => self.numbers.get(&symbol).copied(),
         }
     }

@@ -249,7 +249,7 @@ impl Queues {
 ///
 /// [`bar_close`]: super::bar_close
 pub(super) fn closes(
-    stamps: impl ExactSizeIterator<Item = i64>,
+    stamps: impl ExactSizeIterator<Item = i64> + Clone,
     slots: &[BarSlot],
     interval_nanos: i64,
     day: &TradingDay,
@@ -266,19 +266,11 @@ pub(super) fn closes(
         }
     };
     closes.clear();
-    closes.resize(stamps.len(), 0);
-    if stamps.len() != slots.len() {
-        for (c, ts) in closes.iter_mut().zip(stamps) {
-            *c = offset(ts);
-        }
-        return false;
-    }
-    let mut usual = true;
-    for ((c, ts), slot) in closes.iter_mut().zip(stamps).zip(slots) {
-        usual &= ts == slot.open.as_nanos();
-        *c = offset(ts);
-    }
-    usual
+    closes.extend(stamps.clone().map(offset));
+    stamps.len() == slots.len()
+        && stamps
+            .zip(slots)
+            .all(|(ts, slot)| ts == slot.open.as_nanos())
 }
 
 /// The heap of one key width.

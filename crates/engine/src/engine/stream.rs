@@ -437,12 +437,17 @@ impl Engine<'_> {
     #[inline(never)]
     fn after_base(&mut self, slot: usize, i: usize, ts: Timestamp) -> Result<(), EngineError> {
         if self.out.wants_bars || self.trading.is_some() {
-            let bar = self.data.symbols[slot].day_bars.get(i).copied();
+            // Built from the raw form the stream read, not read back from the source.
+            let data = &self.data.symbols[slot];
+            let bar = match data.rows.get(i) {
+                Some(row) => Some(Bar::from_raw(data.symbol, data.base_interval, row)),
+                None => data.day_bars.get(i).copied(),
+            };
             if let Some(bar) = bar {
                 if self.out.wants_bars {
                     self.emit_bar(bar, false, ts);
                 }
-                self.trade_base_bar(slot, bar)?;
+                self.trade_base_bar(slot, bar, ts)?;
             }
         }
         if !self.derived_scratch.is_empty() {
@@ -494,7 +499,7 @@ impl Engine<'_> {
         if self.out.wants_bars {
             self.emit_bar(*bar, true, ts);
         }
-        self.trade_bar(slot, bar)
+        self.trade_bar(slot, bar, ts)
     }
 
     /// Emits a delivered bar's event, then the events of the indicator values it produced.

@@ -18,6 +18,8 @@ pub(super) struct Trading<'a> {
     pub(super) strategy: &'a mut dyn Strategy,
     /// Intervals whose bars the strategy receives.
     pub(super) intervals: Vec<Interval>,
+    /// Whether the base interval is one of them (asked on every base bar).
+    pub(super) base_subscribed: bool,
     pub(super) broker: Broker,
     pub(super) portfolio: Portfolio,
     pub(super) trades: TradeBook,
@@ -117,9 +119,11 @@ impl<'a> Engine<'a> {
         }
         let portfolio = Portfolio::new(broker.initial_cash, broker.lots);
         let equity_stats = EquityStats::new(portfolio.initial_cash());
+        let base_subscribed = intervals.contains(&self.config.base_interval);
         self.trading = Some(Trading {
             strategy,
             intervals,
+            base_subscribed,
             broker: Broker::new(broker, risk),
             portfolio,
             trades: TradeBook::default(),
@@ -184,23 +188,24 @@ impl<'a> Engine<'a> {
         &mut self,
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
     ) -> Result<(), EngineError> {
-        self.hook_on(None, f)
+        let now = self.clock.now();
+        self.hook_on(None, now, f)
     }
 
-    /// [`Engine::hook`] while a bar of the symbol in `slot` is delivered.
+    /// [`Engine::hook`] while a bar of the symbol in `slot` is delivered at clock `now`.
+    #[inline]
     pub(super) fn hook_on(
         &mut self,
         slot: Option<usize>,
+        now: Timestamp,
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
     ) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let current = slot
-            .and_then(|slot| self.data.symbols.get(slot))
-            .map(|d| (d.symbol, d.number));
+        let current = slot.and_then(|slot| self.data.symbols.get(slot));
         let mut ctx = Context {
-            now: self.clock.now(),
+            now,
             data: &self.data,
             numbers: &self.numbers,
             current,
@@ -332,34 +337,51 @@ impl<'a> Engine<'a> {
 
     /// A base bar of `slot` reached the session data: the broker matches it, positions are
     /// marked at its close, and the strategy sees it.
-    pub(super) fn trade_base_bar(&mut self, slot: usize, bar: Bar) -> Result<(), EngineError> {
+    pub(super) fn trade_base_bar(
+        &mut self,
+        slot: usize,
+        bar: Bar,
+        ts: Timestamp,
+    ) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let mut events = std::mem::take(&mut t.scratch.broker);
-        t.broker.on_bar(&bar, &mut t.portfolio, &mut events)?;
-        if let Some(data) = self.data.symbols.get_mut(slot) {
+        if t.broker.wants(&bar) {
+            let mut events = std::mem::take(&mut t.scratch.broker);
+            t.broker.on_bar(&bar, &mut t.portfolio, &mut events)?;
+            if !events.is_empty() {
+                self.broker_events(&mut events)?;
+            }
+            if let Some(t) = self.trading.as_mut() {
+                t.scratch.broker = events;
+            }
+        }
+        if let Some(t) = self.trading.as_mut()
+            && let Some(data) = self.data.symbols.get_mut(slot)
+        {
             t.portfolio
                 .mark_hinted(&mut data.holding, bar.symbol(), bar.close());
         }
-        if !events.is_empty() {
-            self.broker_events(&mut events)?;
-        }
-        if let Some(t) = self.trading.as_mut() {
-            t.scratch.broker = events;
-        }
-        self.trade_bar(slot, &bar)
+        self.trade_bar(slot, &bar, ts)
     }
 
-    /// The strategy sees a bar of `slot` of an interval it subscribed to.
+    /// The strategy sees a bar of `slot` of an interval it subscribed to, delivered at `ts`.
     #[inline]
-    pub(super) fn trade_bar(&mut self, slot: usize, bar: &Bar) -> Result<(), EngineError> {
-        let subscribed = self
-            .trading
-            .as_ref()
-            .is_some_and(|t| t.intervals.contains(&bar.interval()));
+    pub(super) fn trade_bar(
+        &mut self,
+        slot: usize,
+        bar: &Bar,
+        ts: Timestamp,
+    ) -> Result<(), EngineError> {
+        let subscribed = self.trading.as_ref().is_some_and(|t| {
+            if bar.interval() == self.config.base_interval {
+                t.base_subscribed
+            } else {
+                t.intervals.contains(&bar.interval())
+            }
+        });
         if subscribed && !self.catching_up {
-            self.hook_on(Some(slot), |s, ctx| s.on_bar(ctx, bar))?;
+            self.hook_on(Some(slot), ts, |s, ctx| s.on_bar(ctx, bar))?;
         }
         Ok(())
     }
