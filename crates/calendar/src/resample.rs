@@ -169,13 +169,16 @@ impl Resampler {
 
     /// The derived bar of the open window, if any: its prices, at the target interval and the
     /// window's open.
+    #[inline]
     fn emit(&self) -> Option<Bar> {
-        let (slot, bar) = match &self.current {
+        Some(match &self.current {
             Window::Closed => return None,
-            Window::Raw { slot, bar } => (*slot, Bar::from_raw(self.symbol, self.source, bar)),
-            Window::Whole { slot, bar } => (*slot, *bar),
-        };
-        Some(bar.with_time(self.target, self.slots[slot].open))
+            Window::Raw { slot, bar } => {
+                let open = self.slots[*slot].open.as_nanos();
+                Bar::from_raw(self.symbol, self.target, &bar.at(open))
+            }
+            Window::Whole { slot, bar } => bar.with_time(self.target, self.slots[*slot].open),
+        })
     }
 
     /// Appends the completed window's bar to `out` and closes the window. Out of line: it

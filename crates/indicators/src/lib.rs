@@ -113,6 +113,18 @@ impl Candle {
     #[inline(always)]
     pub fn from_raw(row: &RawBar, session: Timestamp, inputs: Inputs) -> Self {
         let f = openbell_model::fixed::raw64_to_f64;
+        // The close alone is the usual need (moving averages, RSI, MACD, ...).
+        if inputs == Inputs::CLOSE {
+            return Self {
+                ts_event: Timestamp::from_nanos(row.ts_event()),
+                session: session.as_nanos(),
+                open: 0.0,
+                high: 0.0,
+                low: 0.0,
+                close: f(row.close()),
+                volume: 0.0,
+            };
+        }
         let mut c = Self {
             ts_event: Timestamp::from_nanos(row.ts_event()),
             session: session.as_nanos(),

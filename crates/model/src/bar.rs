@@ -267,6 +267,14 @@ impl RawBar {
         self.ts_event
     }
 
+    /// The same values opening at `ts_event` (nanoseconds since the epoch): a longer bar built
+    /// from this one, stamped with its own open.
+    #[must_use]
+    #[inline]
+    pub const fn at(self, ts_event: i64) -> Self {
+        Self { ts_event, ..self }
+    }
+
     /// The open price in raw units.
     #[must_use]
     #[inline]

@@ -592,11 +592,15 @@ impl<'a> Engine<'a> {
             }
             match self.source.bars(symbol, base, hday.open, hday.close) {
                 Ok(bars) => {
+                    let raw = bars.raw();
                     let derived = self
                         .config
                         .derived
                         .iter()
-                        .map(|d| resample_day(hday, symbol, base, *d, &bars))
+                        .map(|d| match &raw {
+                            Some(rows) => resample_raw_day(hday, symbol, base, *d, rows),
+                            None => resample_day(hday, symbol, base, *d, &bars),
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     let bars = Arc::new(DayBars {
                         base: bars,
@@ -648,29 +652,6 @@ impl<'a> Engine<'a> {
                 values: self.spare.values(bars),
             });
         }
-        // Each indicator sees only its own interval, so each interval is fed on its own.
-        for (h, bars) in history.iter().filter(|_| warm) {
-            let session = history_days[*h].open;
-            for (k, interval) in intervals.iter().enumerate() {
-                if !indicators.iter().any(|ind| ind.interval == *interval) {
-                    continue;
-                }
-                let series: &[Bar] = if k == 0 {
-                    &bars.base
-                } else {
-                    &bars.derived[k - 1]
-                };
-                for bar in series {
-                    let candle = Candle::from_bar(bar, session);
-                    for ind in indicators
-                        .iter_mut()
-                        .filter(|ind| ind.interval == *interval)
-                    {
-                        ind.indicator.update(&candle);
-                    }
-                }
-            }
-        }
         let derivations = self
             .derivations
             .iter()
@@ -697,6 +678,35 @@ impl<'a> Engine<'a> {
                 feed
             })
             .collect();
+        // Each indicator sees only its own interval, so each interval is fed on its own, its
+        // bars converted as far as its indicators read them.
+        for (h, bars) in history.iter().filter(|_| warm) {
+            let session = history_days[*h].open;
+            for (k, feed) in feeds.iter().enumerate() {
+                let Some(indicators) = indicators.get_mut(feed.start..feed.end) else {
+                    continue;
+                };
+                if indicators.is_empty() {
+                    continue;
+                }
+                let mut update = |candle: &Candle| {
+                    for ind in indicators.iter_mut() {
+                        ind.indicator.update(candle);
+                    }
+                };
+                match (k, bars.base.raw()) {
+                    (0, Some(rows)) => rows
+                        .iter()
+                        .for_each(|row| update(&Candle::from_raw(row, session, feed.inputs))),
+                    (0, None) => bars.base.iter().for_each(|bar| {
+                        update(&Candle::from_bar_fields(bar, session, feed.inputs));
+                    }),
+                    _ => bars.derived[k - 1].iter().for_each(|bar| {
+                        update(&Candle::from_bar_fields(bar, session, feed.inputs));
+                    }),
+                }
+            }
+        }
         let derived = (1..self.slots.len())
             .map(|k| self.spare.bars(self.slots[k].len()))
             .collect();
@@ -750,6 +760,24 @@ impl Spare {
         bars.reserve(n);
         bars
     }
+}
+
+/// [`resample_day`] of a day's bars in their raw form: the same resampler, pushed the raw
+/// bars.
+fn resample_raw_day(
+    day: &TradingDay,
+    symbol: Symbol,
+    source: Interval,
+    target: Interval,
+    rows: &[RawBar],
+) -> Result<Vec<Bar>, openbell_calendar::ResampleError> {
+    let mut resampler = Resampler::new(day, symbol, source, target)?;
+    let mut out = Vec::with_capacity(rows.len() / 2 + 1);
+    for row in rows {
+        resampler.push_raw(row, &mut out)?;
+    }
+    out.extend(resampler.finish());
+    Ok(out)
 }
 
 /// When a bar becomes known: its open plus the interval, but never after the day's close (the
