@@ -283,6 +283,32 @@ impl SymbolData {
     }
 }
 
+#[cfg(test)]
+impl SymbolData {
+    /// A symbol with nothing registered, for tests to fill in.
+    pub(crate) fn bare(symbol: Symbol) -> Self {
+        Self {
+            symbol,
+            number: 0,
+            base_interval: Interval::M1,
+            history: Vec::new(),
+            day_bars: BarSlice::default(),
+            rows: RawSlice::default(),
+            closes: Vec::new(),
+            delivered: 0,
+            derived_intervals: Vec::new(),
+            derived: Vec::new(),
+            indicators: Vec::new(),
+            base_feed: Feed::default(),
+            derived_feeds: Vec::new(),
+            metrics: Cell::default(),
+            quality: DayQuality::default(),
+            derivations: Vec::new(),
+            holding: HoldingHint::default(),
+        }
+    }
+}
+
 /// The session data of the current (or, after the run, the last) trading day.
 #[derive(Debug, Default)]
 pub struct SessionData {
@@ -402,25 +428,8 @@ mod tests {
                 )
             })
             .collect();
-        let mut data = SymbolData {
-            symbol: bars[0].symbol(),
-            number: 0,
-            base_interval: Interval::M1,
-            history: Vec::new(),
-            day_bars: BarSlice::new(Arc::new(bars.clone())),
-            rows: RawSlice::default(),
-            closes: Vec::new(),
-            delivered: 0,
-            derived_intervals: Vec::new(),
-            derived: Vec::new(),
-            indicators: Vec::new(),
-            base_feed: Feed::default(),
-            derived_feeds: Vec::new(),
-            metrics: Cell::default(),
-            quality: DayQuality::default(),
-            derivations: Vec::new(),
-            holding: HoldingHint::default(),
-        };
+        let mut data = SymbolData::bare(bars[0].symbol());
+        data.day_bars = BarSlice::new(Arc::new(bars.clone()));
         // Read after none, some (twice over the same count), and all of the bars.
         for delivered in [0, 2, 2, 3, 6] {
             data.delivered = delivered;

@@ -305,9 +305,40 @@ impl HeapOf<u128> for Queues {
 
 #[cfg(test)]
 mod tests {
+    use openbell_calendar::Calendar;
+    use openbell_model::Symbol;
     use proptest::prelude::*;
 
     use super::*;
+    use crate::session_data::SymbolData;
+
+    /// Takes every queued bar, with keys of either width, as the stream does (each taken bar
+    /// is then delivered); gives the symbols in the order taken, with their closes.
+    fn drain(data: &mut SessionData, day: &TradingDay, wide: bool) -> Vec<(u64, Symbol)> {
+        for s in &mut data.symbols {
+            s.delivered = 0;
+        }
+        let mut queues = Queues::default();
+        queues.build(data, day);
+        queues.is_wide = wide;
+        if wide {
+            queues.wide.keys.clear();
+            for (slot, s) in data.symbols.iter().enumerate() {
+                if let Some(key) = queues.key::<u128>(s, slot, 0) {
+                    queues.wide.push(key);
+                }
+            }
+        }
+        let mut taken = Vec::new();
+        while let Some(offset) = queues.next_close() {
+            while let Some(slot) = queues.take_at(offset, data) {
+                let s = &mut data.symbols[slot];
+                taken.push((s.closes[s.delivered], s.symbol));
+                s.delivered += 1;
+            }
+        }
+        taken
+    }
 
     proptest! {
         /// Both key widths order keys as (offset, rank) do, and give both back.
@@ -322,6 +353,28 @@ mod tests {
             prop_assert_eq!(wide_a.cmp(&wide_b), a.cmp(&b));
             prop_assert_eq!((narrow_a.offset(), narrow_a.rank()), a);
             prop_assert_eq!((wide_a.offset(), wide_a.rank()), a);
+        }
+
+        /// The queues give every symbol's bars once, by close and then symbol, with keys of
+        /// either width.
+        #[test]
+        fn the_queues_merge_by_close_then_symbol(
+            closes in proptest::collection::vec(proptest::collection::btree_set(1u64..200, 0..30), 1..6),
+        ) {
+            let day = Calendar::builtin("XNYS").unwrap().trading_day("2024-07-08".parse().unwrap()).unwrap().unwrap();
+            let names = ["EEE", "BBB", "DDD", "AAA", "CCC", "FFF"];
+            let mut data = SessionData::default();
+            let mut expected = Vec::new();
+            for (k, set) in closes.iter().enumerate() {
+                let symbol = Symbol::parse(names[k]).unwrap();
+                let mut s = SymbolData::bare(symbol);
+                s.closes = set.iter().copied().collect();
+                expected.extend(set.iter().map(|c| (*c, symbol)));
+                data.add(s);
+            }
+            expected.sort();
+            prop_assert_eq!(&drain(&mut data, &day, false), &expected);
+            prop_assert_eq!(&drain(&mut data, &day, true), &expected);
         }
 
         /// The heap always shows the least key it holds, whatever order the keys were pushed

@@ -296,6 +296,115 @@ fn warmed_indicators_equal_one_continuous_computation() {
     assert_eq!(checked, 2 * in_session + five_minute);
 }
 
+/// BBB's bars under another name, with huge volumes on two days: on 2024-07-02 every bar fits
+/// the raw 64-bit form but five of them summed do not (a 5m window outgrows it); on 2024-07-08
+/// every bar is past it (the day streams its bars whole).
+fn huge_volume_bars() -> Vec<openbell_model::Bar> {
+    minute_bars("BBB", "2024-06-26", TO, |_, _| false)
+        .into_iter()
+        .map(|b| {
+            let date = b.ts_event().to_utc().date_naive();
+            let units: i128 = match date.to_string().as_str() {
+                "2024-07-02" => 4_000_000_000,
+                "2024-07-08" => 10_000_000_000 + i128::from(b.ts_event().as_nanos() % 7),
+                _ => {
+                    return openbell_model::Bar::try_new(
+                        sym("WID"),
+                        b.interval(),
+                        b.ts_event(),
+                        b.ohlcv(),
+                    )
+                    .unwrap();
+                }
+            };
+            let ohlcv = openbell_model::Ohlcv {
+                volume: openbell_model::Quantity::from_units(units).unwrap(),
+                ..b.ohlcv()
+            };
+            openbell_model::Bar::try_new(sym("WID"), b.interval(), b.ts_event(), ohlcv).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn bars_past_the_raw_form_stream_like_every_other() {
+    let wide = huge_volume_bars();
+    assert!(
+        wide.iter().any(|b| openbell_model::RawBar::of(b).is_none()),
+        "some bars are past the raw form"
+    );
+    let mut src = source();
+    src.add(wide.clone());
+    let mut cfg = config(&["BBB", "WID"], FROM, TO);
+    cfg.derived.push(Interval::from_secs(420).unwrap());
+    cfg.indicators.push(spec("obv", "obv", Interval::M1, &[]));
+    let (events, summary) = run(cfg.clone(), &mut src);
+    assert_eq!(summary.days, 6);
+    // Derived bars of WID: the offline resampler's, day by day, volumes and all.
+    for &target in &cfg.derived {
+        let live: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Bar {
+                    bar, derived: true, ..
+                } if bar.symbol() == sym("WID") && bar.interval() == target => Some(*bar),
+                _ => None,
+            })
+            .collect();
+        let mut offline = Vec::new();
+        for day in xnys().trading_days(date(FROM), date(TO)).unwrap() {
+            let bars: Vec<_> = wide
+                .iter()
+                .copied()
+                .filter(|b| day.open <= b.ts_event() && b.ts_event() < day.close)
+                .collect();
+            offline.extend(resample_day(&day, sym("WID"), Interval::M1, target, &bars).unwrap());
+        }
+        assert_eq!(live, offline, "{target}");
+    }
+    // Close-based indicators of WID equal BBB's, which has the same prices; OBV follows the
+    // huge volumes, value for value as a continuous computation over WID's bars.
+    let values = |symbol: &str| -> Vec<(String, Timestamp, f64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Indicator {
+                    symbol: s,
+                    label,
+                    output,
+                    ts,
+                    ..
+                } if *s == sym(symbol) => Some((label.to_string(), *ts, output.value())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (bbb, wid) = (values("BBB"), values("WID"));
+    let close_based = |v: &[(String, Timestamp, f64)]| -> Vec<(String, Timestamp, f64)> {
+        v.iter().filter(|(l, _, _)| l != "obv").cloned().collect()
+    };
+    assert!(!close_based(&wid).is_empty());
+    assert_eq!(close_based(&bbb), close_based(&wid));
+    let first_history_open = xnys()
+        .trading_day(date("2024-06-27"))
+        .unwrap()
+        .unwrap()
+        .open;
+    let mut obv = create("obv", &std::collections::BTreeMap::new()).unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    for bar in wide.iter().filter(|b| b.ts_event() >= first_history_open) {
+        let day = xnys().trading_day_at(bar.ts_event()).unwrap().unwrap();
+        if let Some(v) = obv.update(&Candle::from_bar(bar, day.open)) {
+            expected.insert(bar.ts_close_nominal().min(day.close), v.value());
+        }
+    }
+    let got: Vec<_> = wid.iter().filter(|(l, _, _)| l == "obv").collect();
+    assert_eq!(got.len(), minute_bars("BBB", FROM, TO, |_, _| false).len());
+    for (_, ts, value) in got {
+        assert_eq!(Some(value), expected.get(ts), "obv at {ts}");
+    }
+}
+
 /// Records how much simulated time it was asked to wait.
 #[derive(Debug, Default)]
 struct RecordingPacer {

@@ -1,7 +1,7 @@
 use openbell_engine::{
     Engine, EngineConfig, Event, MemorySource, Mode, SimulatedClock, Universe, VecSink,
 };
-use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity};
+use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, RawBar};
 use proptest::prelude::*;
 
 use crate::{date, sym, xnys};
@@ -56,16 +56,29 @@ proptest! {
 
 proptest! {
     /// A read from any cursor gives the same bars as a filter over the whole slice, and leaves
-    /// the cursor at the end of what it read.
+    /// the cursor at the end of what it read; a slice that keeps the raw form gives the raw form
+    /// of exactly those bars, unless one bar has none.
     #[test]
     fn reads_near_a_cursor_are_exact(
         minutes in proptest::collection::btree_set(0i64..2_000, 0..200),
         reads in proptest::collection::vec((0i64..2_100, 0i64..300, 0usize..250), 1..8),
+        huge in proptest::option::of(0usize..200),
     ) {
         let at = |m: i64| openbell_model::Timestamp::from_nanos(1_720_000_000_000_000_000 + m * 60_000_000_000);
-        let ohlcv = Ohlcv::flat(Price::from_units(100).unwrap(), Quantity::from_units(1).unwrap());
-        let bars: Vec<Bar> = minutes.iter().map(|m| Bar::try_new(sym("AAA"), Interval::M1, at(*m), ohlcv).unwrap()).collect();
+        let bars: Vec<Bar> = minutes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                // Past the raw form's range for the chosen bar.
+                let units = if Some(i) == huge { 10_000_000_000 } else { 1 + *m as i128 };
+                let ohlcv = Ohlcv::flat(Price::from_units(100).unwrap(), Quantity::from_units(units).unwrap());
+                Bar::try_new(sym("AAA"), Interval::M1, at(*m), ohlcv).unwrap()
+            })
+            .collect();
         let slice = openbell_engine::BarSlice::from(bars.clone());
+        let with_raw = openbell_engine::BarSlice::with_raw(bars.clone());
+        let has_raw = huge.is_none_or(|h| h >= bars.len());
+        prop_assert!(slice.raw().is_none());
         for (from, len, cursor) in reads {
             let (start, end) = (at(from), at(from + len));
             let expected: Vec<Bar> = bars.iter().filter(|b| start <= b.ts_event() && b.ts_event() < end).copied().collect();
@@ -74,6 +87,17 @@ proptest! {
             prop_assert_eq!(&got[..], &expected[..]);
             prop_assert_eq!(&slice.between(start, end)[..], &expected[..]);
             prop_assert_eq!(cursor, bars.iter().filter(|b| b.ts_event() < end).count());
+            let mut cursor = 0;
+            let got = with_raw.between_near(start, end, &mut cursor);
+            prop_assert_eq!(&got[..], &expected[..]);
+            match got.raw() {
+                Some(raw) => {
+                    prop_assert!(has_raw);
+                    let want: Vec<RawBar> = expected.iter().map(|b| RawBar::of(b).unwrap()).collect();
+                    prop_assert_eq!(&raw[..], &want[..]);
+                }
+                None => prop_assert!(!has_raw),
+            }
         }
     }
 }
