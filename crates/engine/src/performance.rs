@@ -81,6 +81,17 @@ impl Default for TradeBook {
     }
 }
 
+/// `q × price` of raw quantity and price, in raw money (rounded toward zero): for a whole
+/// quantity in 64 bits the exact product of the units and the price, without a 128-bit division.
+#[inline]
+fn notional(q: i128, price: i128) -> i128 {
+    const SCALE: i64 = 1_000_000_000;
+    match i64::try_from(q) {
+        Ok(q) if q % SCALE == 0 => i128::from(q / SCALE) * price,
+        _ => q * price / i128::from(SCALE),
+    }
+}
+
 fn vwap(notional: i128, qty: i128) -> Price {
     if qty == 0 {
         return Price::ZERO;
@@ -109,7 +120,7 @@ impl TradeBook {
         let before = before.raw();
         let after = before + delta;
         let price = fill.price().raw();
-        let notional = |q: i128| q * price / 1_000_000_000;
+        let notional = |q: i128| notional(q, price);
         let symbol = fill.symbol();
         let closing = if before != 0 && before.signum() != delta.signum() {
             delta.abs().min(before.abs())
@@ -591,5 +602,18 @@ mod tests {
         assert_eq!(t.quantity, q(10));
         assert_eq!(t.gross_pnl, money(200));
         assert_eq!(book.open_count(), 0);
+    }
+
+    proptest::proptest! {
+        /// A notional is the product rounded toward zero, whatever path computes it.
+        #[test]
+        fn notionals_are_the_rounded_product(
+            units in -1_000_000i128..1_000_000,
+            fraction in proptest::prop_oneof![proptest::strategy::Just(0i128), -999_999_999i128..1_000_000_000],
+            price in -10_000_000_000_000i128..10_000_000_000_000,
+        ) {
+            let q = units * 1_000_000_000 + fraction;
+            proptest::prop_assert_eq!(notional(q, price), q * price / 1_000_000_000);
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use openbell_calendar::TradingDay;
 use openbell_indicators::{Candle, Indicator, Inputs, Output};
-use openbell_model::{Bar, Interval, Price, Quantity, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, Price, Quantity, Symbol, SymbolMap, Timestamp};
 
 use crate::portfolio::HoldingHint;
 use crate::source::{BarSlice, RawSlice};
@@ -315,7 +315,10 @@ pub struct SessionData {
     pub(crate) day: Option<TradingDay>,
     /// In registration order; the engine addresses symbols by their position here.
     pub(crate) symbols: Vec<SymbolData>,
+    /// Each symbol's position, in symbol order (listing), and hashed (lookups on the trading
+    /// path).
     pub(crate) index: BTreeMap<Symbol, usize>,
+    slots: SymbolMap<usize>,
 }
 
 impl SessionData {
@@ -339,7 +342,9 @@ impl SessionData {
     /// A symbol's data.
     #[must_use]
     pub fn symbol(&self, symbol: Symbol) -> Option<&SymbolData> {
-        self.index.get(&symbol).map(|&slot| &self.symbols[slot])
+        self.slots
+            .get(&symbol)
+            .and_then(|&slot| self.symbols.get(slot))
     }
 
     /// Today's delivered bars of a symbol at an interval (empty if none).
@@ -348,15 +353,21 @@ impl SessionData {
         self.symbol(symbol).map_or(&[], |s| s.bars(interval))
     }
 
+    /// A registered symbol's position.
+    pub(crate) fn slot(&self, symbol: Symbol) -> Option<usize> {
+        self.slots.get(&symbol).copied()
+    }
+
     /// Whether a symbol is registered today.
     pub(crate) fn contains(&self, symbol: Symbol) -> bool {
-        self.index.contains_key(&symbol)
+        self.slots.contains_key(&symbol)
     }
 
     /// Registers a symbol; returns its slot.
     pub(crate) fn add(&mut self, data: SymbolData) -> usize {
         let slot = self.symbols.len();
         self.index.insert(data.symbol, slot);
+        self.slots.insert(data.symbol, slot);
         self.symbols.push(data);
         slot
     }
@@ -364,8 +375,9 @@ impl SessionData {
     /// Drops a symbol for the day (its source failed before it streamed anything).
     pub(crate) fn remove(&mut self, symbol: Symbol) {
         if let Some(slot) = self.index.remove(&symbol) {
+            self.slots.remove(&symbol);
             self.symbols.remove(slot);
-            for s in self.index.values_mut() {
+            for s in self.index.values_mut().chain(self.slots.values_mut()) {
                 if *s > slot {
                     *s -= 1;
                 }

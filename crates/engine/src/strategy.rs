@@ -4,6 +4,8 @@
 //! clock) and the portfolio, and acts by emitting signals and submitting or cancelling orders.
 //! Its actions are carried out when the hook returns, in the order it made them.
 
+use std::borrow::Cow;
+
 use openbell_model::{
     Bar, Fill, Interval, Money, Order, OrderId, OrderType, Quantity, Side, SignalId, Symbol,
     SymbolMap, TimeInForce, Timestamp,
@@ -21,7 +23,7 @@ pub(crate) enum Command {
         symbol: Symbol,
         side: Side,
         strength: f64,
-        reason: String,
+        reason: Cow<'static, str>,
     },
     Submit(OrderId, OrderRequest),
     Cancel(OrderId),
@@ -121,13 +123,14 @@ impl Context<'_> {
         self.broker.open_orders()
     }
 
-    /// Emits a signal: a view on `symbol` with a strength in `[0, 1]` and a reason.
+    /// Emits a signal: a view on `symbol` with a strength in `[0, 1]` and a reason (a fixed
+    /// text, which costs no allocation, or a `String`).
     pub fn signal(
         &mut self,
         symbol: Symbol,
         side: Side,
         strength: f64,
-        reason: impl Into<String>,
+        reason: impl Into<Cow<'static, str>>,
     ) -> SignalId {
         *self.next_signal += 1;
         let id = SignalId(*self.next_signal);
@@ -177,7 +180,7 @@ impl Context<'_> {
         symbol: Symbol,
         side: Side,
         quantity: Quantity,
-        reason: impl Into<String>,
+        reason: impl Into<Cow<'static, str>>,
     ) -> OrderId {
         let signal = self.signal(symbol, side, 1.0, reason);
         self.market(symbol, side, quantity, Some(signal))

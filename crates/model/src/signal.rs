@@ -1,5 +1,6 @@
 //! [`Signal`]: a strategy's stated intent, recorded whether or not an order follows.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,8 @@ pub struct Signal {
     symbol: Symbol,
     side: Side,
     strength: f64,
-    reason: String,
+    /// Usually a fixed text: borrowed, so a strategy's signal allocates nothing.
+    reason: Cow<'static, str>,
     ts_event: Timestamp,
 }
 
@@ -41,7 +43,7 @@ impl Signal {
         symbol: Symbol,
         side: Side,
         strength: f64,
-        reason: impl Into<String>,
+        reason: impl Into<Cow<'static, str>>,
         ts_event: Timestamp,
     ) -> Result<Self, ModelError> {
         let reason = reason.into();

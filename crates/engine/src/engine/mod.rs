@@ -522,7 +522,7 @@ impl<'a> Engine<'a> {
                     missing: missing.clone(),
                     ts: self.clock.now(),
                 });
-                if let Some(&slot) = self.data.index.get(&symbol) {
+                if let Some(slot) = self.data.slot(symbol) {
                     let data = &mut self.data.symbols[slot];
                     data.quality = DayQuality {
                         expected,

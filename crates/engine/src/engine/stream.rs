@@ -210,7 +210,7 @@ impl Engine<'_> {
         if !self.load_day(symbol, day) {
             return Ok(());
         }
-        let Some(&slot) = self.data.index.get(&symbol) else {
+        let Some(slot) = self.data.slot(symbol) else {
             return Ok(());
         };
         let now = self.clock.now();
