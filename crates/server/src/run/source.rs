@@ -67,7 +67,7 @@ impl<'a> StoreSource<'a> {
         Ok(Cached {
             start: month_start,
             end: month_end,
-            bars: BarSlice::with_raw(bars),
+            bars: bars.into(),
             cursor: 0,
         })
     }
