@@ -79,31 +79,13 @@ impl Candle {
     #[must_use]
     #[inline(always)]
     pub fn from_bar_fields(bar: &Bar, session: Timestamp, inputs: Inputs) -> Self {
-        let mut c = Self {
-            ts_event: bar.ts_event(),
-            session: session.as_nanos(),
-            open: 0.0,
-            high: 0.0,
-            low: 0.0,
-            close: 0.0,
-            volume: 0.0,
-        };
-        if inputs.contains(Inputs::OPEN) {
-            c.open = bar.open().to_f64();
-        }
-        if inputs.contains(Inputs::HIGH) {
-            c.high = bar.high().to_f64();
-        }
-        if inputs.contains(Inputs::LOW) {
-            c.low = bar.low().to_f64();
-        }
-        if inputs.contains(Inputs::CLOSE) {
-            c.close = bar.close().to_f64();
-        }
-        if inputs.contains(Inputs::VOLUME) {
-            c.volume = bar.volume().to_f64();
-        }
-        c
+        Self::converted(bar.ts_event(), session, inputs, |field| match field {
+            Field::Open => bar.open().to_f64(),
+            Field::High => bar.high().to_f64(),
+            Field::Low => bar.low().to_f64(),
+            Field::Close => bar.close().to_f64(),
+            Field::Volume => bar.volume().to_f64(),
+        })
     }
 
     /// [`Candle::from_bar_fields`] of the bar `row` was taken from: the same numbers, converted
@@ -112,21 +94,29 @@ impl Candle {
     #[must_use]
     #[inline(always)]
     pub fn from_raw(row: &RawBar, session: Timestamp, inputs: Inputs) -> Self {
-        let f = openbell_model::fixed::raw64_to_f64;
-        // The close alone is the usual need (moving averages, RSI, MACD, ...).
-        if inputs == Inputs::CLOSE {
-            return Self {
-                ts_event: Timestamp::from_nanos(row.ts_event()),
-                session: session.as_nanos(),
-                open: 0.0,
-                high: 0.0,
-                low: 0.0,
-                close: f(row.close()),
-                volume: 0.0,
-            };
-        }
+        let ts_event = Timestamp::from_nanos(row.ts_event());
+        Self::converted(ts_event, session, inputs, |field| {
+            openbell_model::fixed::raw64_to_f64(match field {
+                Field::Open => row.open(),
+                Field::High => row.high(),
+                Field::Low => row.low(),
+                Field::Close => row.close(),
+                Field::Volume => row.volume(),
+            })
+        })
+    }
+
+    /// A candle whose fields in `inputs` are `value(field)` (each converted only when taken),
+    /// the others 0.
+    #[inline(always)]
+    fn converted(
+        ts_event: Timestamp,
+        session: Timestamp,
+        inputs: Inputs,
+        value: impl Fn(Field) -> f64,
+    ) -> Self {
         let mut c = Self {
-            ts_event: Timestamp::from_nanos(row.ts_event()),
+            ts_event,
             session: session.as_nanos(),
             open: 0.0,
             high: 0.0,
@@ -134,23 +124,38 @@ impl Candle {
             close: 0.0,
             volume: 0.0,
         };
+        // The close alone is the usual need (moving averages, RSI, MACD, ...).
+        if inputs == Inputs::CLOSE {
+            c.close = value(Field::Close);
+            return c;
+        }
         if inputs.contains(Inputs::OPEN) {
-            c.open = f(row.open());
+            c.open = value(Field::Open);
         }
         if inputs.contains(Inputs::HIGH) {
-            c.high = f(row.high());
+            c.high = value(Field::High);
         }
         if inputs.contains(Inputs::LOW) {
-            c.low = f(row.low());
+            c.low = value(Field::Low);
         }
         if inputs.contains(Inputs::CLOSE) {
-            c.close = f(row.close());
+            c.close = value(Field::Close);
         }
         if inputs.contains(Inputs::VOLUME) {
-            c.volume = f(row.volume());
+            c.volume = value(Field::Volume);
         }
         c
     }
+}
+
+/// A price or volume field of a bar.
+#[derive(Clone, Copy)]
+enum Field {
+    Open,
+    High,
+    Low,
+    Close,
+    Volume,
 }
 
 /// The price and volume fields of a [`Candle`] an indicator reads ([`Indicator::inputs`]). A
