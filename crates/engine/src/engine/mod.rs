@@ -125,6 +125,9 @@ pub struct Engine<'a> {
     queues: queues::Queues,
     /// Storage of days gone by, reused for the days that follow.
     spare: Spare,
+    /// When each base bar of a usual day becomes known (a bar at every slot's open), as the
+    /// queues key it: the same for every symbol of the day.
+    usual_closes: Vec<u64>,
     /// Today's open, which names the session to the indicators.
     session_open: Timestamp,
     /// Reused per delivery, so the hot path does not allocate.
@@ -178,6 +181,7 @@ impl<'a> Engine<'a> {
             next_boundary: 0,
             queues: queues::Queues::default(),
             spare: Spare::default(),
+            usual_closes: Vec::new(),
             session_open: Timestamp::EPOCH,
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
@@ -345,6 +349,13 @@ impl<'a> Engine<'a> {
             .chain(self.config.derived.iter().copied())
             .map(|iv| day.bar_slots(iv).into())
             .collect();
+        let iv = self.config.base_interval.as_nanos();
+        self.usual_closes.clear();
+        self.usual_closes.extend(
+            self.slots[0]
+                .iter()
+                .map(|s| queues::close_offset(s.open.as_nanos(), iv, day)),
+        );
         self.derivations = stream::plan_derivations(&self.config.derived, &self.slots[1..]);
         self.boundaries = self.slots[1..]
             .iter()
@@ -497,12 +508,13 @@ impl<'a> Engine<'a> {
                 let slots: &[BarSlot] = &self.slots[0];
                 let iv = base.as_nanos();
                 let raw: &[RawBar] = &rows;
+                let usual_closes = &self.usual_closes;
                 let usual = if raw.len() == bars.len() {
                     let stamps = raw.iter().map(RawBar::ts_event);
-                    queues::closes(stamps, slots, iv, day, &mut closes)
+                    queues::closes(stamps, slots, usual_closes, iv, day, &mut closes)
                 } else {
                     let stamps = bars.iter().map(|b| b.ts_event().as_nanos());
-                    queues::closes(stamps, slots, iv, day, &mut closes)
+                    queues::closes(stamps, slots, usual_closes, iv, day, &mut closes)
                 };
                 let (expected, present, missing) = if usual {
                     let n = u32::try_from(slots.len()).unwrap_or(u32::MAX);

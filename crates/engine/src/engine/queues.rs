@@ -242,35 +242,48 @@ impl Queues {
     }
 }
 
-/// Fills `closes` with when each bar opening at `stamps` becomes known ([`bar_close`]), as
-/// nanoseconds after the day's open: the queues' keys. A close before the open (never one of
-/// the day's bars) counts as the open. Says whether the bars open exactly at `slots`' opens, one
-/// bar in every slot, in order: the usual day, which the same pass finds.
+/// When a bar opening at `ts` becomes known ([`bar_close`]), as nanoseconds after the open of
+/// `day` (bars of `interval_nanos`): a queue's key. A close before the open (never one of the
+/// day's bars) counts as the open.
 ///
 /// [`bar_close`]: super::bar_close
+#[inline]
+pub(super) fn close_offset(ts: i64, interval_nanos: i64, day: &TradingDay) -> u64 {
+    let (open, close) = (day.open.as_nanos(), day.close.as_nanos());
+    let from = open.saturating_sub(interval_nanos);
+    let len = close.saturating_sub(open).max(0).unsigned_abs();
+    if ts > from {
+        ts.abs_diff(from).min(len)
+    } else {
+        0
+    }
+}
+
+/// Fills `closes` with the [`close_offset`] of each bar opening at `stamps`. Says whether the
+/// bars open exactly at `slots`' opens, one bar in every slot, in order: the usual day, whose
+/// closes are `usual` (the close offsets of the slots' opens, the same for every symbol of the
+/// day) and are copied rather than worked out.
 pub(super) fn closes(
     stamps: impl ExactSizeIterator<Item = i64> + Clone,
     slots: &[BarSlot],
+    usual: &[u64],
     interval_nanos: i64,
     day: &TradingDay,
     closes: &mut Vec<u64>,
 ) -> bool {
-    let (open, close) = (day.open.as_nanos(), day.close.as_nanos());
-    let from = open.saturating_sub(interval_nanos);
-    let len = close.saturating_sub(open).max(0).unsigned_abs();
-    let offset = |ts: i64| {
-        if ts > from {
-            ts.abs_diff(from).min(len)
-        } else {
-            0
-        }
-    };
     closes.clear();
-    closes.extend(stamps.clone().map(offset));
-    stamps.len() == slots.len()
+    let is_usual = stamps.len() == slots.len()
+        && usual.len() == slots.len()
         && stamps
+            .clone()
             .zip(slots)
-            .all(|(ts, slot)| ts == slot.open.as_nanos())
+            .all(|(ts, slot)| ts == slot.open.as_nanos());
+    if is_usual {
+        closes.extend_from_slice(usual);
+    } else {
+        closes.extend(stamps.map(|ts| close_offset(ts, interval_nanos, day)));
+    }
+    is_usual
 }
 
 /// The heap of one key width.
