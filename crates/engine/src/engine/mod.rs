@@ -125,6 +125,8 @@ pub struct Engine<'a> {
     queues: queues::Queues,
     /// Storage of days gone by, reused for the days that follow.
     spare: Spare,
+    /// The configured indicators' labels, shared by every symbol's registration.
+    labels: Vec<Arc<str>>,
     /// When each base bar of a usual day becomes known (a bar at every slot's open), as the
     /// queues key it: the same for every symbol of the day.
     usual_closes: Vec<u64>,
@@ -156,6 +158,11 @@ impl<'a> Engine<'a> {
         sink: &'a mut dyn EventSink,
     ) -> Result<Self, EngineError> {
         config.validate()?;
+        let labels = config
+            .indicators
+            .iter()
+            .map(|i| i.label.as_str().into())
+            .collect();
         Ok(Self {
             config,
             source,
@@ -182,6 +189,7 @@ impl<'a> Engine<'a> {
             queues: queues::Queues::default(),
             spare: Spare::default(),
             usual_closes: Vec::new(),
+            labels,
             session_open: Timestamp::EPOCH,
             derived_scratch: Vec::new(),
             outputs_scratch: Vec::new(),
@@ -657,7 +665,7 @@ impl<'a> Engine<'a> {
             let config = &self.config.indicators[spec];
             let bars = self.slots_of(config.interval).len();
             indicators.push(RegisteredIndicator {
-                label: config.label.as_str().into(),
+                label: Arc::clone(&self.labels[spec]),
                 interval: config.interval,
                 spec,
                 indicator,
