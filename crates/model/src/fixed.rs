@@ -205,6 +205,14 @@ pub fn raw64_to_f64(raw: i64) -> f64 {
     }
 }
 
+/// The error of an operation that left the range, naming it. Out of line and cold, so that the
+/// checked operations inline with nothing but their test of the result.
+#[cold]
+#[inline(never)]
+fn overflow(op: fmt::Arguments<'_>) -> ModelError {
+    ModelError::overflow(op.to_string())
+}
+
 /// `to_f64` for magnitudes past 2^53 raw units. Out of line and cold: inlined, the compiler
 /// evaluates it speculatively next to the fast path, and 128-bit division and conversion are
 /// library calls that would dominate the engine's per-bar cost.
@@ -296,44 +304,48 @@ macro_rules! fixed_point {
             ///
             /// # Errors
             /// [`ModelError::Overflow`] when the sum is out of range.
+            #[inline]
             pub fn checked_add(self, rhs: Self) -> Result<Self, ModelError> {
-                self.0
-                    .checked_add(rhs.0)
-                    .map(Self)
-                    .ok_or_else(|| ModelError::overflow(format!("{self} + {rhs}")))
+                match self.0.checked_add(rhs.0) {
+                    Some(raw) => Ok(Self(raw)),
+                    None => Err(overflow(format_args!("{self} + {rhs}"))),
+                }
             }
 
             /// `self - rhs`.
             ///
             /// # Errors
             /// [`ModelError::Overflow`] when the difference is out of range.
+            #[inline]
             pub fn checked_sub(self, rhs: Self) -> Result<Self, ModelError> {
-                self.0
-                    .checked_sub(rhs.0)
-                    .map(Self)
-                    .ok_or_else(|| ModelError::overflow(format!("{self} - {rhs}")))
+                match self.0.checked_sub(rhs.0) {
+                    Some(raw) => Ok(Self(raw)),
+                    None => Err(overflow(format_args!("{self} - {rhs}"))),
+                }
             }
 
             /// `-self`.
             ///
             /// # Errors
             /// [`ModelError::Overflow`] for [`Self::MIN`].
+            #[inline]
             pub fn checked_neg(self) -> Result<Self, ModelError> {
-                self.0
-                    .checked_neg()
-                    .map(Self)
-                    .ok_or_else(|| ModelError::overflow(format!("-({self})")))
+                match self.0.checked_neg() {
+                    Some(raw) => Ok(Self(raw)),
+                    None => Err(overflow(format_args!("-({self})"))),
+                }
             }
 
             /// `|self|`.
             ///
             /// # Errors
             /// [`ModelError::Overflow`] for [`Self::MIN`].
+            #[inline]
             pub fn checked_abs(self) -> Result<Self, ModelError> {
-                self.0
-                    .checked_abs()
-                    .map(Self)
-                    .ok_or_else(|| ModelError::overflow(format!("|{self}|")))
+                match self.0.checked_abs() {
+                    Some(raw) => Ok(Self(raw)),
+                    None => Err(overflow(format_args!("|{self}|"))),
+                }
             }
 
             /// Multiplies by a whole number.
