@@ -301,7 +301,7 @@ impl Broker {
         last: Option<Price>,
         portfolio: &Portfolio,
     ) -> Result<BrokerEvent, ModelError> {
-        let mut order = Order::try_new(
+        let order = Order::try_new(
             id,
             request.symbol,
             request.side,
@@ -309,10 +309,11 @@ impl Broker {
             request.time_in_force,
             request.quantity,
             now,
-        );
-        if let (Ok(o), Some(signal)) = (&order, request.signal) {
-            order = Ok(o.clone().with_signal(signal));
-        }
+        )
+        .map(|o| match request.signal {
+            Some(signal) => o.with_signal(signal),
+            None => o,
+        });
         let mut order = match order {
             Ok(order) => order,
             Err(e) => {

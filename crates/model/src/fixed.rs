@@ -510,6 +510,15 @@ impl Money {
                 format!("{self} divided by zero quantity"),
             ));
         }
+        // A whole quantity divides the amount by its count of units: the same quotient, rounded
+        // the same way, without scaling the amount past 64 bits first.
+        const SCALE_I64: i64 = 1_000_000_000;
+        if let Ok(q) = i64::try_from(quantity.0)
+            && q % SCALE_I64 == 0
+            && let Some(price) = div_round_half_even(self.0, i128::from(q / SCALE_I64))
+        {
+            return Ok(Price(price));
+        }
         self.0
             .checked_mul(SCALE)
             .and_then(|n| div_round_half_even(n, quantity.0))

@@ -132,6 +132,21 @@ fn serializes_as_a_decimal_string() {
 }
 
 proptest! {
+    /// An amount divided by a quantity is the exact quotient of the scaled amount, rounded half
+    /// to even, whether the quantity is whole (divided as a count of units) or not.
+    #[test]
+    fn money_over_quantity_is_the_rounded_quotient(
+        amount in -1_000_000_000_000_000_000i128..1_000_000_000_000_000_000,
+        units in 1i128..1_000_000,
+        fraction in prop_oneof![Just(0i128), 1i128..1_000_000_000],
+        negative in any::<bool>(),
+    ) {
+        let q = (units * SCALE + fraction) * if negative { -1 } else { 1 };
+        let expected = div_round_half_even_wide(amount * SCALE, q).unwrap();
+        let got = Money::from_raw(amount).checked_div_qty(Quantity::from_raw(q)).unwrap();
+        prop_assert_eq!(got.raw(), expected);
+    }
+
     #[test]
     fn display_parse_round_trip(raw in any::<i128>()) {
         let value = Money::from_raw(raw);
