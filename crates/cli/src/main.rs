@@ -98,7 +98,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout {
+        inner: std::io::stdout().lock(),
+        gone: false,
+    };
     let result = match cli.command {
         Command::Demo(args) => demo_cmd::run(&args, &mut out),
         Command::Backtest(args) => backtest_cmd::run(&args, &mut out),
@@ -114,7 +117,9 @@ fn main() -> ExitCode {
     };
     match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // A reader that went away (`openbell calendar days ... | head`) is not a failure. A
+        // broken pipe anywhere else (a database connection cut mid-write) is.
+        Err(_) if out.gone => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "error: {err:#}");
             ExitCode::FAILURE
@@ -122,11 +127,37 @@ fn main() -> ExitCode {
     }
 }
 
-/// A reader that went away (`openbell calendar days ... | head`) is not a failure.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Standard output that remembers whether its reader went away.
+struct Stdout<W> {
+    inner: W,
+    /// Set by the first write or flush that met a broken pipe.
+    gone: bool,
+}
+
+impl<W: Write> Stdout<W> {
+    fn seen<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.gone = true;
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Stdout<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.seen(result)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let result = self.inner.write_all(buf);
+        self.seen(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.seen(result)
+    }
 }

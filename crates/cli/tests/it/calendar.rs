@@ -266,3 +266,36 @@ fn custom_calendars_by_path_and_by_code_in_home() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openbell"))
+        .args([
+            "calendar",
+            "days",
+            "--exchange",
+            "XNYS",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2030-12-31",
+            "--format",
+            "csv",
+        ])
+        .env("OPENBELL_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the header line, then go away: the rest (far more than a pipe holds) meets a
+    // closed pipe.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut header).unwrap();
+    assert!(header.starts_with("date,open_utc"), "{header}");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
