@@ -16,10 +16,15 @@ pub use crate::postgres::PgDatabase;
 /// The environment variable that overrides the real-data location.
 pub const REAL_DATA_ENV: &str = "OPENBELL_REAL_DATA";
 
-/// The workspace root (two levels above this crate's manifest).
+/// The workspace root (two levels above the manifest of the crate under test). Cargo names
+/// that manifest's folder when it runs a test; the folder this crate was built in is the
+/// fallback. The first is right even when the build came from a cache another checkout of the
+/// workspace filled.
 #[must_use]
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../..")
 }
 
 /// True when running under CI (`CI=true`), where skipping is a failure.
