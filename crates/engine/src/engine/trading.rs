@@ -306,7 +306,11 @@ impl<'a> Engine<'a> {
                 && let Some(t) = self.trading.as_mut()
             {
                 let closed = t.trades.record(&fill, before, realized);
-                let quantity = t.portfolio.position(fill.symbol());
+                // The position the fill left: the one before it moved by the fill (booked with
+                // the same checked sum), without looking the holding up again.
+                let quantity = before
+                    .checked_add(fill.signed_quantity())
+                    .unwrap_or_else(|_| t.portfolio.position(fill.symbol()));
                 self.emit(&Event::OrderFilled { fill, ts: now });
                 self.emit(&Event::PositionChanged {
                     symbol: fill.symbol(),

@@ -752,3 +752,40 @@ fn symbols_keep_one_dense_number_for_the_whole_session() {
     }
     assert!(strategy.unknown.iter().all(Option::is_none));
 }
+
+#[test]
+fn each_fill_reports_the_position_it_left() {
+    // Two orders of AAA after one bar fill on the next: each position event follows its fill.
+    let mut src = bars(|_, _| None);
+    let r = run(
+        &mut src,
+        vec![
+            (10, market(Side::Buy, 10)),
+            (10, market(Side::Buy, 5)),
+            (20, market(Side::Sell, 12)),
+            (30, market(Side::Sell, 3)),
+        ],
+        BrokerConfig::default(),
+        RiskConfig::default(),
+    );
+    assert_eq!(r.fills.len(), 4);
+    let mut held = 0_i128;
+    let mut seen = Vec::new();
+    for e in &r.events {
+        match e {
+            Event::OrderFilled { fill, .. } => {
+                held += match fill.side() {
+                    Side::Buy => fill.quantity().raw(),
+                    Side::Sell => -fill.quantity().raw(),
+                };
+            }
+            Event::PositionChanged { quantity, .. } => {
+                assert_eq!(quantity.raw(), held, "{e:?}");
+                seen.push(held);
+            }
+            _ => {}
+        }
+    }
+    let units = |n: i128| Quantity::from_units(n).unwrap().raw();
+    assert_eq!(seen, [units(10), units(15), units(3), units(0)]);
+}
