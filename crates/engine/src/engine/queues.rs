@@ -8,6 +8,10 @@
 //! Keys are packed integers, so the heap compares them in one instruction: the close as an
 //! offset from the day's open above the rank, in 64 bits whenever the day's symbols fit in
 //! [`RANK_BITS`], else in 128.
+//!
+//! When every symbol with bars left has the same closes ahead of it (the usual day: a bar in
+//! every slot), the merge is known in advance: at each close, every symbol in rank order. The
+//! queues then step through those closes in lockstep and need no heap.
 
 use openbell_calendar::{BarSlot, TradingDay};
 use openbell_model::Timestamp;
@@ -145,6 +149,15 @@ impl<K: Key> Heap<K> {
 /// The day's queues.
 #[derive(Debug, Default)]
 pub(super) struct Queues {
+    /// Whether the symbols step in lockstep (see the module's documentation) instead of
+    /// through a heap.
+    is_lockstep: bool,
+    /// In lockstep: the closes every symbol has ahead of it, the next one's index, the
+    /// symbols' slots in rank order, and the next one's index.
+    lock_closes: Vec<u64>,
+    lock_at: usize,
+    lock_slots: Vec<u32>,
+    lock_next: usize,
     narrow: Heap<u64>,
     wide: Heap<u128>,
     /// Whether today's keys are 128-bit (more symbols than a 64-bit key ranks).
@@ -174,6 +187,10 @@ impl Queues {
         self.is_wide = !u64::holds(n) || self.day_close - self.day_open > MAX_OFFSET;
         self.narrow.keys.clear();
         self.wide.keys.clear();
+        self.is_lockstep = self.build_lockstep(data);
+        if self.is_lockstep {
+            return;
+        }
         for (slot, symbol) in data.symbols.iter().enumerate() {
             if self.is_wide {
                 if let Some(key) = self.key(symbol, slot, symbol.delivered) {
@@ -183,6 +200,39 @@ impl Queues {
                 self.narrow.push(key);
             }
         }
+    }
+
+    /// Sets up the lockstep if every symbol with bars left has the same closes ahead of it,
+    /// each later than the one before; says whether it did.
+    fn build_lockstep(&mut self, data: &SessionData) -> bool {
+        self.lock_slots.clear();
+        self.lock_closes.clear();
+        self.lock_at = 0;
+        self.lock_next = 0;
+        let mut ahead: Option<&[u64]> = None;
+        for &slot in &self.slots {
+            let Some(s) = data.symbols.get(slot as usize) else {
+                return false;
+            };
+            let left = s.closes.get(s.delivered..).unwrap_or_default();
+            if left.is_empty() {
+                continue;
+            }
+            match ahead {
+                None => ahead = Some(left),
+                Some(first) if first == left => {}
+                Some(_) => return false,
+            }
+            self.lock_slots.push(slot);
+        }
+        let Some(ahead) = ahead else {
+            return false;
+        };
+        if !ahead.windows(2).all(|w| w[0] < w[1]) {
+            return false;
+        }
+        self.lock_closes.extend_from_slice(ahead);
+        true
     }
 
     /// The key of bar `i` of the symbol in `slot`, if it has one.
@@ -197,7 +247,9 @@ impl Queues {
     /// nanoseconds.
     #[inline(always)]
     pub(super) fn next_close(&self) -> Option<u64> {
-        if self.is_wide {
+        if self.is_lockstep {
+            self.lock_closes.get(self.lock_at).copied()
+        } else if self.is_wide {
             Some(self.wide.peek()?.offset())
         } else {
             Some(self.narrow.peek()?.offset())
@@ -213,11 +265,28 @@ impl Queues {
     /// and queues that symbol's next bar in its place; returns its slot.
     #[inline(always)]
     pub(super) fn take_at(&mut self, offset: u64, data: &SessionData) -> Option<usize> {
-        if self.is_wide {
+        if self.is_lockstep {
+            self.take_lockstep(offset)
+        } else if self.is_wide {
             self.take::<u128>(offset, data)
         } else {
             self.take::<u64>(offset, data)
         }
+    }
+
+    /// [`Queues::take_at`] in lockstep.
+    #[inline(always)]
+    fn take_lockstep(&mut self, offset: u64) -> Option<usize> {
+        if self.lock_closes.get(self.lock_at) != Some(&offset) {
+            return None;
+        }
+        let slot = *self.lock_slots.get(self.lock_next)?;
+        self.lock_next += 1;
+        if self.lock_next == self.lock_slots.len() {
+            self.lock_next = 0;
+            self.lock_at += 1;
+        }
+        Some(slot as usize)
     }
 
     #[inline(always)]
@@ -325,20 +394,37 @@ mod tests {
     use super::*;
     use crate::session_data::SymbolData;
 
-    /// Takes every queued bar, with keys of either width, as the stream does (each taken bar
-    /// is then delivered); gives the symbols in the order taken, with their closes.
-    fn drain(data: &mut SessionData, day: &TradingDay, wide: bool) -> Vec<(u64, Symbol)> {
+    /// How [`drain`] merges.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Merge {
+        /// As built: in lockstep where that applies, else by the heap of 64-bit keys.
+        Built,
+        /// By the heap of 64-bit keys.
+        Narrow,
+        /// By the heap of 128-bit keys.
+        Wide,
+    }
+
+    /// Takes every queued bar as the stream does (each taken bar is then delivered), merged
+    /// as `merge` says; gives the symbols in the order taken, with their closes.
+    fn drain(data: &mut SessionData, day: &TradingDay, merge: Merge) -> Vec<(u64, Symbol)> {
         for s in &mut data.symbols {
             s.delivered = 0;
         }
         let mut queues = Queues::default();
         queues.build(data, day);
-        queues.is_wide = wide;
-        if wide {
+        if merge != Merge::Built {
+            queues.is_lockstep = false;
+            queues.is_wide = merge == Merge::Wide;
+            queues.narrow.keys.clear();
             queues.wide.keys.clear();
             for (slot, s) in data.symbols.iter().enumerate() {
-                if let Some(key) = queues.key::<u128>(s, slot, 0) {
-                    queues.wide.push(key);
+                if merge == Merge::Wide {
+                    if let Some(key) = queues.key::<u128>(s, slot, 0) {
+                        queues.wide.push(key);
+                    }
+                } else if let Some(key) = queues.key::<u64>(s, slot, 0) {
+                    queues.narrow.push(key);
                 }
             }
         }
@@ -369,25 +455,85 @@ mod tests {
         }
 
         /// The queues give every symbol's bars once, by close and then symbol, with keys of
-        /// either width.
+        /// either width, and in lockstep when every symbol has the same closes.
         #[test]
         fn the_queues_merge_by_close_then_symbol(
             closes in proptest::collection::vec(proptest::collection::btree_set(1u64..200, 0..30), 1..6),
+            shared in proptest::collection::btree_set(1u64..200, 1..30),
+            same in proptest::collection::vec(any::<bool>(), 6),
         ) {
             let day = Calendar::builtin("XNYS").unwrap().trading_day("2024-07-08".parse().unwrap()).unwrap().unwrap();
             let names = ["EEE", "BBB", "DDD", "AAA", "CCC", "FFF"];
+            // Each symbol has its own closes, or the shared ones; all shared puts the queues
+            // in lockstep.
+            for all_shared in [false, true] {
+                let mut data = SessionData::default();
+                let mut expected = Vec::new();
+                for (k, own) in closes.iter().enumerate() {
+                    let set = if all_shared || same[k] { &shared } else { own };
+                    let symbol = Symbol::parse(names[k]).unwrap();
+                    let mut s = SymbolData::bare(symbol);
+                    s.closes = set.iter().copied().collect();
+                    expected.extend(set.iter().map(|c| (*c, symbol)));
+                    data.add(s);
+                }
+                expected.sort();
+                let mut queues = Queues::default();
+                queues.build(&data, &day);
+                prop_assert!(!all_shared || queues.is_lockstep);
+                for merge in [Merge::Built, Merge::Narrow, Merge::Wide] {
+                    prop_assert_eq!(&drain(&mut data, &day, merge), &expected);
+                }
+            }
+        }
+
+        /// A rebuild part way through (after a mid-session insertion) goes on from what each
+        /// symbol has delivered, in lockstep only when what is left ahead of each is the same.
+        #[test]
+        fn a_rebuild_goes_on_from_each_symbols_next_bar(
+            shared in proptest::collection::btree_set(1u64..200, 2..30),
+            cut in 0usize..30,
+            late in 0usize..6,
+            extra in proptest::collection::btree_set(1u64..200, 0..5),
+        ) {
+            let day = Calendar::builtin("XNYS").unwrap().trading_day("2024-07-08".parse().unwrap()).unwrap().unwrap();
+            let names = ["EEE", "BBB", "DDD", "AAA", "CCC", "FFF"];
+            let closes: Vec<u64> = shared.iter().copied().collect();
+            let cut = cut % closes.len();
             let mut data = SessionData::default();
             let mut expected = Vec::new();
-            for (k, set) in closes.iter().enumerate() {
-                let symbol = Symbol::parse(names[k]).unwrap();
+            for (k, name) in names.iter().enumerate() {
+                let symbol = Symbol::parse(name).unwrap();
                 let mut s = SymbolData::bare(symbol);
-                s.closes = set.iter().copied().collect();
-                expected.extend(set.iter().map(|c| (*c, symbol)));
+                // Symbol `late` has its own closes ahead of the cut.
+                let mut own: Vec<u64> = closes.clone();
+                if k == late {
+                    own.extend(extra.iter().copied());
+                    own[cut..].sort_unstable();
+                    own.dedup();
+                }
+                s.delivered = own.partition_point(|c| *c <= closes[cut]);
+                expected.extend(own[s.delivered..].iter().map(|c| (*c, symbol)));
+                s.closes = own;
                 data.add(s);
             }
             expected.sort();
-            prop_assert_eq!(&drain(&mut data, &day, false), &expected);
-            prop_assert_eq!(&drain(&mut data, &day, true), &expected);
+            let mut queues = Queues::default();
+            queues.build(&data, &day);
+            // Lockstep when every symbol with bars left has the same ones left.
+            let mut left = data.symbols.iter().map(|s| &s.closes[s.delivered..]).filter(|l| !l.is_empty());
+            let first = left.next();
+            let left_same = first.is_some_and(|f| left.all(|l| l == f));
+            prop_assert_eq!(queues.is_lockstep, left_same);
+            let mut taken = Vec::new();
+            while let Some(offset) = queues.next_close() {
+                while let Some(slot) = queues.take_at(offset, &data) {
+                    let s = &mut data.symbols[slot];
+                    taken.push((s.closes[s.delivered], s.symbol));
+                    s.delivered += 1;
+                }
+            }
+            prop_assert_eq!(taken, expected);
         }
 
         /// The heap always shows the least key it holds, whatever order the keys were pushed
