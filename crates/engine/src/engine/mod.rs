@@ -134,6 +134,9 @@ pub struct Engine<'a> {
     session_open: Timestamp,
     /// Reused per delivery, so the hot path does not allocate.
     derived_scratch: Vec<Bar>,
+    /// Whether every base bar is wanted once delivered (by the sink or the trading path), set
+    /// as each day's stream starts.
+    after_each_base: bool,
     outputs_scratch: Vec<(Interval, Arc<str>, openbell_indicators::Output)>,
 }
 
@@ -192,6 +195,7 @@ impl<'a> Engine<'a> {
             labels,
             session_open: Timestamp::EPOCH,
             derived_scratch: Vec::new(),
+            after_each_base: false,
             outputs_scratch: Vec::new(),
         })
     }

@@ -274,6 +274,23 @@ impl Queues {
         }
     }
 
+    /// In lockstep, at the start of the group of bars becoming known at `offset`
+    /// ([`Queues::next_close`]): the slots of that group, in the order they are delivered.
+    /// Taking them all is then [`Queues::take_group`].
+    #[inline(always)]
+    pub(super) fn group_at(&self, offset: u64) -> Option<&[u32]> {
+        (self.is_lockstep
+            && self.lock_next == 0
+            && self.lock_closes.get(self.lock_at) == Some(&offset))
+        .then_some(self.lock_slots.as_slice())
+    }
+
+    /// Takes the whole group [`Queues::group_at`] gave.
+    #[inline(always)]
+    pub(super) fn take_group(&mut self) {
+        self.lock_at += 1;
+    }
+
     /// [`Queues::take_at`] in lockstep.
     #[inline(always)]
     fn take_lockstep(&mut self, offset: u64) -> Option<usize> {
@@ -428,12 +445,26 @@ mod tests {
                 }
             }
         }
+        take_all(&mut queues, data)
+    }
+
+    /// Takes every queued bar as the stream does: a lockstep group whole, else bar by bar.
+    fn take_all(queues: &mut Queues, data: &mut SessionData) -> Vec<(u64, Symbol)> {
         let mut taken = Vec::new();
+        let mut deliver = |data: &mut SessionData, slot: usize| {
+            let s = &mut data.symbols[slot];
+            taken.push((s.closes[s.delivered], s.symbol));
+            s.delivered += 1;
+        };
         while let Some(offset) = queues.next_close() {
+            if let Some(group) = queues.group_at(offset) {
+                for &slot in group {
+                    deliver(data, slot as usize);
+                }
+                queues.take_group();
+            }
             while let Some(slot) = queues.take_at(offset, data) {
-                let s = &mut data.symbols[slot];
-                taken.push((s.closes[s.delivered], s.symbol));
-                s.delivered += 1;
+                deliver(data, slot);
             }
         }
         taken
@@ -525,15 +556,7 @@ mod tests {
             let first = left.next();
             let left_same = first.is_some_and(|f| left.all(|l| l == f));
             prop_assert_eq!(queues.is_lockstep, left_same);
-            let mut taken = Vec::new();
-            while let Some(offset) = queues.next_close() {
-                while let Some(slot) = queues.take_at(offset, &data) {
-                    let s = &mut data.symbols[slot];
-                    taken.push((s.closes[s.delivered], s.symbol));
-                    s.delivered += 1;
-                }
-            }
-            prop_assert_eq!(taken, expected);
+            prop_assert_eq!(take_all(&mut queues, &mut data), expected);
         }
 
         /// The heap always shows the least key it holds, whatever order the keys were pushed

@@ -269,6 +269,7 @@ impl Engine<'_> {
         universe: &[Symbol],
         history_days: &[TradingDay],
     ) -> Result<u64, EngineError> {
+        self.after_each_base = self.out.wants_bars || self.trading.is_some();
         let mut queues = std::mem::take(&mut self.queues);
         queues.build(&self.data, day);
         let mut scans: Vec<(Timestamp, usize)> = self
@@ -310,7 +311,16 @@ impl Engine<'_> {
             // ending exactly now still gets this group's bar.
             self.advance_clock(Timestamp::from_nanos(group_close.as_nanos() - 1))?;
             self.clock.advance_to(group_close);
-            // Every base bar closing now, by symbol, each with the derived bars it completes.
+            // Every base bar closing now, by symbol, each with the derived bars it completes:
+            // in lockstep the group is known, else the heap gives it bar by bar.
+            if let Some(group) = queues.group_at(offset) {
+                for &slot in group {
+                    self.deliver_base(slot as usize, group_close)
+                        .map_err(|e| *e)?;
+                }
+                delivered += group.len() as u64;
+                queues.take_group();
+            }
             while let Some(slot) = queues.take_at(offset, &self.data) {
                 self.deliver_base(slot, group_close).map_err(|e| *e)?;
                 delivered += 1;
@@ -425,7 +435,7 @@ impl Engine<'_> {
         let i = data.delivered;
         data.delivered += 1;
         self.summary.base_bars += 1;
-        if self.out.wants_bars || self.trading.is_some() || !self.derived_scratch.is_empty() {
+        if self.after_each_base || !self.derived_scratch.is_empty() {
             return self.after_base(slot, i, ts).map_err(Box::new);
         }
         Ok(())
