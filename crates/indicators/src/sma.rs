@@ -8,14 +8,18 @@ use crate::{Candle, Indicator, Inputs, Output};
 #[derive(Debug, Clone)]
 pub(crate) struct SmaKernel {
     period: usize,
+    /// The period as the divisor, converted once.
+    divisor: f64,
     window: Window,
     total: f64,
 }
 
 impl SmaKernel {
     pub(crate) fn new(period: usize) -> Self {
+        #[allow(clippy::cast_precision_loss)]
         Self {
             period,
+            divisor: period as f64,
             window: Window::new(period),
             total: 0.0,
         }
@@ -30,8 +34,7 @@ impl SmaKernel {
         }
         let snapshot = self.total;
         self.total -= self.window.oldest();
-        #[allow(clippy::cast_precision_loss)]
-        Some(snapshot / self.period as f64)
+        Some(snapshot / self.divisor)
     }
 }
 

@@ -435,8 +435,11 @@ impl Engine<'_> {
         let i = data.delivered;
         data.delivered += 1;
         self.summary.base_bars += 1;
-        if self.after_each_base || !self.derived_scratch.is_empty() {
+        if self.after_each_base {
             return self.after_base(slot, i, ts).map_err(Box::new);
+        }
+        if !self.derived_scratch.is_empty() {
+            return self.deliver_scratch(slot, ts).map_err(Box::new);
         }
         Ok(())
     }
@@ -470,7 +473,10 @@ impl Engine<'_> {
     #[inline(never)]
     fn deliver_scratch(&mut self, slot: usize, ts: Timestamp) -> Result<(), EngineError> {
         let mut derived = std::mem::take(&mut self.derived_scratch);
-        derived.sort_by_key(Bar::interval);
+        // The derivations run shortest first, so this is rarely out of order.
+        if !derived.is_sorted_by_key(Bar::interval) {
+            derived.sort_by_key(Bar::interval);
+        }
         for d in &derived {
             self.deliver_derived(slot, d, ts)?;
         }
