@@ -12,6 +12,7 @@ use super::{Engine, EngineError, bar_close};
 use crate::config::Mode;
 use crate::event::Event;
 use crate::session_data::RegisteredIndicator;
+use crate::source::{BarSlice, RawSlice};
 
 /// Feeds a delivered bar's candle to the indicators of its interval, keeping the values they
 /// produce at clock `ts`; with `events`, each value is also set aside in `outputs` for its
@@ -50,7 +51,10 @@ fn boxed(e: ResampleError) -> Box<EngineError> {
 
 /// A base bar in the form the stream reads it: raw, or whole on a day whose values do not fit
 /// in 64 bits. Both give the same derived bars and candles.
-trait BaseInput {
+trait BaseInput: Sized {
+    /// Bar `i` of a symbol's day in this form, read in place.
+    fn pick<'a>(rows: &'a RawSlice, bars: &'a BarSlice, i: usize) -> Option<&'a Self>;
+
     /// Pushes the bar into a resampler of its series.
     fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError>;
 
@@ -59,6 +63,11 @@ trait BaseInput {
 }
 
 impl BaseInput for RawBar {
+    #[inline(always)]
+    fn pick<'a>(rows: &'a RawSlice, _: &'a BarSlice, i: usize) -> Option<&'a Self> {
+        rows.get(i)
+    }
+
     #[inline(always)]
     fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
         resampler.push_raw(self, out)
@@ -71,6 +80,11 @@ impl BaseInput for RawBar {
 }
 
 impl BaseInput for Bar {
+    #[inline(always)]
+    fn pick<'a>(_: &'a RawSlice, bars: &'a BarSlice, i: usize) -> Option<&'a Self> {
+        bars.get(i)
+    }
+
     #[inline(always)]
     fn push_to(&self, resampler: &mut Resampler, out: &mut Vec<Bar>) -> Result<(), ResampleError> {
         resampler.push(self, out)
@@ -377,9 +391,10 @@ impl Engine<'_> {
         let Some(data) = self.data.symbols.get(slot) else {
             return Ok(());
         };
-        match data.rows.get(data.delivered) {
-            Some(&row) => self.deliver_base_from(slot, &row, ts),
-            None => self.deliver_base_whole(slot, ts),
+        if data.delivered < data.rows.len() {
+            self.deliver_base_from::<RawBar>(slot, ts)
+        } else {
+            self.deliver_base_whole(slot, ts)
         }
     }
 
@@ -388,23 +403,20 @@ impl Engine<'_> {
     #[cold]
     #[inline(never)]
     fn deliver_base_whole(&mut self, slot: usize, ts: Timestamp) -> Result<(), Box<EngineError>> {
-        let data = &self.data.symbols[slot];
-        let Some(&bar) = data.day_bars.get(data.delivered) else {
-            return Ok(());
-        };
-        self.deliver_base_from(slot, &bar, ts)
+        self.deliver_base_from::<Bar>(slot, ts)
     }
 
-    /// [`Engine::deliver_base`] of `input`, the next base bar of `slot` in the form it is
-    /// read in.
+    /// [`Engine::deliver_base`] of the next base bar of `slot`, read in the form `B`.
     #[inline(always)]
     fn deliver_base_from<B: BaseInput>(
         &mut self,
         slot: usize,
-        input: &B,
         ts: Timestamp,
     ) -> Result<(), Box<EngineError>> {
         let data = &mut self.data.symbols[slot];
+        let Some(input) = B::pick(&data.rows, &data.day_bars, data.delivered) else {
+            return Ok(());
+        };
         // Shortest interval first: a derivation fed from another takes the bars it completed
         // (the scratch is empty when a delivery starts, so all it holds are this bar's).
         let scratch = &mut self.derived_scratch;
