@@ -362,12 +362,18 @@ impl Engine<'_> {
         }
         let passed = self.boundaries[self.next_boundary..].partition_point(|b| *b <= until);
         self.next_boundary += passed;
+        // Usually every window closed with its last bar: nothing is due.
+        let due = |data: &crate::session_data::SymbolData| {
+            data.derivations.iter().any(|d| d.resampler.due(until))
+        };
+        if !self.data.symbols.iter().any(due) {
+            return Ok(());
+        }
         let mut late: Vec<(Timestamp, Symbol, Interval, usize, Bar)> = Vec::new();
         let day_close = self.data.day.as_ref().map_or(until, |d| d.close);
         let mut done = Vec::new();
         for (slot, data) in self.data.symbols.iter_mut().enumerate() {
-            // Usually every window closed with its last bar: nothing is due.
-            if !data.derivations.iter().any(|d| d.resampler.due(until)) {
+            if !due(data) {
                 continue;
             }
             derive(&mut data.derivations, Step::CloseUntil(until), &mut done)?;
