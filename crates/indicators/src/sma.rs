@@ -27,13 +27,11 @@ impl SmaKernel {
 
     #[inline]
     pub(crate) fn update(&mut self, x: f64) -> Option<f64> {
-        self.window.push(x);
+        let oldest = self.window.push_then_oldest(x);
         self.total += x;
-        if !self.window.is_full() {
-            return None;
-        }
+        let oldest = oldest?;
         let snapshot = self.total;
-        self.total -= self.window.oldest();
+        self.total -= oldest;
         Some(snapshot / self.divisor)
     }
 }
