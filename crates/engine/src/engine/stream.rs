@@ -474,9 +474,9 @@ impl Engine<'_> {
                 Some(row) => Some(Bar::from_raw(data.symbol, data.base_interval, row)),
                 None => data.day_bars.get(i).copied(),
             };
-            if let Some(bar) = bar {
+            if let Some(bar) = &bar {
                 if self.out.wants_bars {
-                    self.emit_bar(bar, false, ts);
+                    self.emit_bar(*bar, false, ts);
                 }
                 self.trade_base_bar(slot, bar, ts)?;
             }

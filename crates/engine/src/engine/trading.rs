@@ -344,15 +344,15 @@ impl<'a> Engine<'a> {
     pub(super) fn trade_base_bar(
         &mut self,
         slot: usize,
-        bar: Bar,
+        bar: &Bar,
         ts: Timestamp,
     ) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        if t.broker.wants(&bar) {
+        if t.broker.wants(bar) {
             let mut events = std::mem::take(&mut t.scratch.broker);
-            t.broker.on_bar(&bar, &mut t.portfolio, &mut events)?;
+            t.broker.on_bar(bar, &mut t.portfolio, &mut events)?;
             if !events.is_empty() {
                 self.broker_events(&mut events)?;
             }
@@ -366,7 +366,7 @@ impl<'a> Engine<'a> {
             t.portfolio
                 .mark_hinted(&mut data.holding, bar.symbol(), bar.close());
         }
-        self.trade_bar(slot, &bar, ts)
+        self.trade_bar(slot, bar, ts)
     }
 
     /// The strategy sees a bar of `slot` of an interval it subscribed to, delivered at `ts`.
