@@ -47,9 +47,19 @@ struct Lot {
 pub struct Holding {
     symbol: Symbol,
     quantity: Quantity,
+    /// `quantity` as a count of whole units, when it is one that fits in 64 bits: the equity
+    /// at each delivery time values such a holding with one product.
+    units: Option<i64>,
     lots: VecDeque<Lot>,
     realized: Money,
     last: Option<Price>,
+}
+
+/// `quantity` as a count of whole units, when it is one that fits in 64 bits.
+fn whole_units(quantity: Quantity) -> Option<i64> {
+    const SCALE: i64 = 1_000_000_000;
+    let raw = i64::try_from(quantity.raw()).ok()?;
+    (raw % SCALE == 0).then_some(raw / SCALE)
 }
 
 impl Holding {
@@ -57,6 +67,7 @@ impl Holding {
         Self {
             symbol,
             quantity: Quantity::ZERO,
+            units: Some(0),
             lots: VecDeque::new(),
             realized: Money::ZERO,
             last: None,
@@ -229,7 +240,6 @@ impl Portfolio {
         // It runs at every delivery time. The usual holding is a whole number of units at a
         // price in 64 bits, whose value is one exact product; anything else takes the general
         // sum, which gives the same total.
-        const SCALE: i64 = 1_000_000_000;
         let (mut total, mut open) = (self.cash.raw(), false);
         for h in &self.holdings {
             if h.quantity.is_zero() {
@@ -237,8 +247,8 @@ impl Portfolio {
             }
             open = true;
             let Some(last) = h.last else { continue };
-            let value = match (i64::try_from(last.raw()), i64::try_from(h.quantity.raw())) {
-                (Ok(p), Ok(q)) if q % SCALE == 0 => i128::from(p) * i128::from(q / SCALE),
+            let value = match (i64::try_from(last.raw()), h.units) {
+                (Ok(p), Some(units)) => i128::from(p) * i128::from(units),
                 _ => return self.equity_and_open_general(),
             };
             let Some(sum) = total.checked_add(value) else {
@@ -337,6 +347,7 @@ impl Portfolio {
         };
         let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
         holding.quantity = holding.quantity.checked_add(delta)?;
+        holding.units = whole_units(holding.quantity);
         holding.realized = holding.realized.checked_add(realized)?;
         holding.last = Some(price);
         let total_realized = self.realized.checked_add(realized)?;
