@@ -152,12 +152,11 @@ pub(super) struct Queues {
     /// Whether the symbols step in lockstep (see the module's documentation) instead of
     /// through a heap.
     is_lockstep: bool,
-    /// In lockstep: the closes every symbol has ahead of it, the next one's index, the
-    /// symbols' slots in rank order, and the next one's index.
+    /// In lockstep: the closes every symbol has ahead of it, the next one's index, and the
+    /// symbols' slots in rank order (the group at each close).
     lock_closes: Vec<u64>,
     lock_at: usize,
     lock_slots: Vec<u32>,
-    lock_next: usize,
     narrow: Heap<u64>,
     wide: Heap<u128>,
     /// Whether today's keys are 128-bit (more symbols than a 64-bit key ranks).
@@ -165,9 +164,8 @@ pub(super) struct Queues {
     /// Per slot: its rank among today's symbols by symbol; and per rank, its slot.
     ranks: Vec<u32>,
     slots: Vec<u32>,
-    /// The day's open and close, as nanoseconds.
+    /// The day's open, as nanoseconds.
     day_open: i64,
-    day_close: i64,
 }
 
 impl Queues {
@@ -183,8 +181,7 @@ impl Queues {
             self.slots.push(u32::try_from(*slot).unwrap_or(u32::MAX));
         }
         self.day_open = day.open.as_nanos();
-        self.day_close = day.close.as_nanos();
-        self.is_wide = !u64::holds(n) || self.day_close - self.day_open > MAX_OFFSET;
+        self.is_wide = !u64::holds(n) || day.close.as_nanos() - self.day_open > MAX_OFFSET;
         self.narrow.keys.clear();
         self.wide.keys.clear();
         self.is_lockstep = self.build_lockstep(data);
@@ -208,7 +205,6 @@ impl Queues {
         self.lock_slots.clear();
         self.lock_closes.clear();
         self.lock_at = 0;
-        self.lock_next = 0;
         let mut ahead: Option<&[u64]> = None;
         for &slot in &self.slots {
             let Some(s) = data.symbols.get(slot as usize) else {
@@ -262,11 +258,12 @@ impl Queues {
     }
 
     /// Takes the earliest queued bar if it becomes known at `offset` ([`Queues::next_close`]),
-    /// and queues that symbol's next bar in its place; returns its slot.
+    /// and queues that symbol's next bar in its place; returns its slot. In lockstep there is
+    /// none to take bar by bar: each group is taken whole ([`Queues::group_at`]).
     #[inline(always)]
     pub(super) fn take_at(&mut self, offset: u64, data: &SessionData) -> Option<usize> {
         if self.is_lockstep {
-            self.take_lockstep(offset)
+            None
         } else if self.is_wide {
             self.take::<u128>(offset, data)
         } else {
@@ -279,31 +276,14 @@ impl Queues {
     /// Taking them all is then [`Queues::take_group`].
     #[inline(always)]
     pub(super) fn group_at(&self, offset: u64) -> Option<&[u32]> {
-        (self.is_lockstep
-            && self.lock_next == 0
-            && self.lock_closes.get(self.lock_at) == Some(&offset))
-        .then_some(self.lock_slots.as_slice())
+        (self.is_lockstep && self.lock_closes.get(self.lock_at) == Some(&offset))
+            .then_some(self.lock_slots.as_slice())
     }
 
     /// Takes the whole group [`Queues::group_at`] gave.
     #[inline(always)]
     pub(super) fn take_group(&mut self) {
         self.lock_at += 1;
-    }
-
-    /// [`Queues::take_at`] in lockstep.
-    #[inline(always)]
-    fn take_lockstep(&mut self, offset: u64) -> Option<usize> {
-        if self.lock_closes.get(self.lock_at) != Some(&offset) {
-            return None;
-        }
-        let slot = *self.lock_slots.get(self.lock_next)?;
-        self.lock_next += 1;
-        if self.lock_next == self.lock_slots.len() {
-            self.lock_next = 0;
-            self.lock_at += 1;
-        }
-        Some(slot as usize)
     }
 
     #[inline(always)]
