@@ -462,24 +462,22 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// What follows base bar `i` of `slot` when anyone takes it: its events, the broker and
-    /// the strategy (once the session data holds the bar and its values), then the derived
-    /// bars it completed.
+    /// What follows base bar `i` of `slot` when the sink or the trading path takes every base
+    /// bar: its events, the broker and the strategy (once the session data holds the bar and
+    /// its values), then the derived bars it completed.
     #[inline(never)]
     fn after_base(&mut self, slot: usize, i: usize, ts: Timestamp) -> Result<(), EngineError> {
-        if self.out.wants_bars || self.trading.is_some() {
-            // Built from the raw form the stream read, not read back from the source.
-            let data = &self.data.symbols[slot];
-            let bar = match data.rows.get(i) {
-                Some(row) => Some(Bar::from_raw(data.symbol, data.base_interval, row)),
-                None => data.day_bars.get(i).copied(),
-            };
-            if let Some(bar) = &bar {
-                if self.out.wants_bars {
-                    self.emit_bar(*bar, false, ts);
-                }
-                self.trade_base_bar(slot, bar, ts)?;
+        // Built from the raw form the stream read, not read back from the source.
+        let data = &self.data.symbols[slot];
+        let bar = match data.rows.get(i) {
+            Some(row) => Some(Bar::from_raw(data.symbol, data.base_interval, row)),
+            None => data.day_bars.get(i).copied(),
+        };
+        if let Some(bar) = &bar {
+            if self.out.wants_bars {
+                self.emit_bar(*bar, false, ts);
             }
+            self.trade_base_bar(slot, bar, ts)?;
         }
         if !self.derived_scratch.is_empty() {
             self.deliver_scratch(slot, ts)?;
