@@ -26,7 +26,7 @@ use openbell_model::Timestamp;
 use crate::custom::CustomRules;
 use crate::day_spec::{DaySpec, LocalTime};
 pub use crate::error::CalendarError;
-pub use crate::resample::{ResampleError, Resampler, resample_day};
+pub use crate::resample::{ResampleError, Resampler, resample_day, resample_raw_day};
 pub use crate::trading_day::{BarSlot, Break, TradingDay, coverage_of, coverage_of_stamps};
 
 /// The codes of the built-in calendars.

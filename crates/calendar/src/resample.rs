@@ -353,10 +353,37 @@ pub fn resample_day(
     target: Interval,
     bars: &[Bar],
 ) -> Result<Vec<Bar>, ResampleError> {
+    resample_each(day, symbol, source, target, bars, Resampler::push)
+}
+
+/// [`resample_day`] of the day's bars in their raw form ([`Resampler::push_raw`]): the caller
+/// knows they are `symbol`'s bars at `source`.
+///
+/// # Errors
+/// As [`Resampler::new`] and [`Resampler::push_raw`].
+pub fn resample_raw_day(
+    day: &TradingDay,
+    symbol: Symbol,
+    source: Interval,
+    target: Interval,
+    rows: &[RawBar],
+) -> Result<Vec<Bar>, ResampleError> {
+    resample_each(day, symbol, source, target, rows, Resampler::push_raw)
+}
+
+/// One day's source bars, each pushed with `push`, then the last window.
+fn resample_each<T>(
+    day: &TradingDay,
+    symbol: Symbol,
+    source: Interval,
+    target: Interval,
+    items: &[T],
+    push: impl Fn(&mut Resampler, &T, &mut Vec<Bar>) -> Result<(), ResampleError>,
+) -> Result<Vec<Bar>, ResampleError> {
     let mut resampler = Resampler::new(day, symbol, source, target)?;
-    let mut out = Vec::with_capacity(bars.len() / 2 + 1);
-    for bar in bars {
-        resampler.push(bar, &mut out)?;
+    let mut out = Vec::with_capacity(items.len() / 2 + 1);
+    for item in items {
+        push(&mut resampler, item, &mut out)?;
     }
     out.extend(resampler.finish());
     Ok(out)
@@ -566,6 +593,12 @@ mod tests {
             prop_assert!(!from_whole.is_empty() || bars.iter().all(|b| b.ts_event() < d.open || b.ts_event() >= d.close));
             prop_assert_eq!(&from_raw, &from_whole);
             prop_assert_eq!(raw.skipped(), whole_only.skipped());
+            // The whole day at once, either way.
+            let rows: Vec<RawBar> = bars.iter().map(|b| RawBar::of(b).unwrap()).collect();
+            prop_assert_eq!(
+                resample_raw_day(&d, spy(), Interval::M1, target, &rows).unwrap(),
+                resample_day(&d, spy(), Interval::M1, target, &bars).unwrap()
+            );
         }
     }
 }

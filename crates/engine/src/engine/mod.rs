@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use openbell_calendar::{
-    BarSlot, Resampler, TradingDay, coverage_of, coverage_of_stamps, resample_day,
+    BarSlot, Resampler, TradingDay, coverage_of, coverage_of_stamps, resample_day, resample_raw_day,
 };
 use openbell_indicators::{Candle, Inputs};
 use openbell_model::{Bar, Interval, ModelError, RawBar, Symbol, SymbolMap, Timestamp};
@@ -784,24 +784,6 @@ impl Spare {
         bars.reserve(n);
         bars
     }
-}
-
-/// [`resample_day`] of a day's bars in their raw form: the same resampler, pushed the raw
-/// bars.
-fn resample_raw_day(
-    day: &TradingDay,
-    symbol: Symbol,
-    source: Interval,
-    target: Interval,
-    rows: &[RawBar],
-) -> Result<Vec<Bar>, openbell_calendar::ResampleError> {
-    let mut resampler = Resampler::new(day, symbol, source, target)?;
-    let mut out = Vec::with_capacity(rows.len() / 2 + 1);
-    for row in rows {
-        resampler.push_raw(row, &mut out)?;
-    }
-    out.extend(resampler.finish());
-    Ok(out)
 }
 
 /// When a bar becomes known: its open plus the interval, but never after the day's close (the
