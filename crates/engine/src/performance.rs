@@ -85,10 +85,9 @@ impl Default for TradeBook {
 /// quantity in 64 bits the exact product of the units and the price, without a 128-bit division.
 #[inline]
 fn notional(q: i128, price: i128) -> i128 {
-    const SCALE: i64 = 1_000_000_000;
-    match i64::try_from(q) {
-        Ok(q) if q % SCALE == 0 => i128::from(q / SCALE) * price,
-        _ => q * price / i128::from(SCALE),
+    match Quantity::from_raw(q).whole_units() {
+        Some(units) => i128::from(units) * price,
+        None => q * price / openbell_model::fixed::SCALE,
     }
 }
 

@@ -47,19 +47,12 @@ struct Lot {
 pub struct Holding {
     symbol: Symbol,
     quantity: Quantity,
-    /// `quantity` as a count of whole units, when it is one that fits in 64 bits: the equity
-    /// at each delivery time values such a holding with one product.
+    /// `quantity.whole_units()`, kept: the equity at each delivery time values such a holding
+    /// with one product.
     units: Option<i64>,
     lots: VecDeque<Lot>,
     realized: Money,
     last: Option<Price>,
-}
-
-/// `quantity` as a count of whole units, when it is one that fits in 64 bits.
-fn whole_units(quantity: Quantity) -> Option<i64> {
-    const SCALE: i64 = 1_000_000_000;
-    let raw = i64::try_from(quantity.raw()).ok()?;
-    (raw % SCALE == 0).then_some(raw / SCALE)
 }
 
 impl Holding {
@@ -347,7 +340,7 @@ impl Portfolio {
         };
         let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
         holding.quantity = holding.quantity.checked_add(delta)?;
-        holding.units = whole_units(holding.quantity);
+        holding.units = holding.quantity.whole_units();
         holding.realized = holding.realized.checked_add(realized)?;
         holding.last = Some(price);
         let total_realized = self.realized.checked_add(realized)?;

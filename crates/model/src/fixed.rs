@@ -464,6 +464,17 @@ fixed_point!(Money, "money");
 /// [`SCALE`] as an `i64`.
 const SCALE_I64: i64 = 1_000_000_000;
 
+impl Quantity {
+    /// The quantity as a count of whole units, when it is one that fits in 64 bits (the usual
+    /// quantity, a whole number of shares): products and quotients with it need no rescaling.
+    #[must_use]
+    #[inline]
+    pub fn whole_units(self) -> Option<i64> {
+        let raw = i64::try_from(self.0).ok()?;
+        (raw % SCALE_I64 == 0).then_some(raw / SCALE_I64)
+    }
+}
+
 impl Price {
     /// The notional `self × quantity`, exact when the product has at most nine decimals and
     /// rounded half to even otherwise.
@@ -474,10 +485,8 @@ impl Price {
     pub fn checked_mul_qty(self, quantity: Quantity) -> Result<Money, ModelError> {
         // 64-bit operands cannot overflow 128 bits, and a whole quantity needs no division:
         // the price times the count of units. This common case inlines; the rest does not.
-        if let (Ok(p), Ok(q)) = (i64::try_from(self.0), i64::try_from(quantity.0))
-            && q % SCALE_I64 == 0
-        {
-            return Ok(Money(i128::from(p) * i128::from(q / SCALE_I64)));
+        if let (Ok(p), Some(units)) = (i64::try_from(self.0), quantity.whole_units()) {
+            return Ok(Money(i128::from(p) * i128::from(units)));
         }
         self.mul_qty_rounded(quantity)
     }
@@ -512,10 +521,8 @@ impl Money {
         }
         // A whole quantity divides the amount by its count of units: the same quotient, rounded
         // the same way, without scaling the amount past 64 bits first.
-        const SCALE_I64: i64 = 1_000_000_000;
-        if let Ok(q) = i64::try_from(quantity.0)
-            && q % SCALE_I64 == 0
-            && let Some(price) = div_round_half_even(self.0, i128::from(q / SCALE_I64))
+        if let Some(units) = quantity.whole_units()
+            && let Some(price) = div_round_half_even(self.0, i128::from(units))
         {
             return Ok(Price(price));
         }

@@ -265,3 +265,17 @@ fn display_covers_every_magnitude_and_pads() {
         "2     |"
     );
 }
+
+#[test]
+fn whole_units_are_counted_only_for_whole_quantities_in_64_bits() {
+    assert_eq!(Quantity::from_units(100).unwrap().whole_units(), Some(100));
+    assert_eq!(Quantity::from_units(-7).unwrap().whole_units(), Some(-7));
+    assert_eq!(Quantity::ZERO.whole_units(), Some(0));
+    assert_eq!(Quantity::from_raw(1_500_000_000).whole_units(), None);
+    assert_eq!(Quantity::from_raw(-1).whole_units(), None);
+    // 2^64 whole units: whole, but its raw count is past 64 bits.
+    assert_eq!(
+        Quantity::from_raw((1_i128 << 64) * SCALE).whole_units(),
+        None
+    );
+}
