@@ -70,6 +70,17 @@ enum Window {
     Whole { slot: usize, bar: Bar },
 }
 
+impl Window {
+    /// The slot of the open window, if one is open.
+    #[inline]
+    const fn slot(&self) -> Option<usize> {
+        match self {
+            Self::Closed => None,
+            Self::Raw { slot, .. } | Self::Whole { slot, .. } => Some(*slot),
+        }
+    }
+}
+
 /// Streams source bars of one symbol and one trading day into derived bars.
 #[derive(Debug, Clone)]
 pub struct Resampler {
@@ -286,11 +297,7 @@ impl Resampler {
             self.skipped += 1;
             return Ok(None);
         };
-        let open = match self.current {
-            Window::Closed => None,
-            Window::Raw { slot, .. } | Window::Whole { slot, .. } => Some(slot),
-        };
-        if open.is_some_and(|open| open != slot) {
+        if self.current.slot().is_some_and(|open| open != slot) {
             self.emit_into(out);
         }
         Ok(Some(slot))
@@ -310,22 +317,17 @@ impl Resampler {
     #[must_use]
     #[inline]
     pub fn due(&self, now: Timestamp) -> bool {
-        match self.current {
-            Window::Closed => false,
-            Window::Raw { slot, .. } | Window::Whole { slot, .. } => {
-                self.slots.get(slot).is_some_and(|s| s.close <= now)
-            }
-        }
+        self.current
+            .slot()
+            .and_then(|slot| self.slots.get(slot))
+            .is_some_and(|s| s.close <= now)
     }
 
     /// Emits the open window if the clock `now` has reached its close (live use: a window whose
     /// last source bar never came is complete when its time is up).
     #[inline]
     pub fn close_until(&mut self, now: Timestamp) -> Option<Bar> {
-        let slot = match self.current {
-            Window::Closed => return None,
-            Window::Raw { slot, .. } | Window::Whole { slot, .. } => slot,
-        };
+        let slot = self.current.slot()?;
         if self.slots[slot].close > now {
             return None;
         }
