@@ -185,35 +185,14 @@ fn live_derived_bars_equal_the_offline_resampler() {
             minute_bars("CCC", "2024-06-26", TO, |_, i| i % 97 == 0)
         };
         for &target in &cfg.derived {
-            let live: Vec<_> = events
-                .iter()
-                .filter_map(|e| match e {
-                    Event::Bar {
-                        bar,
-                        derived: true,
-                        ts,
-                    } if bar.symbol() == sym(symbol) && bar.interval() == target => {
-                        Some((*bar, *ts))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let live = live_derived(&events, symbol, target);
             // Each arrives when its window closes, whether its last minute came or not.
             for (bar, ts) in &live {
                 let day = xnys().trading_day_at(bar.ts_event()).unwrap().unwrap();
                 assert_eq!(*ts, bar.ts_close_nominal().min(day.close), "{bar:?}");
             }
             let live: Vec<_> = live.into_iter().map(|(bar, _)| bar).collect();
-            let mut offline = Vec::new();
-            for day in xnys().trading_days(date(FROM), date(TO)).unwrap() {
-                let bars: Vec<_> = all
-                    .iter()
-                    .copied()
-                    .filter(|b| day.open <= b.ts_event() && b.ts_event() < day.close)
-                    .collect();
-                offline
-                    .extend(resample_day(&day, sym(symbol), Interval::M1, target, &bars).unwrap());
-            }
+            let offline = offline_derived(&all, symbol, target);
             assert!(!live.is_empty());
             assert_eq!(live.len(), offline.len(), "{symbol} {target}");
             for (l, o) in live.iter().zip(&offline) {
@@ -296,6 +275,43 @@ fn warmed_indicators_equal_one_continuous_computation() {
     assert_eq!(checked, 2 * in_session + five_minute);
 }
 
+/// The derived bars of `symbol` at `target` the run delivered, with their delivery times.
+fn live_derived(
+    events: &[Event],
+    symbol: &str,
+    target: Interval,
+) -> Vec<(openbell_model::Bar, Timestamp)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Bar {
+                bar,
+                derived: true,
+                ts,
+            } if bar.symbol() == sym(symbol) && bar.interval() == target => Some((*bar, *ts)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The offline resampler's bars of `symbol` at `target` over the session's days, day by day.
+fn offline_derived(
+    all: &[openbell_model::Bar],
+    symbol: &str,
+    target: Interval,
+) -> Vec<openbell_model::Bar> {
+    let mut offline = Vec::new();
+    for day in xnys().trading_days(date(FROM), date(TO)).unwrap() {
+        let bars: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|b| day.open <= b.ts_event() && b.ts_event() < day.close)
+            .collect();
+        offline.extend(resample_day(&day, sym(symbol), Interval::M1, target, &bars).unwrap());
+    }
+    offline
+}
+
 /// BBB's bars under another name, with huge volumes on two days: on 2024-07-02 every bar fits
 /// the raw 64-bit form but five of them summed do not (a 5m window outgrows it); on 2024-07-08
 /// every bar is past it (the day streams its bars whole).
@@ -342,25 +358,11 @@ fn bars_past_the_raw_form_stream_like_every_other() {
     assert_eq!(summary.days, 6);
     // Derived bars of WID: the offline resampler's, day by day, volumes and all.
     for &target in &cfg.derived {
-        let live: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Bar {
-                    bar, derived: true, ..
-                } if bar.symbol() == sym("WID") && bar.interval() == target => Some(*bar),
-                _ => None,
-            })
+        let live: Vec<_> = live_derived(&events, "WID", target)
+            .into_iter()
+            .map(|(bar, _)| bar)
             .collect();
-        let mut offline = Vec::new();
-        for day in xnys().trading_days(date(FROM), date(TO)).unwrap() {
-            let bars: Vec<_> = wide
-                .iter()
-                .copied()
-                .filter(|b| day.open <= b.ts_event() && b.ts_event() < day.close)
-                .collect();
-            offline.extend(resample_day(&day, sym("WID"), Interval::M1, target, &bars).unwrap());
-        }
-        assert_eq!(live, offline, "{target}");
+        assert_eq!(live, offline_derived(&wide, "WID", target), "{target}");
     }
     // Close-based indicators of WID equal BBB's, which has the same prices; OBV follows the
     // huge volumes, value for value as a continuous computation over WID's bars.
