@@ -442,9 +442,10 @@ mod tests {
                     deliver(data, slot as usize);
                 }
                 queues.take_group();
-            }
-            while let Some(slot) = queues.take_at(offset, data) {
-                deliver(data, slot);
+            } else {
+                while let Some(slot) = queues.take_at(offset, data) {
+                    deliver(data, slot);
+                }
             }
         }
         taken

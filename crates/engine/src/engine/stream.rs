@@ -334,10 +334,11 @@ impl Engine<'_> {
                 }
                 delivered += group.len() as u64;
                 queues.take_group();
-            }
-            while let Some(slot) = queues.take_at(offset, &self.data) {
-                self.deliver_base(slot, group_close).map_err(|e| *e)?;
-                delivered += 1;
+            } else {
+                while let Some(slot) = queues.take_at(offset, &self.data) {
+                    self.deliver_base(slot, group_close).map_err(|e| *e)?;
+                    delivered += 1;
+                }
             }
             // The close's equity is recorded once, after the day's end (phase 6).
             if self.trading.is_some() && group_close < day.close {
