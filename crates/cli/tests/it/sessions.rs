@@ -75,7 +75,7 @@ fn the_default_registry_is_a_sqlite_file_in_the_home_and_db_migrate_reports() {
     let home = tempfile::tempdir().unwrap();
     let text = run_ok(home.path(), &["db", "migrate"]);
     assert!(
-        text.contains("openbell.db: applied 1, 2, 3; schema at version 3"),
+        text.contains("openbell.db: applied 1, 2, 3, 4; schema at version 4"),
         "{text}"
     );
     assert!(home.path().join("openbell.db").is_file());

@@ -331,65 +331,11 @@ async fn orders_read_a_page_at_a_time_by_id() {
 
 #[tokio::test]
 async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
-    use openbell_store::{PositionRow, QualityRow, ScanRow, SignalRow, TradeRow};
     for (name, store, _db, _dir) in backends("read back").await {
         store.migrate().await.unwrap();
         let s = new_session(52);
         store.create_session(&s).await.unwrap();
-        let n = 12;
-        let mut b = batch(n);
-        b.signals = (1..=n)
-            .map(|i| SignalRow {
-                signal_id: i,
-                ts: ts(i),
-                symbol: "QQQ".into(),
-                side: "sell".into(),
-                strength: 0.5,
-                reason: format!("reason {i}"),
-            })
-            .collect();
-        b.trades = (1..=n)
-            .map(|i| TradeRow {
-                seq: i,
-                symbol: "SPY".into(),
-                side: "long".into(),
-                quantity: "100".into(),
-                entry_ts: ts(i),
-                exit_ts: ts(i + 2),
-                entry_price: "470.25".into(),
-                exit_price: format!("471.{i}"),
-                gross_pnl: format!("{i}.5"),
-                commission: "2".into(),
-            })
-            .collect();
-        b.positions = (1..=n)
-            .map(|i| PositionRow {
-                seq: i,
-                ts: ts(i + 1),
-                symbol: "SPY".into(),
-                quantity: format!("{}", i % 2 * 100),
-                realized: format!("-{i}.25"),
-            })
-            .collect();
-        b.quality = (1..=n)
-            .map(|i| QualityRow {
-                date: "2024-01-02".into(),
-                symbol: format!("S{i:02}"),
-                expected: 390,
-                present: 390 - i,
-                missing: "[]".into(),
-            })
-            .collect();
-        b.scans = (1..=n)
-            .map(|i| ScanRow {
-                seq: i,
-                ts: ts(i),
-                scanner: "gap".into(),
-                as_of: ts(i - 1),
-                candidates: "[]".into(),
-                chosen: format!("[\"S{i:02}\"]"),
-            })
-            .collect();
+        let b = full_batch(12);
         // Written in reverse: reads come back in each table's order, not the writing order.
         let mut reversed = b.clone();
         reversed.signals.reverse();
@@ -419,6 +365,81 @@ async fn every_table_reads_back_what_was_written_whole_or_a_page_at_a_time() {
         );
         store.close().await;
     }
+}
+
+/// `n` rows in every table of a batch.
+pub(crate) fn full_batch(n: i64) -> Batch {
+    use openbell_store::{DayRow, PositionRow, QualityRow, RiskRow, ScanRow, SignalRow, TradeRow};
+    let mut b = batch(n);
+    b.signals = (1..=n)
+        .map(|i| SignalRow {
+            signal_id: i,
+            ts: ts(i),
+            symbol: "QQQ".into(),
+            side: "sell".into(),
+            strength: 0.5,
+            reason: format!("reason {i}"),
+        })
+        .collect();
+    b.trades = (1..=n)
+        .map(|i| TradeRow {
+            seq: i,
+            symbol: "SPY".into(),
+            side: "long".into(),
+            quantity: "100".into(),
+            entry_ts: ts(i),
+            exit_ts: ts(i + 2),
+            entry_price: "470.25".into(),
+            exit_price: format!("471.{i}"),
+            gross_pnl: format!("{i}.5"),
+            commission: "2".into(),
+        })
+        .collect();
+    b.positions = (1..=n)
+        .map(|i| PositionRow {
+            seq: i,
+            ts: ts(i + 1),
+            symbol: "SPY".into(),
+            quantity: format!("{}", i % 2 * 100),
+            realized: format!("-{i}.25"),
+        })
+        .collect();
+    b.quality = (1..=n)
+        .map(|i| QualityRow {
+            date: "2024-01-02".into(),
+            symbol: format!("S{i:02}"),
+            expected: 390,
+            present: 390 - i,
+            missing: "[]".into(),
+        })
+        .collect();
+    b.scans = (1..=n)
+        .map(|i| ScanRow {
+            seq: i,
+            ts: ts(i),
+            scanner: "gap".into(),
+            as_of: ts(i - 1),
+            candidates: "[]".into(),
+            chosen: format!("[\"S{i:02}\"]"),
+        })
+        .collect();
+    b.risk = (1..=n)
+        .map(|i| RiskRow {
+            seq: i,
+            ts: ts(i),
+            order_id: i,
+            symbol: "SPY".into(),
+            reason: format!("risk: rule {i}"),
+        })
+        .collect();
+    b.days = (1..=n)
+        .map(|i| DayRow {
+            date: format!("2024-01-{i:02}"),
+            bars: 390 * i,
+            equity: Some(format!("100000.{i}")),
+        })
+        .collect();
+    b
 }
 
 /// Every child row a session has, over all tables.
