@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use openbell_model::SessionId;
+use sqlx::Arguments as _;
+use sqlx::Sqlite;
+use sqlx::sqlite::SqliteArguments;
 
 use crate::records::Batch;
 use crate::{Pool, Store, StoreError};
@@ -289,30 +292,120 @@ fn parts(b: &Batch) -> [Part<'_>; 10] {
     ]
 }
 
-/// A row's values as bind parameters of a multi-row insert.
-struct Binds<'s, 'q, 'args>(
-    &'s mut sqlx::query_builder::Separated<'q, 'args, sqlx::Sqlite, &'static str>,
-);
+/// The values of a multi-row insert's rows, in order.
+struct Args {
+    values: SqliteArguments<'static>,
+    /// The first value that could not be encoded.
+    failed: Option<sqlx::error::BoxDynError>,
+}
 
-impl Cells for Binds<'_, '_, '_> {
+impl Args {
+    fn add<T: sqlx::Encode<'static, Sqlite> + sqlx::Type<Sqlite> + 'static>(&mut self, v: T) {
+        if let Err(e) = self.values.add(v)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+    }
+}
+
+impl Cells for Args {
     fn int(&mut self, v: i64) {
-        self.0.push_bind(v);
+        self.add(v);
     }
     fn opt_int(&mut self, v: Option<i64>) {
-        self.0.push_bind(v);
+        self.add(v);
     }
     fn text(&mut self, v: &str) {
-        self.0.push_bind(v.to_owned());
+        self.add(v.to_owned());
     }
     fn opt(&mut self, v: Option<&str>) {
-        self.0.push_bind(v.map(str::to_owned));
+        self.add(v.map(str::to_owned));
     }
     fn real(&mut self, v: f64) {
-        self.0.push_bind(v);
+        self.add(v);
     }
     fn ts(&mut self, v: &DateTime<Utc>) {
-        self.0.push_bind(*v);
+        self.add(sqlite_ts(v));
     }
+}
+
+/// `t` as sqlx writes a `DateTime<Utc>` to SQLite (chrono's RFC 3339 with `AutoSi` seconds:
+/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]+00:00`), so rows written here compare and
+/// read back like every other timestamp in the registry; digit by digit.
+fn sqlite_ts(t: &DateTime<Utc>) -> String {
+    use chrono::Timelike as _;
+    let nanos = t.nanosecond();
+    let mut out = String::with_capacity(35);
+    // Years past four digits and leap seconds are left to chrono.
+    if nanos >= 1_000_000_000 || !date_time(&mut out, t, 'T') {
+        return t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    }
+    let (value, width) = if nanos == 0 {
+        (0, 0)
+    } else if nanos.is_multiple_of(1_000_000) {
+        (nanos / 1_000_000, 3)
+    } else if nanos.is_multiple_of(1_000) {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    if width > 0 {
+        out.push('.');
+        digits(&mut out, value, width);
+    }
+    out.push_str("+00:00");
+    out
+}
+
+/// Writes `v` in `width` decimal digits, leading zeros included.
+fn digits(out: &mut String, v: u32, width: u32) {
+    for p in (0..width).rev() {
+        let d = (v / 10u32.pow(p)) % 10;
+        out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+    }
+}
+
+/// Writes `t` as `YYYY-MM-DD{sep}HH:MM:SS`; false, writing nothing, when its year is not
+/// four digits.
+fn date_time(out: &mut String, t: &DateTime<Utc>, sep: char) -> bool {
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return false;
+    }
+    digits(out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(out, t.month(), 2);
+    out.push('-');
+    digits(out, t.day(), 2);
+    out.push(sep);
+    digits(out, t.hour(), 2);
+    out.push(':');
+    digits(out, t.minute(), 2);
+    out.push(':');
+    digits(out, t.second(), 2);
+    true
+}
+
+/// `INSERT` of `rows` rows of `p`, every value an anonymous `?`: sqlx looks up each
+/// parameter's name, which SQLite finds by a walk over the named ones, so numbered parameters
+/// would make a 500-row statement quadratic to bind.
+fn sqlite_insert(p: &Part<'_>, rows: usize) -> String {
+    let per_row = p.columns.split(',').count();
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    let mut sql = format!("INSERT INTO {} ({}) VALUES ", p.table, p.columns);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
+    }
+    if let Some(conflict) = p.conflict {
+        sql.push_str(" ON CONFLICT ");
+        sql.push_str(conflict);
+    }
+    sql
 }
 
 /// The SQLite path: multi-row inserts of at most [`CHUNK`] rows into the tables, in the open
@@ -323,20 +416,31 @@ async fn sqlite_batch(
     batch: &Batch,
 ) -> Result<(), StoreError> {
     for p in parts(batch) {
+        let mut full = None;
         let mut start = 0;
         while start < p.len {
             let end = (start + CHUNK).min(p.len);
-            let mut qb =
-                sqlx::QueryBuilder::new(format!("INSERT INTO {} ({}) ", p.table, p.columns));
-            qb.push_values(start..end, |mut b, i| {
-                b.push_bind(sid.to_owned());
-                (p.row)(i, &mut Binds(&mut b));
-            });
-            if let Some(conflict) = p.conflict {
-                qb.push(format!(" ON CONFLICT {conflict}"));
+            let mut args = Args {
+                values: SqliteArguments::default(),
+                failed: None,
+            };
+            for i in start..end {
+                args.add(sid.to_owned());
+                (p.row)(i, &mut args);
             }
-            // Full chunks share one statement text: prepared once per connection and reused.
-            qb.build()
+            if let Some(e) = args.failed {
+                return Err(StoreError::Db(sqlx::Error::Encode(e)));
+            }
+            // Full chunks share one statement, prepared once per connection and reused.
+            let partial;
+            let sql = if end - start == CHUNK {
+                full.get_or_insert_with(|| sqlite_insert(&p, CHUNK))
+                    .as_str()
+            } else {
+                partial = sqlite_insert(&p, end - start);
+                partial.as_str()
+            };
+            sqlx::query_with(sql, args.values)
                 .persistent(end - start == CHUNK)
                 .execute(&mut *tx)
                 .await?;
@@ -407,31 +511,13 @@ impl Cells for Csv {
 
     /// `YYYY-MM-DD HH:MM:SS[.fffffffff]+00`, digit by digit.
     fn ts(&mut self, t: &DateTime<Utc>) {
-        use chrono::{Datelike as _, Timelike as _};
-        fn digits(out: &mut String, v: u32, width: u32) {
-            for p in (0..width).rev() {
-                let d = (v / 10u32.pow(p)) % 10;
-                out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
-            }
-        }
+        use chrono::Timelike as _;
         let out = &mut self.out;
         out.push(',');
-        let year = t.year();
-        if !(0..=9999).contains(&year) {
+        if !date_time(out, t, ' ') {
             out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
             return;
         }
-        digits(out, year.unsigned_abs(), 4);
-        out.push('-');
-        digits(out, t.month(), 2);
-        out.push('-');
-        digits(out, t.day(), 2);
-        out.push(' ');
-        digits(out, t.hour(), 2);
-        out.push(':');
-        digits(out, t.minute(), 2);
-        out.push(':');
-        digits(out, t.second(), 2);
         let nanos = t.nanosecond();
         if nanos != 0 {
             out.push('.');
@@ -530,4 +616,46 @@ async fn copy_in(
     }
     copy.finish().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, SecondsFormat, TimeZone as _, Utc};
+
+    use super::sqlite_ts;
+
+    #[test]
+    fn sqlite_timestamps_are_written_as_sqlx_writes_them() {
+        let chrono = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+        let mut cases = vec![
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.timestamp_opt(1_641_220_260, 0).unwrap(),
+            Utc.timestamp_opt(1_641_220_260, 5_000_000).unwrap(),
+            Utc.timestamp_opt(1_641_220_260, 120_000).unwrap(),
+            Utc.timestamp_opt(1_641_220_260, 7).unwrap(),
+            Utc.timestamp_opt(253_402_300_799, 999_999_999).unwrap(),
+            // Five-digit and negative years, and a leap second, go through chrono itself.
+            Utc.timestamp_opt(253_402_300_800, 0).unwrap(),
+            Utc.timestamp_opt(-62_200_000_000, 0).unwrap(),
+            Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap(),
+        ];
+        // Spread over four centuries, with every kind of fraction.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = i64::try_from(x % 12_600_000_000).unwrap() - 2_200_000_000;
+            let nanos = match x % 4 {
+                0 => 0,
+                1 => u32::try_from(x >> 40).unwrap() % 1000 * 1_000_000,
+                2 => u32::try_from(x >> 40).unwrap() % 1_000_000 * 1000,
+                _ => u32::try_from(x >> 34).unwrap() % 1_000_000_000,
+            };
+            cases.push(Utc.timestamp_opt(secs, nanos).unwrap());
+        }
+        for t in &cases {
+            assert_eq!(sqlite_ts(t), chrono(t), "{t:?}");
+        }
+    }
 }
