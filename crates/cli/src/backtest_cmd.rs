@@ -263,26 +263,30 @@ pub(crate) fn run_recorded(
             out_dir,
         )?;
         let summary = result.summary_json()?;
+        let mut outputs = outputs;
+        // Usually every order is in hand: the files are finished while the writer commits
+        // its last rows.
+        if let Some(mut done) = outputs.take_if(|o| o.orders_from().is_none()) {
+            for rec in &result.orders {
+                done.rest(rec.clone())?;
+            }
+            done.finish(&result, store)?;
+        }
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
         let rest = rt.block_on(registry::finish(&registry, &result.finished(), &summary))?;
-        if let Some(mut outputs) = outputs {
-            match outputs.orders_from() {
-                // Too many orders waited on a working one: the rest, by id, a page at a time
-                // from the registry, which now has them all.
-                Some(from) => rt.block_on(crate::export::for_each_row(
-                    i64::try_from(from).unwrap_or(i64::MAX).saturating_sub(1),
-                    async |after, n| registry.orders_page(id, after, n).await,
-                    |o| o.order_id,
-                    async |o| outputs.rest(crate::export::order(o)?),
-                ))?,
-                None => {
-                    for rec in &result.orders {
-                        outputs.rest(rec.clone())?;
-                    }
-                }
-            }
+        if let Some(mut outputs) = outputs
+            && let Some(from) = outputs.orders_from()
+        {
+            // Too many orders waited on a working one: the rest, by id, a page at a time from
+            // the registry, which now has them all.
+            rt.block_on(crate::export::for_each_row(
+                i64::try_from(from).unwrap_or(i64::MAX).saturating_sub(1),
+                async |after, n| registry.orders_page(id, after, n).await,
+                |o| o.order_id,
+                async |o| outputs.rest(crate::export::order(o)?),
+            ))?;
             outputs.finish(&result, store)?;
         }
         Ok((result, streamed.and(rest)))

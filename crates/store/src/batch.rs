@@ -408,44 +408,70 @@ fn sqlite_insert(p: &Part<'_>, rows: usize) -> String {
     sql
 }
 
+/// One multi-row insert of the SQLite path: its statement and arguments.
+struct Insert {
+    sql: String,
+    args: SqliteArguments<'static>,
+    /// Full chunks share one statement text, prepared once per connection and kept.
+    persistent: bool,
+}
+
+/// The insert of rows `start..end` of `p`.
+fn sqlite_chunk(sid: &str, p: &Part<'_>, start: usize, end: usize) -> Result<Insert, StoreError> {
+    let mut args = Args {
+        values: SqliteArguments::default(),
+        failed: None,
+    };
+    for i in start..end {
+        args.add(sid.to_owned());
+        (p.row)(i, &mut args);
+    }
+    if let Some(e) = args.failed {
+        return Err(StoreError::Db(sqlx::Error::Encode(e)));
+    }
+    Ok(Insert {
+        sql: sqlite_insert(p, end - start),
+        args: args.values,
+        persistent: end - start == CHUNK,
+    })
+}
+
 /// The SQLite path: multi-row inserts of at most [`CHUNK`] rows into the tables, in the open
-/// transaction.
+/// transaction. Each insert's arguments are built while the database runs the one before.
 async fn sqlite_batch(
     tx: &mut sqlx::SqliteConnection,
     sid: &str,
     batch: &Batch,
 ) -> Result<(), StoreError> {
-    for p in parts(batch) {
-        let mut full = None;
-        let mut start = 0;
-        while start < p.len {
-            let end = (start + CHUNK).min(p.len);
-            let mut args = Args {
-                values: SqliteArguments::default(),
-                failed: None,
-            };
-            for i in start..end {
-                args.add(sid.to_owned());
-                (p.row)(i, &mut args);
-            }
-            if let Some(e) = args.failed {
-                return Err(StoreError::Db(sqlx::Error::Encode(e)));
-            }
-            // Full chunks share one statement, prepared once per connection and reused.
-            let partial;
-            let sql = if end - start == CHUNK {
-                full.get_or_insert_with(|| sqlite_insert(&p, CHUNK))
-                    .as_str()
-            } else {
-                partial = sqlite_insert(&p, end - start);
-                partial.as_str()
-            };
-            sqlx::query_with(sql, args.values)
-                .persistent(end - start == CHUNK)
-                .execute(&mut *tx)
-                .await?;
-            start = end;
-        }
+    let parts = parts(batch);
+    let mut chunks = parts.iter().flat_map(|p| {
+        (0..p.len)
+            .step_by(CHUNK)
+            .map(move |start| (p, start, (start + CHUNK).min(p.len)))
+    });
+    let mut next = chunks
+        .next()
+        .map(|(p, start, end)| sqlite_chunk(sid, p, start, end))
+        .transpose()?;
+    while let Some(Insert {
+        sql,
+        args,
+        persistent,
+    }) = next.take()
+    {
+        let insert = sqlx::query_with(&sql, args)
+            .persistent(persistent)
+            .execute(&mut *tx);
+        // Polled after the insert has gone to the database's thread.
+        let build = async {
+            chunks
+                .next()
+                .map(|(p, start, end)| sqlite_chunk(sid, p, start, end))
+                .transpose()
+        };
+        let (inserted, built) = tokio::join!(insert, build);
+        inserted?;
+        next = built?;
     }
     Ok(())
 }
