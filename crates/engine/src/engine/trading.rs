@@ -43,8 +43,6 @@ pub(super) struct Trading<'a> {
 struct Scratch {
     /// What the broker did on a bar.
     broker: Vec<BrokerEvent>,
-    /// The events of a hook's commands.
-    events: Vec<Event>,
     /// Fills to show the strategy once their events are out.
     fills: Vec<Fill>,
     /// Orders that reached their final state.
@@ -224,16 +222,18 @@ impl<'a> Engine<'a> {
     }
 
     /// Carries out the strategy's signals, orders and cancels, in the order it made them,
-    /// then reports the orders that finished.
+    /// each event out as it happens, then reports the orders that finished.
     #[inline(never)]
     fn apply_commands(&mut self) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let Some(t) = self.trading.as_mut() else {
+        let Self {
+            trading, data, out, ..
+        } = self;
+        let Some(t) = trading.as_mut() else {
             return Ok(());
         };
-        // The buffers go back once drained: no hook runs in between to need them.
+        // The buffer goes back once drained: no hook runs in between to need it.
         let mut commands = std::mem::take(&mut t.commands);
-        let mut events = std::mem::take(&mut t.scratch.events);
         for command in commands.drain(..) {
             match command {
                 Command::Signal {
@@ -243,28 +243,22 @@ impl<'a> Engine<'a> {
                     strength,
                     reason,
                 } => match Signal::try_new(id, symbol, side, strength, reason, now) {
-                    Ok(signal) => events.push(Event::Signal { signal, ts: now }),
+                    Ok(signal) => out.emit(&Event::Signal { signal, ts: now }, now, data),
                     Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
                 },
                 Command::Submit(id, request) => {
-                    let last = last_price(&self.data, &t.portfolio, request.symbol);
+                    let last = last_price(data, &t.portfolio, request.symbol);
                     let event = t.broker.submit(id, &request, now, last, &t.portfolio)?;
-                    events.push(broker_event(event, now));
+                    out.emit(&broker_event(event, now), now, data);
                 }
                 Command::Cancel(id) => {
                     if let Some(event) = t.broker.cancel(id, "cancelled by the strategy")? {
-                        events.push(broker_event(event, now));
+                        out.emit(&broker_event(event, now), now, data);
                     }
                 }
             }
         }
-        for event in events.drain(..) {
-            self.emit(&event);
-        }
-        if let Some(t) = self.trading.as_mut() {
-            t.commands = commands;
-            t.scratch.events = events;
-        }
+        t.commands = commands;
         self.emit_finished();
         Ok(())
     }
@@ -296,36 +290,37 @@ impl<'a> Engine<'a> {
     /// strategy.
     fn broker_events(&mut self, events: &mut Vec<BrokerEvent>) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let mut fills = self
-            .trading
-            .as_mut()
-            .map(|t| std::mem::take(&mut t.scratch.fills))
-            .unwrap_or_default();
+        let Self {
+            trading, data, out, ..
+        } = self;
+        let Some(t) = trading.as_mut() else {
+            events.clear();
+            return Ok(());
+        };
+        let mut fills = std::mem::take(&mut t.scratch.fills);
         for event in events.drain(..) {
-            if let BrokerEvent::Filled(fill, before, realized) = event
-                && let Some(t) = self.trading.as_mut()
-            {
-                let closed = t.trades.record(&fill, before, realized);
-                // The position the fill left: the one before it moved by the fill (booked with
-                // the same checked sum), without looking the holding up again.
-                let quantity = before
-                    .checked_add(fill.signed_quantity())
-                    .unwrap_or_else(|_| t.portfolio.position(fill.symbol()));
-                self.emit(&Event::OrderFilled { fill, ts: now });
-                self.emit(&Event::PositionChanged {
-                    symbol: fill.symbol(),
-                    quantity,
-                    realized,
-                    ts: now,
-                });
-                if let Some(trade) = closed {
-                    self.emit(&Event::TradeClosed { trade, ts: now });
-                }
-                fills.push(fill);
+            let BrokerEvent::Filled(fill, before, realized) = event else {
+                out.emit(&broker_event(event, now), now, data);
                 continue;
+            };
+            let closed = t.trades.record(&fill, before, realized);
+            // The position the fill left: the one before it moved by the fill (booked with
+            // the same checked sum), without looking the holding up again.
+            let quantity = before
+                .checked_add(fill.signed_quantity())
+                .unwrap_or_else(|_| t.portfolio.position(fill.symbol()));
+            out.emit(&Event::OrderFilled { fill, ts: now }, now, data);
+            let position = Event::PositionChanged {
+                symbol: fill.symbol(),
+                quantity,
+                realized,
+                ts: now,
+            };
+            out.emit(&position, now, data);
+            if let Some(trade) = closed {
+                out.emit(&Event::TradeClosed { trade, ts: now }, now, data);
             }
-            let event = broker_event(event, now);
-            self.emit(&event);
+            fills.push(fill);
         }
         self.emit_finished();
         // The strategy's fill hooks run last; the buffer goes back only after them.
