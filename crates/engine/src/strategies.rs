@@ -232,16 +232,16 @@ impl Strategy for SmaCross {
         if bar.interval() != self.interval {
             return;
         }
-        let symbol = bar.symbol();
         // Every delivered bar's symbol is registered, so it has a number.
-        let Some(n) = ctx.symbol_number(symbol) else {
+        let Some(n) = ctx.bar_symbol_number() else {
             return;
         };
         if n >= self.state.len() {
-            let slow = self.slow;
-            self.state.resize_with(n + 1, || CrossState::new(slow));
+            self.grow(n);
         }
-        let s = &mut self.state[n];
+        let Some(s) = self.state.get_mut(n) else {
+            return;
+        };
         if !s.push(bar.close().raw(), self.fast) {
             return;
         }
@@ -250,12 +250,27 @@ impl Strategy for SmaCross {
         let (fast, slow) = (self.fast as i128, self.slow as i128);
         let now = (s.fast_sum * slow).cmp(&(s.slow_sum * fast));
         let previous = s.previous.replace(now);
-        let Some(previous) = previous else { return };
-        use std::cmp::Ordering::{Equal, Greater, Less};
-        // Only a cross can act, so the position is looked up only then.
-        if now == previous || now == Equal {
-            return;
+        // Only a cross can act.
+        if previous.is_some_and(|p| p != now) && now != std::cmp::Ordering::Equal {
+            self.cross(ctx, bar.symbol(), now);
         }
+    }
+}
+
+impl SmaCross {
+    /// State for symbols up to number `n`.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let slow = self.slow;
+        self.state.resize_with(n + 1, || CrossState::new(slow));
+    }
+
+    /// Acts on a cross of `symbol` to `now` (out of line: about one bar in 25 crosses), the
+    /// position looked up only then.
+    #[inline(never)]
+    fn cross(&self, ctx: &mut Context<'_>, symbol: Symbol, now: std::cmp::Ordering) {
+        use std::cmp::Ordering::{Greater, Less};
         let held = ctx.position(symbol);
         if held.is_zero() && now == Greater {
             ctx.act(

@@ -85,6 +85,14 @@ impl Context<'_> {
         }
     }
 
+    /// The number ([`Context::symbol_number`]) of the symbol whose bar [`Strategy::on_bar`] is
+    /// receiving, read without comparing symbols; `None` in the other hooks.
+    #[inline]
+    #[must_use]
+    pub fn bar_symbol_number(&self) -> Option<usize> {
+        self.current.map(|data| data.number)
+    }
+
     /// How many symbols the session has registered so far: every
     /// [`Context::symbol_number`] is below it.
     #[must_use]

@@ -470,16 +470,21 @@ impl Engine<'_> {
     fn after_base(&mut self, slot: usize, i: usize, ts: Timestamp) -> Result<(), EngineError> {
         // Built from the raw form the stream read, not read back from the source.
         let data = &self.data.symbols[slot];
-        let bar = match data.rows.get(i) {
-            Some(row) => Some(Bar::from_raw(data.symbol, data.base_interval, row)),
-            None => data.day_bars.get(i).copied(),
-        };
-        if let Some(bar) = &bar {
-            if self.out.wants_bars {
-                self.emit_bar(*bar, false, ts);
+        let bar = if let Some(row) = data.rows.get(i) {
+            Bar::from_raw(data.symbol, data.base_interval, row)
+        } else if let Some(bar) = data.day_bars.get(i) {
+            *bar
+        } else {
+            // Not reached: the stream read bar `i` in one of the two forms.
+            if !self.derived_scratch.is_empty() {
+                self.deliver_scratch(slot, ts)?;
             }
-            self.trade_base_bar(slot, bar, ts)?;
+            return Ok(());
+        };
+        if self.out.wants_bars {
+            self.emit_bar(bar, false, ts);
         }
+        self.trade_base_bar(slot, &bar, ts)?;
         if !self.derived_scratch.is_empty() {
             self.deliver_scratch(slot, ts)?;
         }

@@ -651,6 +651,8 @@ struct Numbering {
     on_bars: std::collections::BTreeMap<openbell_model::Symbol, std::collections::BTreeSet<usize>>,
     on_fills: Vec<(openbell_model::Symbol, Option<usize>)>,
     unknown: Vec<Option<usize>>,
+    /// What the bar's symbol number reads in hooks other than `on_bar`.
+    outside_bars: Vec<Option<usize>>,
     /// Symbols registered so far, as seen on each day's bars.
     registered: std::collections::BTreeSet<(chrono::NaiveDate, usize)>,
 }
@@ -658,6 +660,8 @@ struct Numbering {
 impl Strategy for Numbering {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let number = ctx.symbol_number(bar.symbol()).unwrap();
+        // The bar's own symbol, read without a lookup.
+        assert_eq!(ctx.bar_symbol_number(), Some(number), "{}", bar.symbol());
         let first = !self.on_bars.contains_key(&bar.symbol());
         self.on_bars.entry(bar.symbol()).or_default().insert(number);
         if first {
@@ -676,6 +680,11 @@ impl Strategy for Numbering {
     fn on_fill(&mut self, ctx: &mut Context<'_>, fill: &Fill) {
         self.on_fills
             .push((fill.symbol(), ctx.symbol_number(fill.symbol())));
+        self.outside_bars.push(ctx.bar_symbol_number());
+    }
+
+    fn on_day_start(&mut self, ctx: &mut Context<'_>) {
+        self.outside_bars.push(ctx.bar_symbol_number());
     }
 }
 
@@ -751,6 +760,8 @@ fn symbols_keep_one_dense_number_for_the_whole_session() {
         assert_eq!(*number, on_bar, "{symbol}");
     }
     assert!(strategy.unknown.iter().all(Option::is_none));
+    // Two day starts and three fills, none of them a bar's hook.
+    assert_eq!(strategy.outside_bars, vec![None; 5]);
 }
 
 #[test]
