@@ -316,6 +316,80 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn apply_fill(&mut self, fill: &Fill) -> Result<Money, ModelError> {
+        match self.apply_simple_fill(fill)? {
+            Some(realized) => Ok(realized),
+            None => self.apply_fill_general(fill),
+        }
+    }
+
+    /// [`Portfolio::apply_fill`] of the two usual fills, booked in place: one that opens a
+    /// position in a flat holding, and one that closes a position held as a single lot. The
+    /// same checked steps in the same order as the general path, so the same result or error;
+    /// `None`, with nothing done, for any other fill.
+    #[inline]
+    fn apply_simple_fill(&mut self, fill: &Fill) -> Result<Option<Money>, ModelError> {
+        let Some(&slot) = self.slots.get(&fill.symbol()) else {
+            return Ok(None);
+        };
+        let Some(h) = self.holdings.get(slot) else {
+            return Ok(None);
+        };
+        let delta = fill.signed_quantity();
+        let opens = h.quantity.is_zero() && h.lots.is_empty();
+        let closed_lot = match h.lots.front() {
+            Some(lot)
+                if h.lots.len() == 1
+                    && lot.quantity == h.quantity
+                    && h.quantity.raw().checked_neg() == Some(delta.raw()) =>
+            {
+                Some(lot.cost)
+            }
+            _ => None,
+        };
+        if !opens && closed_lot.is_none() {
+            return Ok(None);
+        }
+        let price = fill.price();
+        let notional = price.checked_mul_qty(delta)?;
+        let cash = self
+            .cash
+            .checked_sub(notional)?
+            .checked_sub(fill.commission())?;
+        // The whole lot closes at the fill's price: its proceeds less its cost.
+        let realized = match closed_lot {
+            Some(cost) => notional.checked_neg()?.checked_sub(cost)?,
+            None => Money::ZERO,
+        };
+        let quantity = h.quantity.checked_add(delta)?;
+        let holding_realized = h.realized.checked_add(realized)?;
+        let total_realized = self.realized.checked_add(realized)?;
+        let commissions = self.commissions.checked_add(fill.commission())?;
+        let traded = self.traded.checked_add(notional.checked_abs()?)?;
+        // Every step succeeded: the fill is booked.
+        let Some(h) = self.holdings.get_mut(slot) else {
+            return Ok(None);
+        };
+        if closed_lot.is_some() {
+            h.lots.clear();
+        } else {
+            h.lots.push_back(Lot {
+                quantity: delta,
+                cost: notional,
+            });
+        }
+        h.quantity = quantity;
+        h.units = quantity.whole_units();
+        h.realized = holding_realized;
+        h.last = Some(price);
+        self.cash = cash;
+        self.realized = total_realized;
+        self.commissions = commissions;
+        self.traded = traded;
+        Ok(Some(realized))
+    }
+
+    /// [`Portfolio::apply_fill`] of any fill, on a working copy of the holding.
+    fn apply_fill_general(&mut self, fill: &Fill) -> Result<Money, ModelError> {
         let delta = fill.signed_quantity();
         let price = fill.price();
         let notional = price.checked_mul_qty(delta)?;
@@ -612,6 +686,62 @@ mod tests {
                 let wide = if scale == 3 { 1 << 64 } else { 0 };
                 p.mark(symbol, Price::from_raw(raw + 3 + wide));
                 proptest::prop_assert_eq!(p.equity_and_open(), p.equity_and_open_general());
+            }
+        }
+
+        /// Fills booked in place (opening from flat, closing a single lot) leave the portfolio
+        /// and return what the general path does, errors included, under every lot method.
+        #[test]
+        fn simple_fills_book_as_the_general_path_does(
+            method in 0u8..3,
+            fills in proptest::collection::vec(
+                (0usize..3, 0u8..4, 1i128..300, 1i128..20_000, 0u8..3, 0i128..500),
+                1..40,
+            ),
+        ) {
+            let method = [LotMethod::Fifo, LotMethod::Lifo, LotMethod::Average][usize::from(method)];
+            let names = ["AAA", "BBB", "CCC"];
+            let mut fast = Portfolio::new(money(10_000_000), method);
+            let mut general = fast.clone();
+            for (i, (k, kind, qty, price, scale, commission)) in fills.into_iter().enumerate() {
+                let symbol = Symbol::parse(names[k]).unwrap();
+                let held = fast.position(symbol);
+                // Buys, sells, and sells or buys of exactly what is held (the closing fill).
+                let (side, raw_qty) = match kind {
+                    0 => (Side::Buy, qty * 1_000_000_000),
+                    1 => (Side::Sell, qty * 1_000_000_000),
+                    _ if held.is_negative() => (Side::Buy, -held.raw()),
+                    _ if held.is_positive() => (Side::Sell, held.raw()),
+                    _ => (Side::Buy, qty * 1_000_000 + 7),
+                };
+                // Cents, or a price past 2^63 raw units, or one that overflows the notional.
+                let raw = match scale {
+                    0 => price * 10_000_000,
+                    1 => price * 10_000_000_000_000,
+                    _ => price * (1 << 100),
+                };
+                let f = Fill::try_new(
+                    OrderId(u64::try_from(i).unwrap()),
+                    symbol,
+                    side,
+                    Quantity::from_raw(raw_qty),
+                    Price::from_raw(raw),
+                    Money::from_raw(commission * 10_000_000),
+                    Timestamp::from_nanos(0),
+                )
+                .unwrap();
+                let got = fast.apply_fill(&f);
+                let want = general.apply_fill_general(&f);
+                proptest::prop_assert_eq!(got.is_ok(), want.is_ok(), "{:?} {:?}", got, want);
+                if let (Ok(got), Ok(want)) = (got, want) {
+                    proptest::prop_assert_eq!(got, want);
+                }
+                proptest::prop_assert_eq!(fast.cash(), general.cash());
+                proptest::prop_assert_eq!(fast.realized_pnl(), general.realized_pnl());
+                proptest::prop_assert_eq!(fast.commissions(), general.commissions());
+                proptest::prop_assert_eq!(fast.traded_notional(), general.traded_notional());
+                let holdings = |p: &Portfolio| p.holdings().cloned().collect::<Vec<_>>();
+                proptest::prop_assert_eq!(holdings(&fast), holdings(&general));
             }
         }
     }
