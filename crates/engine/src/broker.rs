@@ -223,11 +223,11 @@ impl Broker {
         !self.finished.is_empty()
     }
 
-    /// Moves the orders that finished (filled, cancelled, expired or rejected) since the last
-    /// call to the end of `out`, in the order they finished. Both vectors keep their capacity,
-    /// so handing orders over allocates nothing once the session is under way.
-    pub(crate) fn take_finished(&mut self, out: &mut Vec<OrderRecord>) {
-        out.append(&mut self.finished);
+    /// Hands over the orders that finished (filled, cancelled, expired or rejected) since the
+    /// last call, in the order they finished. The list keeps its capacity, so handing orders
+    /// over allocates nothing once the session is under way.
+    pub(crate) fn take_finished(&mut self) -> std::vec::Drain<'_, OrderRecord> {
+        self.finished.drain(..)
     }
 
     /// Every order of the session (or, once [`Broker::forget_finished`], every working one),

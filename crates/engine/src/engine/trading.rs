@@ -45,8 +45,6 @@ struct Scratch {
     broker: Vec<BrokerEvent>,
     /// Fills to show the strategy once their events are out.
     fills: Vec<Fill>,
-    /// Orders that reached their final state.
-    finished: Vec<OrderRecord>,
 }
 
 impl Trading<'_> {
@@ -273,16 +271,14 @@ impl<'a> Engine<'a> {
             return;
         }
         let now = self.clock.now();
-        let Some(t) = self.trading.as_mut() else {
+        let Self {
+            trading, data, out, ..
+        } = self;
+        let Some(t) = trading.as_mut() else {
             return;
         };
-        let mut finished = std::mem::take(&mut t.scratch.finished);
-        t.broker.take_finished(&mut finished);
-        for record in finished.drain(..) {
-            self.emit(&Event::OrderFinished { record, ts: now });
-        }
-        if let Some(t) = self.trading.as_mut() {
-            t.scratch.finished = finished;
+        for record in t.broker.take_finished() {
+            out.emit(&Event::OrderFinished { record, ts: now }, now, data);
         }
     }
 
