@@ -316,128 +316,82 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn apply_fill(&mut self, fill: &Fill) -> Result<Money, ModelError> {
-        match self.apply_simple_fill(fill)? {
-            Some(realized) => Ok(realized),
-            None => self.apply_fill_general(fill),
-        }
+        self.book(fill, true)
     }
 
-    /// [`Portfolio::apply_fill`] of the two usual fills, booked in place: one that opens a
-    /// position in a flat holding, and one that closes a position held as a single lot. The
-    /// same checked steps in the same order as the general path, so the same result or error;
-    /// `None`, with nothing done, for any other fill.
+    /// [`Portfolio::apply_fill`]; with `in_place`, the two usual fills (one that opens a
+    /// position in a flat holding, one that closes a position held as a single lot) change
+    /// the lots in place, and every other fill reduces and opens lots on a working copy.
+    /// Either way every checked step runs before anything is booked, in the same order.
     #[inline]
-    fn apply_simple_fill(&mut self, fill: &Fill) -> Result<Option<Money>, ModelError> {
-        let Some(&slot) = self.slots.get(&fill.symbol()) else {
-            return Ok(None);
-        };
-        let Some(h) = self.holdings.get(slot) else {
-            return Ok(None);
-        };
+    fn book(&mut self, fill: &Fill, in_place: bool) -> Result<Money, ModelError> {
         let delta = fill.signed_quantity();
-        let opens = h.quantity.is_zero() && h.lots.is_empty();
-        let closed_lot = match h.lots.front() {
-            Some(lot)
-                if h.lots.len() == 1
-                    && lot.quantity == h.quantity
-                    && h.quantity.raw().checked_neg() == Some(delta.raw()) =>
-            {
-                Some(lot.cost)
-            }
-            _ => None,
-        };
-        if !opens && closed_lot.is_none() {
-            return Ok(None);
-        }
         let price = fill.price();
         let notional = price.checked_mul_qty(delta)?;
         let cash = self
             .cash
             .checked_sub(notional)?
             .checked_sub(fill.commission())?;
-        // The whole lot closes at the fill's price: its proceeds less its cost.
-        let realized = match closed_lot {
-            Some(cost) => notional.checked_neg()?.checked_sub(cost)?,
-            None => Money::ZERO,
+        let slot = self.slots.get(&fill.symbol()).copied();
+        let held = slot.and_then(|slot| self.holdings.get(slot));
+        let simple = held
+            .filter(|_| in_place)
+            .and_then(|h| simple_lots(h, delta, notional));
+        let (lots, realized) = match simple {
+            Some(simple) => simple?,
+            None => {
+                // The working copy reuses the spare list, so booking allocates nothing once
+                // the session is under way.
+                let mut lots = std::mem::take(&mut self.spare_lots);
+                match held {
+                    Some(h) => lots.clone_from(&h.lots),
+                    None => lots.clear(),
+                }
+                let running = held.map_or(Quantity::ZERO, |h| h.quantity);
+                let realized = reduce_and_open(&mut lots, running, delta, price, self.method)?;
+                (LotChange::Replace(lots), realized)
+            }
         };
-        let quantity = h.quantity.checked_add(delta)?;
-        let holding_realized = h.realized.checked_add(realized)?;
+        let (quantity, holding_realized) =
+            held.map_or((Quantity::ZERO, Money::ZERO), |h| (h.quantity, h.realized));
+        let quantity = quantity.checked_add(delta)?;
+        let holding_realized = holding_realized.checked_add(realized)?;
         let total_realized = self.realized.checked_add(realized)?;
         let commissions = self.commissions.checked_add(fill.commission())?;
         let traded = self.traded.checked_add(notional.checked_abs()?)?;
         // Every step succeeded: the fill is booked.
-        let Some(h) = self.holdings.get_mut(slot) else {
-            return Ok(None);
-        };
-        if closed_lot.is_some() {
-            h.lots.clear();
-        } else {
-            h.lots.push_back(Lot {
-                quantity: delta,
-                cost: notional,
-            });
-        }
-        h.quantity = quantity;
-        h.units = quantity.whole_units();
-        h.realized = holding_realized;
-        h.last = Some(price);
-        self.cash = cash;
-        self.realized = total_realized;
-        self.commissions = commissions;
-        self.traded = traded;
-        Ok(Some(realized))
-    }
-
-    /// [`Portfolio::apply_fill`] of any fill, on a working copy of the holding.
-    fn apply_fill_general(&mut self, fill: &Fill) -> Result<Money, ModelError> {
-        let delta = fill.signed_quantity();
-        let price = fill.price();
-        let notional = price.checked_mul_qty(delta)?;
-        let cash = self
-            .cash
-            .checked_sub(notional)?
-            .checked_sub(fill.commission())?;
-        // A working copy, booked only if every step succeeds; its lots reuse the spare list.
-        let mut lots = std::mem::take(&mut self.spare_lots);
-        let mut holding = match self.holding(fill.symbol()) {
+        match slot.and_then(|slot| self.holdings.get_mut(slot)) {
             Some(h) => {
-                lots.clone_from(&h.lots);
-                Holding { lots, ..*h }
-            }
-            None => {
-                lots.clear();
-                Holding {
-                    lots,
-                    ..Holding::new(fill.symbol())
+                match lots {
+                    LotChange::Open(lot) => h.lots.push_back(lot),
+                    LotChange::CloseAll => h.lots.clear(),
+                    LotChange::Replace(lots) => {
+                        self.spare_lots = std::mem::replace(&mut h.lots, lots);
+                    }
                 }
+                h.quantity = quantity;
+                h.units = quantity.whole_units();
+                h.realized = holding_realized;
+                h.last = Some(price);
             }
-        };
-        let realized = reduce_and_open(&mut holding, delta, price, self.method)?;
-        holding.quantity = holding.quantity.checked_add(delta)?;
-        holding.units = holding.quantity.whole_units();
-        holding.realized = holding.realized.checked_add(realized)?;
-        holding.last = Some(price);
-        let total_realized = self.realized.checked_add(realized)?;
-        let commissions = self.commissions.checked_add(fill.commission())?;
-        let traded = self.traded.checked_add(notional.checked_abs()?)?;
-        self.cash = cash;
-        if let Some(old) = self.put(holding) {
-            self.spare_lots = old.lots;
+            None => self.add(Holding {
+                quantity,
+                units: quantity.whole_units(),
+                lots: lots.into_lots(),
+                realized: holding_realized,
+                last: Some(price),
+                ..Holding::new(fill.symbol())
+            }),
         }
+        self.cash = cash;
         self.realized = total_realized;
         self.commissions = commissions;
         self.traded = traded;
         Ok(realized)
     }
 
-    /// Stores a holding in place of the symbol's (returning the one it replaced), or as its
-    /// first (in symbol order).
-    fn put(&mut self, holding: Holding) -> Option<Holding> {
-        if let Some(&slot) = self.slots.get(&holding.symbol)
-            && let Some(h) = self.holdings.get_mut(slot)
-        {
-            return Some(std::mem::replace(h, holding));
-        }
+    /// Adds the holding of a symbol that has none yet, in symbol order.
+    fn add(&mut self, holding: Holding) {
         let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
         self.holdings.insert(at, holding);
         self.generation += 1;
@@ -447,14 +401,66 @@ impl Portfolio {
             .enumerate()
             .map(|(slot, h)| (h.symbol, slot))
             .collect();
-        None
     }
 }
 
-/// Closes lots against `delta` (when it opposes the position), opens a lot with what is left,
-/// and returns the profit realized.
+/// How a fill changes a holding's lots.
+enum LotChange {
+    /// A first lot in a flat holding.
+    Open(Lot),
+    /// The holding's only lot closes whole.
+    CloseAll,
+    /// The lots as reduced and opened on a working copy.
+    Replace(VecDeque<Lot>),
+}
+
+impl LotChange {
+    /// The lots of a holding that had none.
+    fn into_lots(self) -> VecDeque<Lot> {
+        match self {
+            Self::Open(lot) => VecDeque::from([lot]),
+            Self::CloseAll => VecDeque::new(),
+            Self::Replace(lots) => lots,
+        }
+    }
+}
+
+/// The lot change and realized profit of the two usual fills, which need no working copy: one
+/// that opens a position in a flat holding (a lot of the fill's quantity at its notional), and
+/// one that closes a position held as a single lot (its proceeds less the lot's cost); the
+/// same values [`reduce_and_open`] gives. `None` for any other fill.
+fn simple_lots(
+    h: &Holding,
+    delta: Quantity,
+    notional: Money,
+) -> Option<Result<(LotChange, Money), ModelError>> {
+    if h.quantity.is_zero() && h.lots.is_empty() {
+        let lot = Lot {
+            quantity: delta,
+            cost: notional,
+        };
+        return Some(Ok((LotChange::Open(lot), Money::ZERO)));
+    }
+    match h.lots.front() {
+        Some(lot)
+            if h.lots.len() == 1
+                && lot.quantity == h.quantity
+                && h.quantity.raw().checked_neg() == Some(delta.raw()) =>
+        {
+            let realized = notional
+                .checked_neg()
+                .and_then(|proceeds| proceeds.checked_sub(lot.cost));
+            Some(realized.map(|r| (LotChange::CloseAll, r)))
+        }
+        _ => None,
+    }
+}
+
+/// Closes `lots` (of a position of `running`) against `delta` when it opposes the position,
+/// opens a lot with what is left, and returns the profit realized.
 fn reduce_and_open(
-    holding: &mut Holding,
+    lots: &mut VecDeque<Lot>,
+    mut running: Quantity,
     delta: Quantity,
     price: Price,
     method: LotMethod,
@@ -462,11 +468,10 @@ fn reduce_and_open(
     let mut remaining = delta;
     let mut realized = Money::ZERO;
     let opposes = |q: Quantity, d: Quantity| q.raw().signum() * d.raw().signum() < 0;
-    let mut running = holding.quantity;
     while !remaining.is_zero() && opposes(running, remaining) {
         let lot = match method {
-            LotMethod::Lifo => holding.lots.back_mut(),
-            LotMethod::Fifo | LotMethod::Average => holding.lots.front_mut(),
+            LotMethod::Lifo => lots.back_mut(),
+            LotMethod::Fifo | LotMethod::Average => lots.front_mut(),
         };
         let Some(lot) = lot else { break };
         let held = lot.quantity.checked_abs()?;
@@ -483,8 +488,8 @@ fn reduce_and_open(
         lot.cost = lot.cost.checked_sub(removed)?;
         if lot.quantity.is_zero() {
             match method {
-                LotMethod::Lifo => holding.lots.pop_back(),
-                LotMethod::Fifo | LotMethod::Average => holding.lots.pop_front(),
+                LotMethod::Lifo => lots.pop_back(),
+                LotMethod::Fifo | LotMethod::Average => lots.pop_front(),
             };
         }
         running = running.checked_add(closed_signed)?;
@@ -492,12 +497,12 @@ fn reduce_and_open(
     }
     if !remaining.is_zero() {
         let cost = price.checked_mul_qty(remaining)?;
-        match (method, holding.lots.front_mut()) {
+        match (method, lots.front_mut()) {
             (LotMethod::Average, Some(lot)) => {
                 lot.quantity = lot.quantity.checked_add(remaining)?;
                 lot.cost = lot.cost.checked_add(cost)?;
             }
-            _ => holding.lots.push_back(Lot {
+            _ => lots.push_back(Lot {
                 quantity: remaining,
                 cost,
             }),
@@ -731,7 +736,7 @@ mod tests {
                 )
                 .unwrap();
                 let got = fast.apply_fill(&f);
-                let want = general.apply_fill_general(&f);
+                let want = general.book(&f, false);
                 proptest::prop_assert_eq!(got.is_ok(), want.is_ok(), "{:?} {:?}", got, want);
                 if let (Ok(got), Ok(want)) = (got, want) {
                     proptest::prop_assert_eq!(got, want);
