@@ -221,6 +221,32 @@ impl SmaCross {
             state: Vec::new(),
         }))
     }
+
+    /// State for symbols up to number `n`.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let slow = self.slow;
+        self.state.resize_with(n + 1, || CrossState::new(slow));
+    }
+
+    /// Acts on a cross of `symbol` to `now` (out of line: about one bar in 25 crosses), the
+    /// position looked up only then.
+    #[inline(never)]
+    fn cross(&self, ctx: &mut Context<'_>, symbol: Symbol, now: std::cmp::Ordering) {
+        use std::cmp::Ordering::{Greater, Less};
+        let held = ctx.position(symbol);
+        if held.is_zero() && now == Greater {
+            ctx.act(
+                symbol,
+                Side::Buy,
+                self.qty,
+                "fast SMA crossed above slow SMA",
+            );
+        } else if held.is_positive() && now == Less {
+            ctx.act(symbol, Side::Sell, held, "fast SMA crossed below slow SMA");
+        }
+    }
 }
 
 impl Strategy for SmaCross {
@@ -253,34 +279,6 @@ impl Strategy for SmaCross {
         // Only a cross can act.
         if previous.is_some_and(|p| p != now) && now != std::cmp::Ordering::Equal {
             self.cross(ctx, bar.symbol(), now);
-        }
-    }
-}
-
-impl SmaCross {
-    /// State for symbols up to number `n`.
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, n: usize) {
-        let slow = self.slow;
-        self.state.resize_with(n + 1, || CrossState::new(slow));
-    }
-
-    /// Acts on a cross of `symbol` to `now` (out of line: about one bar in 25 crosses), the
-    /// position looked up only then.
-    #[inline(never)]
-    fn cross(&self, ctx: &mut Context<'_>, symbol: Symbol, now: std::cmp::Ordering) {
-        use std::cmp::Ordering::{Greater, Less};
-        let held = ctx.position(symbol);
-        if held.is_zero() && now == Greater {
-            ctx.act(
-                symbol,
-                Side::Buy,
-                self.qty,
-                "fast SMA crossed above slow SMA",
-            );
-        } else if held.is_positive() && now == Less {
-            ctx.act(symbol, Side::Sell, held, "fast SMA crossed below slow SMA");
         }
     }
 }
