@@ -263,22 +263,26 @@ pub(crate) fn run_recorded(
             out_dir,
         )?;
         let summary = result.summary_json()?;
-        let mut outputs = outputs;
         // Usually every order is in hand: the files are finished while the writer commits
-        // its last rows.
-        if let Some(mut done) = outputs.take_if(|o| o.orders_from().is_none()) {
-            for rec in &result.orders {
-                done.rest(rec.clone())?;
-            }
-            done.finish(&result, store)?;
-        }
+        // its last rows. Otherwise they wait for the registry, from the order named.
+        let waiting = match outputs {
+            Some(mut done) => match done.orders_from() {
+                None => {
+                    for rec in &result.orders {
+                        done.rest(rec.clone())?;
+                    }
+                    done.finish(&result, store)?;
+                    None
+                }
+                Some(from) => Some((done, from)),
+            },
+            None => None,
+        };
         let streamed = rt
             .block_on(writer)
             .context("the registry writer stopped")??;
         let rest = rt.block_on(registry::finish(&registry, &result.finished(), &summary))?;
-        if let Some(mut outputs) = outputs
-            && let Some(from) = outputs.orders_from()
-        {
+        if let Some((mut outputs, from)) = waiting {
             // Too many orders waited on a working one: the rest, by id, a page at a time from
             // the registry, which now has them all.
             rt.block_on(crate::export::for_each_row(
