@@ -291,18 +291,18 @@ impl Portfolio {
 
     /// Marks `symbol` at `price` (a position's value follows its last price).
     pub fn mark(&mut self, symbol: Symbol, price: Price) {
-        self.mark_hinted(&mut HoldingHint::default(), symbol, price);
+        self.mark_hinted(&mut HoldingHint::default(), &symbol, price);
     }
 
     /// Marks `symbol` at `price`, with `hint` remembering where the symbol's holding is (or
     /// that it has none) until a holding is added: a symbol marked on every bar is looked up
     /// once, not on each.
     #[inline]
-    pub(crate) fn mark_hinted(&mut self, hint: &mut HoldingHint, symbol: Symbol, price: Price) {
+    pub(crate) fn mark_hinted(&mut self, hint: &mut HoldingHint, symbol: &Symbol, price: Price) {
         if hint.generation != self.generation {
             *hint = HoldingHint {
                 generation: self.generation,
-                slot: self.slots.get(&symbol).copied(),
+                slot: self.slots.get(symbol).copied(),
             };
         }
         if let Some(h) = hint.slot.and_then(|slot| self.holdings.get_mut(slot)) {
@@ -545,11 +545,11 @@ mod tests {
         let price = |units| Price::from_units(units).unwrap();
         let mut hint = HoldingHint::default();
         // No holding yet: the mark changes nothing, and the hint remembers there is none.
-        p.mark_hinted(&mut hint, spy_, price(99));
+        p.mark_hinted(&mut hint, &spy_, price(99));
         assert!(p.holding(spy_).is_none());
         p.apply_fill(&fill(Side::Buy, 10, 100, 0)).unwrap();
         // The new holding makes the hint stale; the next mark finds it.
-        p.mark_hinted(&mut hint, spy_, price(101));
+        p.mark_hinted(&mut hint, &spy_, price(101));
         assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(101)));
         // AAA sorts before SPY, so SPY's holding moves from the first place to the second.
         let aaa_fill = Fill::try_new(
@@ -563,7 +563,7 @@ mod tests {
         )
         .unwrap();
         p.apply_fill(&aaa_fill).unwrap();
-        p.mark_hinted(&mut hint, spy_, price(105));
+        p.mark_hinted(&mut hint, &spy_, price(105));
         assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(105)));
         assert_eq!(p.holding(aaa).unwrap().last_price(), Some(price(50)));
         // Cash 100,000 - 1,000 - 50; SPY 10 x 105; AAA 1 x 50.

@@ -48,6 +48,33 @@ struct Scratch {
 }
 
 impl Trading<'_> {
+    /// Calls a strategy hook with a context at clock `now` (while a bar of the symbol in
+    /// `slot` is delivered, if any); says whether it left anything to carry out.
+    #[inline(always)]
+    fn call(
+        &mut self,
+        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
+        now: Timestamp,
+        data: &SessionData,
+        numbers: &openbell_model::SymbolMap<usize>,
+        slot: Option<usize>,
+    ) -> bool {
+        let mut ctx = Context {
+            now,
+            data,
+            numbers,
+            current: slot.and_then(|slot| data.symbols.get(slot)),
+            portfolio: &self.portfolio,
+            broker: &self.broker,
+            commands: &mut self.commands,
+            next_order: &mut self.next_order,
+            next_signal: &mut self.next_signal,
+        };
+        f(&mut *self.strategy, &mut ctx);
+        // Most hooks ask for nothing and finish no order: that check stays inline.
+        !self.commands.is_empty() || self.broker.has_finished()
+    }
+
     /// The performance metrics of what has been recorded so far.
     fn metrics(&self) -> Performance {
         let daily: Vec<Money> = self.daily.iter().map(|(_, m)| *m).collect();
@@ -199,24 +226,10 @@ impl<'a> Engine<'a> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        let current = slot.and_then(|slot| self.data.symbols.get(slot));
-        let mut ctx = Context {
-            now,
-            data: &self.data,
-            numbers: &self.numbers,
-            current,
-            portfolio: &t.portfolio,
-            broker: &t.broker,
-            commands: &mut t.commands,
-            next_order: &mut t.next_order,
-            next_signal: &mut t.next_signal,
-        };
-        f(&mut *t.strategy, &mut ctx);
-        // Most hooks ask for nothing and finish no order: that check stays inline.
-        if t.commands.is_empty() && !t.broker.has_finished() {
-            return Ok(());
+        if t.call(f, now, &self.data, &self.numbers, slot) {
+            self.apply_commands()?;
         }
-        self.apply_commands()
+        Ok(())
     }
 
     /// Carries out the strategy's signals, orders and cancels, in the order it made them,
@@ -338,26 +351,48 @@ impl<'a> Engine<'a> {
         bar: &Bar,
         ts: Timestamp,
     ) -> Result<(), EngineError> {
+        if self.trading.as_ref().is_some_and(|t| t.broker.wants(bar)) {
+            self.match_bar(bar)?;
+        }
+        // The usual bar: one look at the trading state for the mark and the strategy.
+        let Self {
+            trading,
+            data,
+            numbers,
+            catching_up,
+            ..
+        } = self;
+        let Some(t) = trading.as_mut() else {
+            return Ok(());
+        };
+        if let Some(symbol_data) = data.symbols.get_mut(slot) {
+            t.portfolio
+                .mark_hinted(&mut symbol_data.holding, &symbol_data.symbol, bar.close());
+        }
+        if t.base_subscribed
+            && !*catching_up
+            && t.call(|s, ctx| s.on_bar(ctx, bar), ts, data, numbers, Some(slot))
+        {
+            self.apply_commands()?;
+        }
+        Ok(())
+    }
+
+    /// The broker matches a base bar its working orders want, and what it did is reported.
+    #[inline(never)]
+    fn match_bar(&mut self, bar: &Bar) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        if t.broker.wants(bar) {
-            let mut events = std::mem::take(&mut t.scratch.broker);
-            t.broker.on_bar(bar, &mut t.portfolio, &mut events)?;
-            if !events.is_empty() {
-                self.broker_events(&mut events)?;
-            }
-            if let Some(t) = self.trading.as_mut() {
-                t.scratch.broker = events;
-            }
+        let mut events = std::mem::take(&mut t.scratch.broker);
+        t.broker.on_bar(bar, &mut t.portfolio, &mut events)?;
+        if !events.is_empty() {
+            self.broker_events(&mut events)?;
         }
-        if let Some(t) = self.trading.as_mut()
-            && let Some(data) = self.data.symbols.get_mut(slot)
-        {
-            t.portfolio
-                .mark_hinted(&mut data.holding, bar.symbol(), bar.close());
+        if let Some(t) = self.trading.as_mut() {
+            t.scratch.broker = events;
         }
-        self.trade_bar(slot, bar, ts)
+        Ok(())
     }
 
     /// The strategy sees a bar of `slot` of an interval it subscribed to, delivered at `ts`.
