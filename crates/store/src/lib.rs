@@ -304,7 +304,10 @@ impl Store {
                 // A 16 MiB page cache (SQLite's default is 2 MiB): a session's batch touches
                 // the growing end of every child table and index, and with 2 MiB the writer
                 // reads pages back from the file between batches.
-                .pragma("cache_size", "-16384");
+                .pragma("cache_size", "-16384")
+                // Session batches insert into ten tables in ten statement sizes each
+                // (`sqlite_ranges`): room for all of them beside the other queries.
+                .statement_cache_capacity(256);
             let in_memory = url.contains(":memory:");
             let p = SqlitePoolOptions::new()
                 // One connection for an in-memory database: each would be its own database.
