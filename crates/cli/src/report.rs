@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use openbell_data::BarStore;
 use openbell_engine::{EquityStats, OrderRecord, Trade};
-use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
+use openbell_model::{Fill, Money, Price, Quantity, Side, Symbol, Timestamp};
 
 use crate::backtest_cmd::ensure_dir;
 use openbell_server::run::backtest::BacktestResult;
@@ -62,6 +62,8 @@ struct OrderLog<W: Write> {
     /// The first rows, for the report's table.
     rows: Vec<Vec<String>>,
     total: usize,
+    /// One line, reused.
+    line: String,
 }
 
 impl<W: Write> OrderLog<W> {
@@ -77,6 +79,7 @@ impl<W: Write> OrderLog<W> {
             spilled: false,
             rows: Vec::new(),
             total: 0,
+            line: String::new(),
         })
     }
 
@@ -85,7 +88,12 @@ impl<W: Write> OrderLog<W> {
         if self.spilled {
             return Ok(());
         }
-        self.waiting.insert(rec.order.id().0, rec);
+        // Orders usually finish in id order: the next one is written at once.
+        if rec.order.id().0 == self.next {
+            self.write(&rec)?;
+        } else {
+            self.waiting.insert(rec.order.id().0, rec);
+        }
         while let Some(rec) = self.waiting.remove(&self.next) {
             self.write(&rec)?;
         }
@@ -122,7 +130,9 @@ impl<W: Write> OrderLog<W> {
     }
 
     fn write(&mut self, rec: &OrderRecord) -> std::io::Result<()> {
-        order_line(rec, &mut self.out)?;
+        self.line.clear();
+        order_line(rec, &mut self.line);
+        self.out.write_all(self.line.as_bytes())?;
         if self.rows.len() < TABLE_ROWS {
             self.rows.push(order_cells(rec));
         }
@@ -166,18 +176,11 @@ impl Outputs {
 
     /// A fill.
     pub(crate) fn fill(&mut self, f: &Fill) -> Result<()> {
-        writeln!(
-            self.fills,
-            "{},{},{},{},{},{},{}",
-            f.ts_event(),
-            f.symbol(),
-            f.side(),
-            f.quantity(),
-            f.price(),
-            f.commission(),
-            f.order_id().0
-        )
-        .context("writing fills.csv")?;
+        self.line.clear();
+        fill_line(f, &mut self.line);
+        self.fills
+            .write_all(self.line.as_bytes())
+            .context("writing fills.csv")?;
         if self.fill_rows.len() < TABLE_ROWS {
             self.fill_rows.push(vec![
                 f.ts_event().to_string(),
@@ -220,21 +223,11 @@ impl Outputs {
     /// A closed round trip.
     pub(crate) fn trade(&mut self, t: &Trade) -> Result<()> {
         let side = if t.side == Side::Buy { "long" } else { "short" };
-        writeln!(
-            self.trades,
-            "{},{},{},{},{},{},{},{},{},{}",
-            t.symbol,
-            side,
-            t.quantity,
-            t.entry_ts,
-            t.exit_ts,
-            t.entry_price,
-            t.exit_price,
-            t.gross_pnl,
-            t.commission,
-            t.net_pnl()
-        )
-        .context("writing trades.csv")?;
+        self.line.clear();
+        trade_line(t, side, &mut self.line);
+        self.trades
+            .write_all(self.line.as_bytes())
+            .context("writing trades.csv")?;
         if self.trade_rows.len() < TABLE_ROWS {
             self.trade_rows.push(vec![
                 t.symbol.to_string(),
@@ -443,26 +436,127 @@ struct Tables {
     order_total: usize,
 }
 
-fn order_line(rec: &OrderRecord, out: &mut dyn Write) -> std::io::Result<()> {
+/// One CSV line of the session's records, built field by field without the formatting
+/// machinery (a session writes one per fill, order and round trip), each field the text its
+/// `Display` gives.
+struct Csv<'a>(&'a mut String);
+
+impl Csv<'_> {
+    fn text(&mut self, text: &str) -> &mut Self {
+        self.0.push_str(text);
+        self.0.push(',');
+        self
+    }
+
+    fn ts(&mut self, ts: Timestamp) -> &mut Self {
+        ts.push_rfc3339(self.0);
+        self.0.push(',');
+        self
+    }
+
+    fn price(&mut self, p: Price) -> &mut Self {
+        p.push_text(self.0);
+        self.0.push(',');
+        self
+    }
+
+    fn qty(&mut self, q: Quantity) -> &mut Self {
+        q.push_text(self.0);
+        self.0.push(',');
+        self
+    }
+
+    fn money(&mut self, m: Money) -> &mut Self {
+        m.push_text(self.0);
+        self.0.push(',');
+        self
+    }
+
+    fn int(&mut self, n: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + u8::try_from(n % 10).unwrap_or(0);
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for d in digits.get(at..).unwrap_or_default() {
+            self.0.push(char::from(*d));
+        }
+        self.0.push(',');
+        self
+    }
+
+    /// Ends the line in place of the last field's comma.
+    fn end(&mut self) {
+        self.0.pop();
+        self.0.push('\n');
+    }
+}
+
+/// A `fills.csv` line.
+fn fill_line(f: &Fill, line: &mut String) {
+    Csv(line)
+        .ts(f.ts_event())
+        .text(f.symbol().as_str())
+        .text(f.side().as_str())
+        .qty(f.quantity())
+        .price(f.price())
+        .money(f.commission())
+        .int(f.order_id().0)
+        .end();
+}
+
+/// A `trades.csv` line; `side` is `long` or `short`.
+fn trade_line(t: &Trade, side: &str, line: &mut String) {
+    Csv(line)
+        .text(t.symbol.as_str())
+        .text(side)
+        .qty(t.quantity)
+        .ts(t.entry_ts)
+        .ts(t.exit_ts)
+        .price(t.entry_price)
+        .price(t.exit_price)
+        .money(t.gross_pnl)
+        .money(t.commission)
+        .money(t.net_pnl())
+        .end();
+}
+
+/// An `orders.csv` line.
+fn order_line(rec: &OrderRecord, line: &mut String) {
     let o = &rec.order;
     let (limit, stop) = o.order_type().limit_and_stop();
-    writeln!(
-        out,
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-        o.id().0,
-        o.ts_init(),
-        o.symbol(),
-        o.side(),
-        o.order_type().as_str(),
-        limit.map_or_else(String::new, |p| p.to_string()),
-        stop.map_or_else(String::new, |p| p.to_string()),
-        o.time_in_force().as_str(),
-        o.quantity(),
-        o.filled(),
-        o.status(),
-        o.signal_id().map_or_else(String::new, |s| s.0.to_string()),
-        csv_text(rec.reason.as_deref().unwrap_or(""))
-    )
+    let mut csv = Csv(line);
+    csv.int(o.id().0)
+        .ts(o.ts_init())
+        .text(o.symbol().as_str())
+        .text(o.side().as_str())
+        .text(o.order_type().as_str());
+    match limit {
+        Some(p) => csv.price(p),
+        None => csv.text(""),
+    };
+    match stop {
+        Some(p) => csv.price(p),
+        None => csv.text(""),
+    };
+    csv.text(o.time_in_force().as_str())
+        .qty(o.quantity())
+        .qty(o.filled())
+        .text(o.status().as_str());
+    match o.signal_id() {
+        Some(s) => csv.int(s.0),
+        None => csv.text(""),
+    };
+    csv.text(&csv_text(rec.reason.as_deref().unwrap_or("")))
+        .end();
 }
 
 fn order_cells(o: &OrderRecord) -> Vec<String> {
@@ -480,11 +574,11 @@ fn order_cells(o: &OrderRecord) -> Vec<String> {
 }
 
 /// Quotes a CSV field when it needs it.
-fn csv_text(text: &str) -> String {
+fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
     } else {
-        text.to_owned()
+        text.into()
     }
 }
 
@@ -738,7 +832,7 @@ fn report_html(
 
 #[cfg(test)]
 mod tests {
-    use openbell_model::{OrderId, OrderStatus, OrderType, Quantity, TimeInForce};
+    use openbell_model::{Order, OrderId, OrderStatus, OrderType, SignalId, TimeInForce};
     use proptest::prelude::*;
 
     use super::*;
@@ -783,6 +877,86 @@ mod tests {
     }
 
     proptest! {
+        /// The CSV lines built field by field are the lines `Display` formatting gives.
+        #[test]
+        fn csv_lines_are_the_display_formatted_lines(
+            ts in 0i64..4_000_000_000_000_000_000,
+            qty in 1i128..10_000_000_000_000,
+            price in 1i128..10_000_000_000_000_000,
+            commission in 0i128..1_000_000_000_000,
+            pnl in -1_000_000_000_000_000i128..1_000_000_000_000_000,
+            id in 1u64..u64::MAX,
+            signal in proptest::option::of(1u64..u64::MAX),
+            kind in 0u8..4,
+            reason in proptest::option::of("[a-z ,\"]{0,12}"),
+        ) {
+            let symbol = Symbol::parse("BRK.B").unwrap();
+            let at = Timestamp::from_nanos(ts);
+            let (qty, price) = (Quantity::from_raw(qty), Price::from_raw(price));
+            let commission = Money::from_raw(commission);
+            let fill = Fill::try_new(OrderId(id), symbol, Side::Sell, qty, price, commission, at)
+                .unwrap();
+            let mut line = String::new();
+            fill_line(&fill, &mut line);
+            prop_assert_eq!(
+                &line,
+                &format!("{at},{symbol},sell,{qty},{price},{commission},{id}\n")
+            );
+            let trade = Trade {
+                symbol,
+                side: Side::Sell,
+                quantity: qty,
+                entry_ts: at,
+                exit_ts: Timestamp::from_nanos(ts / 2),
+                entry_price: price,
+                exit_price: Price::from_raw(price.raw() / 3),
+                gross_pnl: Money::from_raw(pnl),
+                commission,
+            };
+            line.clear();
+            trade_line(&trade, "short", &mut line);
+            prop_assert_eq!(
+                &line,
+                &format!(
+                    "{symbol},short,{qty},{at},{},{price},{},{},{commission},{}\n",
+                    trade.exit_ts,
+                    trade.exit_price,
+                    trade.gross_pnl,
+                    trade.net_pnl()
+                )
+            );
+            let stop = Price::from_raw(price.raw() + 7);
+            let order_type = [
+                OrderType::Market,
+                OrderType::Limit { limit: price },
+                OrderType::Stop { stop },
+                OrderType::StopLimit { stop, limit: price },
+            ][usize::from(kind)];
+            let mut order =
+                Order::try_new(OrderId(id), symbol, Side::Buy, order_type, TimeInForce::Gtc, qty, at)
+                    .unwrap();
+            if let Some(s) = signal {
+                order = order.with_signal(SignalId(s));
+            }
+            order.transition(OrderStatus::Accepted).unwrap();
+            let rec = OrderRecord { order, reason };
+            line.clear();
+            order_line(&rec, &mut line);
+            let (limit, stop) = order_type.limit_and_stop();
+            let text = |p: Option<Price>| p.map_or_else(String::new, |p| p.to_string());
+            prop_assert_eq!(
+                &line,
+                &format!(
+                    "{id},{at},{symbol},buy,{},{},{},gtc,{qty},0,accepted,{},{}\n",
+                    order_type.as_str(),
+                    text(limit),
+                    text(stop),
+                    signal.map_or_else(String::new, |s| s.to_string()),
+                    csv_text(rec.reason.as_deref().unwrap_or(""))
+                )
+            );
+        }
+
         #[test]
         fn six_decimals_match_the_float_formatter(bits in any::<u64>()) {
             let x = f64::from_bits(bits);
