@@ -244,6 +244,24 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// An empty batch with room for as many rows of each kind as `other` holds: the next
+    /// batch of a steady stream fills without growing its vectors step by step.
+    #[must_use]
+    pub fn with_room_of(other: &Self) -> Self {
+        Self {
+            days: Vec::with_capacity(other.days.len()),
+            signals: Vec::with_capacity(other.signals.len()),
+            orders: Vec::with_capacity(other.orders.len()),
+            fills: Vec::with_capacity(other.fills.len()),
+            trades: Vec::with_capacity(other.trades.len()),
+            positions: Vec::with_capacity(other.positions.len()),
+            equity: Vec::with_capacity(other.equity.len()),
+            quality: Vec::with_capacity(other.quality.len()),
+            scans: Vec::with_capacity(other.scans.len()),
+            risk: Vec::with_capacity(other.risk.len()),
+        }
+    }
 }
 
 /// Reads a session's rows of `$table` into `$row`, field by column: the columns are selected

@@ -497,16 +497,22 @@ impl StreamWriter {
             _ => return,
         }
         if self.batch.len() >= STREAM_ROWS || self.last_send.elapsed() >= STREAM_INTERVAL {
-            self.send();
+            self.send(true);
         }
     }
 
-    /// Hands the current batch to the writer, waiting while the channel is full.
-    fn send(&mut self) {
+    /// Hands the current batch to the writer, waiting while the channel is full; with `more`
+    /// to come, the next batch starts with room for as many rows.
+    fn send(&mut self, more: bool) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let room = if more {
+            Batch::with_room_of(&self.batch)
+        } else {
+            Batch::default()
+        };
+        let batch = std::mem::replace(&mut self.batch, room);
         self.sent += batch.len() as u64;
         self.last_send = std::time::Instant::now();
         // A writer that failed has dropped its end; its error is reported when it is joined.
@@ -532,7 +538,7 @@ impl StreamWriter {
 
     /// Sends what is left and closes the channel.
     pub fn close(&mut self) {
-        self.send();
+        self.send(false);
         self.tx = None;
     }
 }
