@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end backtest timing: sma_cross on 10 symbols of generated 1m bars, from the Parquet
 # store to every output file, recorded in the default SQLite registry, through the release
-# binary: wall time and peak memory for 50, 250, 500 and 1000 trading days.
-# Usage: bash bench/backtest-e2e.sh
+# binary: wall time and peak memory for 50, 250, 500 and 1000 trading days, each run RUNS times
+# (3 by default; the host's speed swings from one run to the next).
+# Usage: [RUNS=n] bash bench/backtest-e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p openbell-cli
@@ -26,7 +27,10 @@ qty = 100
 [broker]
 initial_cash = 10000000
 TOML
-  rm -f "$work"/openbell.db*
-  OPENBELL_HOME="$work" /usr/bin/time -f "wall %e s, peak RSS %M kB" "$bin" backtest --config "$work/bench.toml" \
-    --data "$work/data" --out "$work/out-$end" 2>&1 | grep -E "^(bars|trading|registry|wall)"
+  for run in $(seq 1 "${RUNS:-3}"); do
+    echo "== to $end, run $run"
+    rm -rf "$work"/openbell.db* "$work/out-$end"
+    OPENBELL_HOME="$work" /usr/bin/time -f "wall %e s, peak RSS %M kB" "$bin" backtest --config "$work/bench.toml" \
+      --data "$work/data" --out "$work/out-$end" 2>&1 | grep -E "^(bars|trading|registry|wall)"
+  done
 done
