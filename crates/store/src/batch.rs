@@ -417,8 +417,9 @@ struct Insert {
 /// The row ranges of the SQLite inserts of `len` rows: full chunks of [`CHUNK`], then the rest
 /// in descending powers of two. Every insert then has one of ten sizes per table, each
 /// statement prepared once per connection and kept. SQLite parses a 500-row statement in about
-/// a million instructions, more than a sixth of what inserting its rows takes, and a session's
-/// batches are mostly smaller than a chunk.
+/// a million instructions, more than a sixth of what inserting its rows takes; a batch's last
+/// insert into each table is usually shorter than a chunk, and a slow session (paper, live)
+/// sends only short batches, one every half second.
 fn sqlite_ranges(len: usize) -> impl Iterator<Item = (usize, usize)> {
     let full = len - len % CHUNK;
     let mut start = 0;
