@@ -484,7 +484,7 @@ impl Engine<'_> {
         if self.out.wants_bars {
             self.emit_bar(bar, false, ts);
         }
-        self.trade_base_bar(slot, &bar, ts)?;
+        self.trade_bar(slot, &bar, ts, true)?;
         if !self.derived_scratch.is_empty() {
             self.deliver_scratch(slot, ts)?;
         }
@@ -537,7 +537,7 @@ impl Engine<'_> {
         if self.out.wants_bars {
             self.emit_bar(*bar, true, ts);
         }
-        self.trade_bar(slot, bar, ts)
+        self.trade_bar(slot, bar, ts, false)
     }
 
     /// Emits a delivered bar's event, then the events of the indicator values it produced.

@@ -212,21 +212,10 @@ impl<'a> Engine<'a> {
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
-        self.hook_on(None, now, f)
-    }
-
-    /// [`Engine::hook`] while a bar of the symbol in `slot` is delivered at clock `now`.
-    #[inline]
-    pub(super) fn hook_on(
-        &mut self,
-        slot: Option<usize>,
-        now: Timestamp,
-        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
-    ) -> Result<(), EngineError> {
         let Some(t) = self.trading.as_mut() else {
             return Ok(());
         };
-        if t.call(f, now, &self.data, &self.numbers, slot) {
+        if t.call(f, now, &self.data, &self.numbers, None) {
             self.apply_commands()?;
         }
         Ok(())
@@ -343,18 +332,20 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// A base bar of `slot` reached the session data: the broker matches it, positions are
-    /// marked at its close, and the strategy sees it.
-    pub(super) fn trade_base_bar(
+    /// A bar of `slot` reached the session data at `ts`. A base bar is first matched by the
+    /// broker and marks its symbol's position; then the strategy sees the bar if it
+    /// subscribed to its interval. The usual bar takes one look at the trading state.
+    #[inline]
+    pub(super) fn trade_bar(
         &mut self,
         slot: usize,
         bar: &Bar,
         ts: Timestamp,
+        base: bool,
     ) -> Result<(), EngineError> {
-        if self.trading.as_ref().is_some_and(|t| t.broker.wants(bar)) {
+        if base && self.trading.as_ref().is_some_and(|t| t.broker.wants(bar)) {
             self.match_bar(bar)?;
         }
-        // The usual bar: one look at the trading state for the mark and the strategy.
         let Self {
             trading,
             data,
@@ -365,11 +356,16 @@ impl<'a> Engine<'a> {
         let Some(t) = trading.as_mut() else {
             return Ok(());
         };
-        if let Some(symbol_data) = data.symbols.get_mut(slot) {
-            t.portfolio
-                .mark_hinted(&mut symbol_data.holding, &symbol_data.symbol, bar.close());
-        }
-        if t.base_subscribed
+        let subscribed = if base {
+            if let Some(symbol_data) = data.symbols.get_mut(slot) {
+                t.portfolio
+                    .mark_hinted(&mut symbol_data.holding, &symbol_data.symbol, bar.close());
+            }
+            t.base_subscribed
+        } else {
+            t.intervals.contains(&bar.interval())
+        };
+        if subscribed
             && !*catching_up
             && t.call(|s, ctx| s.on_bar(ctx, bar), ts, data, numbers, Some(slot))
         {
@@ -391,27 +387,6 @@ impl<'a> Engine<'a> {
         }
         if let Some(t) = self.trading.as_mut() {
             t.scratch.broker = events;
-        }
-        Ok(())
-    }
-
-    /// The strategy sees a bar of `slot` of an interval it subscribed to, delivered at `ts`.
-    #[inline]
-    pub(super) fn trade_bar(
-        &mut self,
-        slot: usize,
-        bar: &Bar,
-        ts: Timestamp,
-    ) -> Result<(), EngineError> {
-        let subscribed = self.trading.as_ref().is_some_and(|t| {
-            if bar.interval() == self.config.base_interval {
-                t.base_subscribed
-            } else {
-                t.intervals.contains(&bar.interval())
-            }
-        });
-        if subscribed && !self.catching_up {
-            self.hook_on(Some(slot), ts, |s, ctx| s.on_bar(ctx, bar))?;
         }
         Ok(())
     }
