@@ -2,7 +2,7 @@
 //! `COPY` on PostgreSQL, from one description of each table's columns and values.
 
 use chrono::{DateTime, Utc};
-use openbell_model::SessionId;
+use openbell_model::{SessionId, Timestamp};
 use sqlx::Arguments as _;
 use sqlx::Sqlite;
 use sqlx::sqlite::SqliteArguments;
@@ -332,60 +332,21 @@ impl Cells for Args {
 
 /// `t` as sqlx writes a `DateTime<Utc>` to SQLite (chrono's RFC 3339 with `AutoSi` seconds:
 /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]+00:00`), so rows written here compare and
-/// read back like every other timestamp in the registry; digit by digit.
+/// read back like every other timestamp in the registry. Within the model's range it is the
+/// model's own RFC 3339 text (the same digits, ending in `Z`) with the offset sqlx writes.
 fn sqlite_ts(t: &DateTime<Utc>) -> String {
     use chrono::Timelike as _;
-    let nanos = t.nanosecond();
-    let mut out = String::with_capacity(35);
-    // Years past four digits and leap seconds are left to chrono.
-    if nanos >= 1_000_000_000 || !date_time(&mut out, t, 'T') {
-        return t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    // Instants outside 64-bit nanoseconds, and leap seconds, are left to chrono.
+    match t.timestamp_nanos_opt() {
+        Some(nanos) if t.nanosecond() < 1_000_000_000 => {
+            let mut out = String::with_capacity(35);
+            Timestamp::from_nanos(nanos).push_rfc3339(&mut out);
+            out.pop();
+            out.push_str("+00:00");
+            out
+        }
+        _ => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
     }
-    let (value, width) = if nanos == 0 {
-        (0, 0)
-    } else if nanos.is_multiple_of(1_000_000) {
-        (nanos / 1_000_000, 3)
-    } else if nanos.is_multiple_of(1_000) {
-        (nanos / 1_000, 6)
-    } else {
-        (nanos, 9)
-    };
-    if width > 0 {
-        out.push('.');
-        digits(&mut out, value, width);
-    }
-    out.push_str("+00:00");
-    out
-}
-
-/// Writes `v` in `width` decimal digits, leading zeros included.
-fn digits(out: &mut String, v: u32, width: u32) {
-    for p in (0..width).rev() {
-        let d = (v / 10u32.pow(p)) % 10;
-        out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
-    }
-}
-
-/// Writes `t` as `YYYY-MM-DD{sep}HH:MM:SS`; false, writing nothing, when its year is not
-/// four digits.
-fn date_time(out: &mut String, t: &DateTime<Utc>, sep: char) -> bool {
-    use chrono::{Datelike as _, Timelike as _};
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        return false;
-    }
-    digits(out, year.unsigned_abs(), 4);
-    out.push('-');
-    digits(out, t.month(), 2);
-    out.push('-');
-    digits(out, t.day(), 2);
-    out.push(sep);
-    digits(out, t.hour(), 2);
-    out.push(':');
-    digits(out, t.minute(), 2);
-    out.push(':');
-    digits(out, t.second(), 2);
-    true
 }
 
 /// `INSERT` of `rows` rows of `p`, every value an anonymous `?`: sqlx looks up each
@@ -563,6 +524,36 @@ impl Cells for Csv {
     }
 }
 
+/// Writes `v` in `width` decimal digits, leading zeros included.
+fn digits(out: &mut String, v: u32, width: u32) {
+    for p in (0..width).rev() {
+        let d = (v / 10u32.pow(p)) % 10;
+        out.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+    }
+}
+
+/// Writes `t` as `YYYY-MM-DD{sep}HH:MM:SS`; false, writing nothing, when its year is not
+/// four digits.
+fn date_time(out: &mut String, t: &DateTime<Utc>, sep: char) -> bool {
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return false;
+    }
+    digits(out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(out, t.month(), 2);
+    out.push('-');
+    digits(out, t.day(), 2);
+    out.push(sep);
+    digits(out, t.hour(), 2);
+    out.push(':');
+    digits(out, t.minute(), 2);
+    out.push(':');
+    digits(out, t.second(), 2);
+    true
+}
+
 /// The PostgreSQL path: COPY into the tables, all in the caller's transaction. Tables whose
 /// rows may replace earlier ones (a day's totals, an order's later state) are copied straight
 /// in too; only when that meets an existing row does the table's part go through a staging
@@ -704,9 +695,14 @@ mod tests {
             Utc.timestamp_opt(1_641_220_260, 120_000).unwrap(),
             Utc.timestamp_opt(1_641_220_260, 7).unwrap(),
             Utc.timestamp_opt(253_402_300_799, 999_999_999).unwrap(),
-            // Five-digit and negative years, and a leap second, go through chrono itself.
+            // Five-digit and negative years, and a leap second, go through chrono itself, as do
+            // instants just past the 64-bit nanosecond range.
             Utc.timestamp_opt(253_402_300_800, 0).unwrap(),
             Utc.timestamp_opt(-62_200_000_000, 0).unwrap(),
+            Utc.timestamp_opt(-9_223_372_037, 0).unwrap(),
+            Utc.timestamp_opt(9_223_372_037, 0).unwrap(),
+            Utc.timestamp_opt(-9_223_372_036, 854_775_808).unwrap(),
+            Utc.timestamp_opt(9_223_372_036, 854_775_807).unwrap(),
             Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap(),
         ];
         // Spread over four centuries, with every kind of fraction.
