@@ -9,13 +9,13 @@ use anyhow::{Context, Result};
 use openbell_data::BarStore;
 use openbell_engine::{EquityStats, OrderRecord, Trade};
 use openbell_model::{Fill, Money, Side, Symbol, Timestamp};
+use openbell_server::run::backtest::BacktestResult;
 
 use self::csv::{
     fill_line, order_cells, order_line, push_fixed6, quality_csv, scans_csv, trade_line,
 };
 use self::html::{Charts, Tables, report_html};
 use crate::backtest_cmd::ensure_dir;
-use openbell_server::run::backtest::BacktestResult;
 
 mod csv;
 mod html;
