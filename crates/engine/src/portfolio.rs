@@ -233,18 +233,18 @@ impl Portfolio {
         // It runs at every delivery time. The usual holding is a whole number of units at a
         // price in 64 bits, whose value is one exact product; anything else takes the general
         // sum, which gives the same total.
+        // A flat holding's units are zero, so it adds nothing: the loop does not branch on
+        // which holdings are open, which changes from one fill to the next.
         let (mut total, mut open) = (self.cash.raw(), false);
         for h in &self.holdings {
-            if h.quantity.is_zero() {
-                continue;
-            }
-            open = true;
-            let Some(last) = h.last else { continue };
-            let value = match (i64::try_from(last.raw()), h.units) {
-                (Ok(p), Some(units)) => i128::from(p) * i128::from(units),
-                _ => return self.equity_and_open_general(),
+            let (Some(units), Some(last)) = (h.units, h.last) else {
+                return self.equity_and_open_general();
             };
-            let Some(sum) = total.checked_add(value) else {
+            let Ok(p) = i64::try_from(last.raw()) else {
+                return self.equity_and_open_general();
+            };
+            open |= units != 0;
+            let Some(sum) = total.checked_add(i128::from(p) * i128::from(units)) else {
                 return self.equity_and_open_general();
             };
             total = sum;

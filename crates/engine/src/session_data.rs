@@ -242,13 +242,15 @@ impl SymbolData {
     }
 
     /// The last delivered base bar's close (as [`Metrics::last`], without bringing the
-    /// metrics up to date).
+    /// metrics up to date). Read from the raw row the stream just read, when there is one: the
+    /// stored bar is usually out of cache.
     #[must_use]
     pub fn last_close(&self) -> Option<Price> {
-        self.delivered
-            .checked_sub(1)
-            .and_then(|i| self.day_bars.get(i))
-            .map(Bar::close)
+        let i = self.delivered.checked_sub(1)?;
+        match self.rows.get(i) {
+            Some(row) => Some(Price::from_raw(i128::from(row.close()))),
+            None => self.day_bars.get(i).map(Bar::close),
+        }
     }
 
     /// Today's delivered bars at `interval` (base or derived), in delivery order; empty for an
@@ -453,6 +455,27 @@ mod tests {
             assert_eq!(data.metrics().bars(), delivered as u64);
             assert_eq!(data.last_close(), expected.last());
         }
+        // The last close reads the raw rows when the day has them, the bars when it does not.
+        let (fractional, last) = (Price::from_raw(11_250_000_001), bars.len() - 1);
+        let mut with_rows: Vec<Bar> = bars.clone();
+        with_rows[last] = Bar::try_new(
+            bars[last].symbol(),
+            Interval::M1,
+            bars[last].ts_event(),
+            Ohlcv {
+                close: fractional,
+                ..bars[last].ohlcv()
+            },
+        )
+        .unwrap();
+        data.day_bars = BarSlice::new(Arc::new(with_rows.clone()));
+        data.rows = RawSlice::of(&with_rows).unwrap();
+        for delivered in [0, 1, 6] {
+            data.delivered = delivered;
+            let expected = delivered.checked_sub(1).map(|i| with_rows[i].close());
+            assert_eq!(data.last_close(), expected, "after {delivered} bars, raw");
+        }
+        assert_eq!(data.last_close(), Some(fractional));
         assert_eq!(data.metrics().high(), Some(Price::from_units(17).unwrap()));
         assert_eq!(data.metrics().volume(), Quantity::from_units(2100).unwrap());
     }
