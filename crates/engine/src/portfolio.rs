@@ -186,6 +186,18 @@ impl Portfolio {
         self.holding(symbol).map_or(Quantity::ZERO, |h| h.quantity)
     }
 
+    /// [`Portfolio::position`], through `hint` while it is current
+    /// ([`Portfolio::mark_hinted`]) instead of looking the symbol up.
+    #[inline]
+    pub(crate) fn position_hinted(&self, hint: &HoldingHint, symbol: Symbol) -> Quantity {
+        if hint.generation != self.generation {
+            return self.position(symbol);
+        }
+        hint.slot
+            .and_then(|slot| self.holdings.get(slot))
+            .map_or(Quantity::ZERO, |h| h.quantity)
+    }
+
     /// A symbol's holding, if it ever traded.
     #[must_use]
     pub fn holding(&self, symbol: Symbol) -> Option<&Holding> {
@@ -547,10 +559,15 @@ mod tests {
         // No holding yet: the mark changes nothing, and the hint remembers there is none.
         p.mark_hinted(&mut hint, &spy_, price(99));
         assert!(p.holding(spy_).is_none());
+        assert!(p.position_hinted(&hint, spy_).is_zero());
         p.apply_fill(&fill(Side::Buy, 10, 100, 0)).unwrap();
-        // The new holding makes the hint stale; the next mark finds it.
+        // The new holding makes the hint stale: the position is looked up, and the next mark
+        // finds the holding.
+        let ten = Quantity::from_units(10).unwrap();
+        assert_eq!(p.position_hinted(&hint, spy_), ten);
         p.mark_hinted(&mut hint, &spy_, price(101));
         assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(101)));
+        assert_eq!(p.position_hinted(&hint, spy_), ten);
         // AAA sorts before SPY, so SPY's holding moves from the first place to the second.
         let aaa_fill = Fill::try_new(
             OrderId(2),
@@ -563,7 +580,13 @@ mod tests {
         )
         .unwrap();
         p.apply_fill(&aaa_fill).unwrap();
+        assert_eq!(p.position_hinted(&hint, spy_), ten, "stale hint");
         p.mark_hinted(&mut hint, &spy_, price(105));
+        assert_eq!(
+            p.position_hinted(&hint, spy_),
+            ten,
+            "hint at the second place"
+        );
         assert_eq!(p.holding(spy_).unwrap().last_price(), Some(price(105)));
         assert_eq!(p.holding(aaa).unwrap().last_price(), Some(price(50)));
         // Cash 100,000 - 1,000 - 50; SPY 10 x 105; AAA 1 x 50.
@@ -571,6 +594,9 @@ mod tests {
             p.equity().unwrap(),
             money(100_000 - 1_000 - 50 + 1_050 + 50)
         );
+        // Flat again, in the same place: the hint stays current.
+        p.apply_fill(&fill(Side::Sell, 10, 100, 0)).unwrap();
+        assert!(p.position_hinted(&hint, spy_).is_zero());
     }
 
     /// Buy 10 @ 100, buy 10 @ 110, sell 15 @ 120.

@@ -123,7 +123,13 @@ impl Context<'_> {
     /// The signed quantity held of `symbol`.
     #[must_use]
     pub fn position(&self, symbol: Symbol) -> Quantity {
-        self.portfolio.position(symbol)
+        // The delivered bar's symbol has its holding's place at hand (marked just before).
+        match self.current {
+            Some(data) if data.symbol == symbol => {
+                self.portfolio.position_hinted(&data.holding, symbol)
+            }
+            _ => self.portfolio.position(symbol),
+        }
     }
 
     /// Orders still working (submitted earlier; this hook's orders are not placed yet).
