@@ -292,13 +292,14 @@ impl Broker {
     }
 
     /// Checks and accepts (or rejects) an order. `last` is the symbol's latest price, for the
-    /// cash and exposure checks.
+    /// cash and exposure checks, and `held` the portfolio's position in it.
     pub(crate) fn submit(
         &mut self,
         id: OrderId,
         request: &OrderRequest,
         now: Timestamp,
         last: Option<Price>,
+        held: Quantity,
         portfolio: &Portfolio,
     ) -> Result<BrokerEvent, ModelError> {
         let order = Order::try_new(
@@ -335,7 +336,7 @@ impl Broker {
             }
         };
         // Recorded once, as accepted or rejected: nothing reads the record in between.
-        if let Some(reason) = self.check(&order, last, portfolio)? {
+        if let Some(reason) = self.check(&order, last, held, portfolio)? {
             order.transition(OrderStatus::Rejected)?;
             self.record(&order, Some(reason.clone()));
             return Ok(BrokerEvent::Rejected(order, reason));
@@ -356,14 +357,14 @@ impl Broker {
         Ok(BrokerEvent::Accepted(order))
     }
 
-    /// The reason an order may not be accepted, if any.
+    /// The reason an order may not be accepted, if any, with `held` of its symbol now.
     fn check(
         &self,
         order: &Order,
         last: Option<Price>,
+        held: Quantity,
         portfolio: &Portfolio,
     ) -> Result<Option<String>, ModelError> {
-        let held = portfolio.position(order.symbol());
         let delta = Quantity::from_raw(order.side().sign() * order.quantity().raw());
         let after = held.checked_add(delta)?;
         let entry = after.raw().abs() > held.raw().abs();
@@ -662,8 +663,7 @@ impl Broker {
                 events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
                 return Ok(false);
             }
-            let before = portfolio.position(symbol);
-            let realized = portfolio.apply_fill(&fill)?;
+            let (realized, before) = portfolio.apply_fill_held(&fill)?;
             w.order.apply_fill(&fill)?;
             w.commission_charged = true;
             events.push(BrokerEvent::Filled(fill, before, realized));

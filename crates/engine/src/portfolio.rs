@@ -328,15 +328,23 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn apply_fill(&mut self, fill: &Fill) -> Result<Money, ModelError> {
+        self.book(fill, true).map(|(realized, _)| realized)
+    }
+
+    /// [`Portfolio::apply_fill`], with the position the fill found in its symbol.
+    ///
+    /// # Errors
+    /// [`ModelError::Overflow`] when a value leaves its range.
+    pub(crate) fn apply_fill_held(&mut self, fill: &Fill) -> Result<(Money, Quantity), ModelError> {
         self.book(fill, true)
     }
 
-    /// [`Portfolio::apply_fill`]; with `in_place`, the two usual fills (one that opens a
+    /// [`Portfolio::apply_fill_held`]; with `in_place`, the two usual fills (one that opens a
     /// position in a flat holding, one that closes a position held as a single lot) change
     /// the lots in place, and every other fill reduces and opens lots on a working copy.
     /// Either way every checked step runs before anything is booked, in the same order.
     #[inline]
-    fn book(&mut self, fill: &Fill, in_place: bool) -> Result<Money, ModelError> {
+    fn book(&mut self, fill: &Fill, in_place: bool) -> Result<(Money, Quantity), ModelError> {
         let delta = fill.signed_quantity();
         let price = fill.price();
         let notional = price.checked_mul_qty(delta)?;
@@ -364,9 +372,9 @@ impl Portfolio {
                 (LotChange::Replace(lots), realized)
             }
         };
-        let (quantity, holding_realized) =
+        let (before, holding_realized) =
             held.map_or((Quantity::ZERO, Money::ZERO), |h| (h.quantity, h.realized));
-        let quantity = quantity.checked_add(delta)?;
+        let quantity = before.checked_add(delta)?;
         let holding_realized = holding_realized.checked_add(realized)?;
         let total_realized = self.realized.checked_add(realized)?;
         let commissions = self.commissions.checked_add(fill.commission())?;
@@ -399,7 +407,7 @@ impl Portfolio {
         self.realized = total_realized;
         self.commissions = commissions;
         self.traded = traded;
-        Ok(realized)
+        Ok((realized, before))
     }
 
     /// Adds the holding of a symbol that has none yet, in symbol order.
@@ -761,8 +769,12 @@ mod tests {
                     Timestamp::from_nanos(0),
                 )
                 .unwrap();
-                let got = fast.apply_fill(&f);
+                let held = fast.position(symbol);
+                let got = fast.apply_fill_held(&f);
                 let want = general.book(&f, false);
+                if let Ok((_, before)) = got {
+                    proptest::prop_assert_eq!(before, held);
+                }
                 proptest::prop_assert_eq!(got.is_ok(), want.is_ok(), "{:?} {:?}", got, want);
                 if let (Ok(got), Ok(want)) = (got, want) {
                     proptest::prop_assert_eq!(got, want);

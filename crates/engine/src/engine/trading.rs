@@ -216,15 +216,16 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         if t.call(f, now, &self.data, &self.numbers, None) {
-            self.apply_commands()?;
+            self.apply_commands(None)?;
         }
         Ok(())
     }
 
     /// Carries out the strategy's signals, orders and cancels, in the order it made them,
-    /// each event out as it happens, then reports the orders that finished.
+    /// each event out as it happens, then reports the orders that finished. `slot` is the
+    /// symbol whose bar the hook received, if any: its orders find its data without a lookup.
     #[inline(never)]
-    fn apply_commands(&mut self) -> Result<(), EngineError> {
+    fn apply_commands(&mut self, slot: Option<usize>) -> Result<(), EngineError> {
         let now = self.clock.now();
         let Self {
             trading, data, out, ..
@@ -247,8 +248,18 @@ impl<'a> Engine<'a> {
                     Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
                 },
                 Command::Submit(id, request) => {
-                    let last = last_price(data, &t.portfolio, request.symbol);
-                    let event = t.broker.submit(id, &request, now, last, &t.portfolio)?;
+                    let symbol_data = match slot.and_then(|slot| data.symbols.get(slot)) {
+                        Some(current) if current.symbol == request.symbol => Some(current),
+                        _ => data.symbol(request.symbol),
+                    };
+                    let last = last_price(symbol_data, &t.portfolio, request.symbol);
+                    let held = match symbol_data {
+                        Some(d) => t.portfolio.position_hinted(&d.holding, request.symbol),
+                        None => t.portfolio.position(request.symbol),
+                    };
+                    let event = t
+                        .broker
+                        .submit(id, &request, now, last, held, &t.portfolio)?;
                     out.emit(&broker_event(event, now), now, data);
                 }
                 Command::Cancel(id) => {
@@ -369,7 +380,7 @@ impl<'a> Engine<'a> {
             && !*catching_up
             && t.call(|s, ctx| s.on_bar(ctx, bar), ts, data, numbers, Some(slot))
         {
-            self.apply_commands()?;
+            self.apply_commands(Some(slot))?;
         }
         Ok(())
     }
@@ -428,7 +439,7 @@ impl<'a> Engine<'a> {
                 .map(crate::portfolio::Holding::symbol)
                 .collect();
             for symbol in open {
-                if let Some(price) = last_price(&self.data, &t.portfolio, symbol) {
+                if let Some(price) = last_price(self.data.symbol(symbol), &t.portfolio, symbol) {
                     t.next_order += 1;
                     let id = OrderId(t.next_order);
                     events.extend(t.broker.flatten(id, symbol, price, now, &mut t.portfolio)?);
@@ -446,11 +457,10 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// A symbol's latest price: today's last delivered close, else the price its position was
-/// last marked at.
-fn last_price(data: &SessionData, portfolio: &Portfolio, symbol: Symbol) -> Option<Price> {
-    data.symbol(symbol)
-        .and_then(SymbolData::last_close)
+/// A symbol's latest price: today's last delivered close (from its session data, if it has
+/// any), else the price its position was last marked at.
+fn last_price(data: Option<&SymbolData>, portfolio: &Portfolio, symbol: Symbol) -> Option<Price> {
+    data.and_then(SymbolData::last_close)
         .or_else(|| portfolio.holding(symbol).and_then(|h| h.last_price()))
 }
 

@@ -800,3 +800,89 @@ fn each_fill_reports_the_position_it_left() {
     let units = |n: i128| Quantity::from_units(n).unwrap().raw();
     assert_eq!(seen, [units(10), units(15), units(3), units(0)]);
 }
+
+/// On a bar of one symbol, orders another: AAA trades at 100, BBB at 10.
+struct Crosswise {
+    seen: [usize; 2],
+}
+
+impl Strategy for Crosswise {
+    fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+        let k = usize::from(bar.symbol() == sym("BBB"));
+        let buy = |symbol: &str, qty: i128| OrderRequest {
+            symbol: sym(symbol),
+            ..market(Side::Buy, qty)
+        };
+        match (k, self.seen[k]) {
+            // 9,000 of 10,000 at BBB's price (90,000 at AAA's).
+            (0, 5) => {
+                ctx.submit(buy("BBB", 900));
+            }
+            // 1,500 against the 1,000 left at AAA's price (150 at BBB's).
+            (1, 20) => {
+                ctx.submit(buy("AAA", 15));
+            }
+            // Past the 950 position limit with the 900 BBB held (AAA holds none).
+            (0, 30) => {
+                ctx.submit(buy("BBB", 100));
+            }
+            _ => {}
+        }
+        self.seen[k] += 1;
+    }
+}
+
+#[test]
+fn an_order_for_another_symbol_is_checked_at_that_symbols_price_and_position() {
+    let mut out = Vec::new();
+    let day = xnys().trading_day(date(DAY1)).unwrap().unwrap();
+    for (symbol, price) in [("AAA", "100"), ("BBB", "10")] {
+        for open in day.bar_opens(Interval::M1) {
+            let ohlcv = Ohlcv::flat(px(price), Quantity::from_units(100).unwrap());
+            out.push(Bar::try_new(sym(symbol), Interval::M1, open, ohlcv).unwrap());
+        }
+    }
+    let mut src = MemorySource::new();
+    src.add(out);
+    let mut cfg = config(&["AAA", "BBB"], DAY1, DAY1);
+    cfg.derived.clear();
+    cfg.indicators.clear();
+    let broker = BrokerConfig {
+        initial_cash: Money::from_units(10_000).unwrap(),
+        ..BrokerConfig::default()
+    };
+    let risk = RiskConfig {
+        max_position: Some(Quantity::from_units(950).unwrap()),
+        ..RiskConfig::default()
+    };
+    let mut strategy = Crosswise { seen: [0; 2] };
+    let mut clock = SimulatedClock::default();
+    let mut sink = VecSink::default();
+    Engine::new(cfg, &mut src, &mut clock, &mut sink)
+        .unwrap()
+        .with_strategy(&mut strategy, broker, risk)
+        .run()
+        .unwrap();
+    let fills: Vec<(String, Quantity, Price)> = sink
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderFilled { fill, .. } => {
+                Some((fill.symbol().to_string(), fill.quantity(), fill.price()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fills,
+        [(
+            "BBB".to_owned(),
+            Quantity::from_units(900).unwrap(),
+            px("10")
+        )]
+    );
+    let why = rejections(&sink.0);
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[0].contains("insufficient buying power"), "{}", why[0]);
+    assert!(why[1].contains("max_position"), "{}", why[1]);
+}
