@@ -244,9 +244,8 @@ impl Portfolio {
     pub fn equity_and_open(&self) -> Result<(Money, bool), ModelError> {
         // It runs at every delivery time. The usual holding is a whole number of units at a
         // price in 64 bits, whose value is one exact product; anything else takes the general
-        // sum, which gives the same total.
-        // A flat holding's units are zero, so it adds nothing: the loop does not branch on
-        // which holdings are open, which changes from one fill to the next.
+        // sum, which gives the same total. A flat holding is zero units and adds nothing, so
+        // the loop does not branch on which holdings are open (that changes with every fill).
         let (mut total, mut open) = (self.cash.raw(), false);
         for h in &self.holdings {
             let (Some(units), Some(last)) = (h.units, h.last) else {
