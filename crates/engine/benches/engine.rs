@@ -4,16 +4,19 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::{generated, sma_cross_run};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use openbell_calendar::Calendar;
 use openbell_engine::{
-    BrokerConfig, Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode,
-    NullSink, Param, RiskConfig, SimulatedClock, StrategyRegistry, Summary, Universe,
+    Engine, EngineConfig, Event, EventSink, IndicatorSpec, MemorySource, Mode, NullSink,
+    SimulatedClock, Universe,
 };
-use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol, Timestamp};
+use openbell_model::{Bar, Interval, Ohlcv, Price, Quantity, Symbol};
 
 fn bars(symbols: &[Symbol], cal: &Calendar, from: &str, to: &str) -> Vec<Bar> {
     let mut out = Vec::new();
@@ -47,57 +50,6 @@ impl EventSink for CountingSink {
     fn emit(&mut self, event: &Event) {
         self.0 += u64::from(matches!(event, Event::Bar { .. } | Event::Indicator { .. }));
     }
-}
-
-/// The end-to-end backtest's bars over its 250-day run (2022-01-03 to 2022-12-30):
-/// `openbell data generate --symbols 10 --days 251 --start 2022-01-03 --seed 1`, generated into
-/// a scratch store and read back.
-fn generated(symbols: &[Symbol]) -> MemorySource {
-    let dir = tempfile::tempdir().unwrap();
-    let store = openbell_data::BarStore::open(dir.path()).unwrap();
-    let opts = openbell_data::GenerateOptions {
-        symbols: 10,
-        days: 251,
-        start: "2022-01-03".parse().unwrap(),
-        seed: 1,
-        interval: Interval::M1,
-    };
-    openbell_data::generate(&store, &opts).unwrap();
-    let mut source = MemorySource::new();
-    for symbol in symbols {
-        let (from, to) = (Timestamp::from_nanos(0), Timestamp::from_nanos(i64::MAX));
-        source.add(store.read_vec(*symbol, Interval::M1, from, to).unwrap());
-    }
-    source
-}
-
-/// One run of `sma_cross` 10/30, qty 100, on a 10M account over `config` without derived
-/// bars, indicators or history, events dropped.
-fn sma_cross_run(config: &EngineConfig, source: &mut MemorySource) -> Summary {
-    let mut cfg = config.clone();
-    cfg.derived.clear();
-    cfg.indicators.clear();
-    cfg.history_days = 0;
-    let params = [
-        ("fast".to_owned(), Param::Number(10.0)),
-        ("slow".to_owned(), Param::Number(30.0)),
-        ("qty".to_owned(), Param::Number(100.0)),
-    ]
-    .into_iter()
-    .collect();
-    let mut strategy = StrategyRegistry::default()
-        .create("sma_cross", &params, Interval::M1)
-        .unwrap();
-    let broker = BrokerConfig {
-        initial_cash: "10000000".parse().unwrap(),
-        ..BrokerConfig::default()
-    };
-    let (mut clock, mut sink) = (SimulatedClock::default(), NullSink);
-    Engine::new(cfg, source, &mut clock, &mut sink)
-        .unwrap()
-        .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
-        .run()
-        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -7,38 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{generated, sma_cross_run};
 use openbell_calendar::Calendar;
-use openbell_engine::{
-    BrokerConfig, Engine, EngineConfig, MemorySource, Mode, NullSink, Param, RiskConfig,
-    SimulatedClock, StrategyRegistry, Summary, Universe,
-};
-use openbell_model::{Interval, Symbol, Timestamp};
-
-/// One run, as the criterion bench's `sma_cross_run`.
-fn run(config: &EngineConfig, source: &mut MemorySource) -> Summary {
-    let params = [
-        ("fast".to_owned(), Param::Number(10.0)),
-        ("slow".to_owned(), Param::Number(30.0)),
-        ("qty".to_owned(), Param::Number(100.0)),
-    ]
-    .into_iter()
-    .collect();
-    let mut strategy = StrategyRegistry::default()
-        .create("sma_cross", &params, Interval::M1)
-        .unwrap();
-    let broker = BrokerConfig {
-        initial_cash: "10000000".parse().unwrap(),
-        ..BrokerConfig::default()
-    };
-    let (mut clock, mut sink) = (SimulatedClock::default(), NullSink);
-    Engine::new(config.clone(), source, &mut clock, &mut sink)
-        .unwrap()
-        .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
-        .run()
-        .unwrap()
-}
+use openbell_engine::{EngineConfig, Mode, Universe};
+use openbell_model::{Interval, Symbol};
 
 fn main() {
     let runs: usize = std::env::args()
@@ -47,21 +24,7 @@ fn main() {
     let symbols: Vec<Symbol> = (1..=10)
         .map(|i| Symbol::parse(&format!("SIM{i:03}")).unwrap())
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let store = openbell_data::BarStore::open(dir.path()).unwrap();
-    let options = openbell_data::GenerateOptions {
-        symbols: 10,
-        days: 251,
-        start: "2022-01-03".parse().unwrap(),
-        seed: 1,
-        interval: Interval::M1,
-    };
-    openbell_data::generate(&store, &options).unwrap();
-    let mut source = MemorySource::new();
-    let (from, to) = (Timestamp::from_nanos(0), Timestamp::from_nanos(i64::MAX));
-    for symbol in &symbols {
-        source.add(store.read_vec(*symbol, Interval::M1, from, to).unwrap());
-    }
+    let mut source = generated(&symbols);
     let config = EngineConfig {
         calendar: Calendar::builtin("XNYS").unwrap(),
         start: "2022-01-03".parse().unwrap(),
@@ -78,7 +41,7 @@ fn main() {
     let mut bars = 0;
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        bars = run(&config, &mut source).base_bars;
+        bars = sma_cross_run(&config, &mut source).base_bars;
         times.push(start.elapsed());
     }
     times.sort_unstable();
