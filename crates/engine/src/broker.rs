@@ -149,7 +149,9 @@ pub(crate) enum BrokerEvent {
 
 #[derive(Debug, Clone)]
 struct Working {
-    order: Order,
+    /// The order as it stands (no reason while it works): its record, once finished orders
+    /// are forgotten.
+    record: OrderRecord,
     triggered: bool,
     commission_charged: bool,
 }
@@ -161,8 +163,9 @@ pub struct Broker {
     risk: RiskConfig,
     /// Working orders in id order (few at a time: a vector beats a map here).
     working: Vec<Working>,
-    /// By id. While every record is kept, ids are handed out one by one from 1, so an order's
-    /// record sits at `id - 1`.
+    /// Every order by id, while finished orders are kept (else empty: the working orders are
+    /// their own records). Ids are handed out one by one from 1, so an order's record sits at
+    /// `id - 1`.
     records: Vec<OrderRecord>,
     /// Whether finished orders stay in `records`.
     keep_finished: bool,
@@ -202,7 +205,7 @@ impl Broker {
 
     /// Orders still working, by id.
     pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
-        self.working.iter().map(|w| &w.order)
+        self.working.iter().map(|w| &w.record.order)
     }
 
     /// Keeps finished orders only until [`Broker::take_finished`] hands them out, so the
@@ -210,12 +213,13 @@ impl Broker {
     /// working orders.
     pub(crate) fn forget_finished(&mut self) {
         self.keep_finished = false;
-        self.records.retain(|r| r.order.status().is_open());
+        self.records = Vec::new();
     }
 
     /// Where working order `id` is, or would go, in id order.
     fn working_index(&self, id: OrderId) -> Result<usize, usize> {
-        self.working.binary_search_by_key(&id, |w| w.order.id())
+        self.working
+            .binary_search_by_key(&id, |w| w.record.order.id())
     }
 
     /// Whether an order finished since the last [`Broker::take_finished`].
@@ -233,17 +237,38 @@ impl Broker {
     /// Every order of the session (or, once [`Broker::forget_finished`], every working one),
     /// in submission order, with its latest state.
     pub fn records(&self) -> impl Iterator<Item = &OrderRecord> {
-        self.records.iter()
+        let working = if self.keep_finished {
+            &[][..]
+        } else {
+            &self.working[..]
+        };
+        self.records.iter().chain(working.iter().map(|w| &w.record))
     }
 
-    /// Every order of the session, by id, handed over.
+    /// Every order of the session (or, once [`Broker::forget_finished`], every working one),
+    /// by id, handed over.
     #[must_use]
     pub fn into_records(self) -> Vec<OrderRecord> {
-        self.records
+        if self.keep_finished {
+            self.records
+        } else {
+            self.working.into_iter().map(|w| w.record).collect()
+        }
     }
 
-    /// Records an order's latest state (and why it closed, if it did).
+    /// Records an order's latest state (and why it closed, if it did). Once finished orders
+    /// are forgotten, a working order's record is its entry in `working`, and only a final
+    /// state is handed on.
     fn record(&mut self, order: &Order, reason: Option<String>) {
+        if !self.keep_finished {
+            if order.status().is_terminal() {
+                self.finished.push(OrderRecord {
+                    order: order.clone(),
+                    reason,
+                });
+            }
+            return;
+        }
         let index = usize::try_from(order.id().0.saturating_sub(1)).unwrap_or(usize::MAX);
         let position = match self.records.get(index) {
             Some(r) if r.order.id() == order.id() => index,
@@ -276,11 +301,7 @@ impl Broker {
         }
         // Every path to a final state records it once.
         if order.status().is_terminal() {
-            if self.keep_finished {
-                self.finished.push(self.records[position].clone());
-            } else {
-                self.finished.push(self.records.remove(position));
-            }
+            self.finished.push(self.records[position].clone());
         }
     }
 
@@ -345,7 +366,10 @@ impl Broker {
         order.transition(OrderStatus::Accepted)?;
         self.record(&order, None);
         let working = Working {
-            order: order.clone(),
+            record: OrderRecord {
+                order: order.clone(),
+                reason: None,
+            },
             triggered: false,
             commission_charged: false,
         };
@@ -450,7 +474,7 @@ impl Broker {
             return Ok(None);
         };
         let w = self.working.remove(at);
-        self.close(w.order, OrderStatus::Cancelled, reason.to_owned())
+        self.close(w.record.order, OrderStatus::Cancelled, reason.to_owned())
             .map(Some)
     }
 
@@ -515,10 +539,10 @@ impl Broker {
     #[inline]
     pub(crate) fn wants(&self, bar: &Bar) -> bool {
         (self.risk.max_daily_loss.is_some() && !self.entries_blocked)
-            || self
-                .working
-                .iter()
-                .any(|w| w.order.symbol() == bar.symbol() && w.order.ts_init() <= bar.ts_event())
+            || self.working.iter().any(|w| {
+                w.record.order.symbol() == bar.symbol()
+                    && w.record.order.ts_init() <= bar.ts_event()
+            })
     }
 
     /// Matches the working orders of `bar`'s symbol against it; appends what happened to
@@ -534,7 +558,7 @@ impl Broker {
         if self
             .working
             .iter()
-            .any(|w| w.order.symbol() == symbol && w.order.ts_init() <= ts)
+            .any(|w| w.record.order.symbol() == symbol && w.record.order.ts_init() <= ts)
         {
             self.match_working(bar, portfolio, events)?;
         }
@@ -561,8 +585,8 @@ impl Broker {
         let mut failed = None;
         working.retain_mut(|w| {
             if failed.is_some()
-                || w.order.symbol() != bar.symbol()
-                || w.order.ts_init() > bar.ts_event()
+                || w.record.order.symbol() != bar.symbol()
+                || w.record.order.ts_init() > bar.ts_event()
             {
                 return true;
             }
@@ -585,8 +609,9 @@ impl Broker {
         portfolio: &mut Portfolio,
         events: &mut Vec<BrokerEvent>,
     ) -> Result<bool, ModelError> {
-        let side = w.order.side();
-        let (order_id, symbol) = (w.order.id(), w.order.symbol());
+        let side = w.record.order.side();
+        let was_triggered = w.triggered;
+        let (order_id, symbol) = (w.record.order.id(), w.record.order.symbol());
         let (open, high, low) = (bar.open(), bar.high(), bar.low());
         let through = |limit: Price| match side {
             Side::Buy => low <= limit,
@@ -600,7 +625,7 @@ impl Broker {
             Side::Buy => a.max(b),
             Side::Sell => a.min(b),
         };
-        let price = match w.order.order_type() {
+        let price = match w.record.order.order_type() {
             OrderType::Market => Some(self.slip(side, open, None)),
             OrderType::Limit { limit } => through(limit).then(|| better(open, limit)),
             OrderType::Stop { stop } => {
@@ -608,7 +633,7 @@ impl Broker {
                     Some(self.slip(side, open, None))
                 } else if through_stop(side, stop, high, low) {
                     w.triggered = true;
-                    w.order.transition(OrderStatus::Triggered)?;
+                    w.record.order.transition(OrderStatus::Triggered)?;
                     Some(self.slip(side, worse(open, stop), None))
                 } else {
                     None
@@ -619,7 +644,7 @@ impl Broker {
                     through(limit).then(|| better(open, limit))
                 } else if through_stop(side, stop, high, low) {
                     w.triggered = true;
-                    w.order.transition(OrderStatus::Triggered)?;
+                    w.record.order.transition(OrderStatus::Triggered)?;
                     let trigger = worse(open, stop);
                     let ok = match side {
                         Side::Buy => trigger <= limit,
@@ -631,15 +656,18 @@ impl Broker {
                 }
             }
         };
-        let ioc = w.order.time_in_force() == TimeInForce::Ioc;
+        let ioc = w.record.order.time_in_force() == TimeInForce::Ioc;
         let Some(price) = price else {
             if ioc {
                 let reason = "ioc: not fillable on the first bar".to_owned();
-                events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
+                events.push(self.close(w.record.order.clone(), OrderStatus::Cancelled, reason)?);
+            } else if w.triggered && !was_triggered {
+                // Triggered without a fill: the order's state changed all the same.
+                self.record(&w.record.order, None);
             }
             return Ok(!ioc);
         };
-        let mut quantity = w.order.remaining();
+        let mut quantity = w.record.order.remaining();
         if let Some(share) = self.config.participation {
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let cap_units = (bar.volume().to_f64() * share).floor() as i128;
@@ -660,21 +688,21 @@ impl Broker {
             // A buy the cash cannot pay for any more is cancelled rather than overdrawn.
             if side == Side::Buy && !self.affordable(&fill, portfolio)? {
                 let reason = format!("insufficient cash at fill: {quantity} {symbol} at {price}");
-                events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
+                events.push(self.close(w.record.order.clone(), OrderStatus::Cancelled, reason)?);
                 return Ok(false);
             }
             let (realized, before) = portfolio.apply_fill_held(&fill)?;
-            w.order.apply_fill(&fill)?;
+            w.record.order.apply_fill(&fill)?;
             w.commission_charged = true;
             events.push(BrokerEvent::Filled(fill, before, realized));
         }
-        if ioc && w.order.status() != OrderStatus::Filled {
+        if ioc && w.record.order.status() != OrderStatus::Filled {
             let reason = "ioc: remainder cancelled after the first bar".to_owned();
-            events.push(self.close(w.order.clone(), OrderStatus::Cancelled, reason)?);
+            events.push(self.close(w.record.order.clone(), OrderStatus::Cancelled, reason)?);
             return Ok(false);
         }
-        self.record(&w.order, None);
-        Ok(w.order.status() != OrderStatus::Filled)
+        self.record(&w.record.order, None);
+        Ok(w.record.order.status() != OrderStatus::Filled)
     }
 
     fn affordable(&self, fill: &Fill, portfolio: &Portfolio) -> Result<bool, ModelError> {
@@ -745,13 +773,14 @@ impl Broker {
         let expiring: Vec<Working> = self
             .working
             .extract_if(.., |w| {
-                w.order.time_in_force() == TimeInForce::Day && w.order.ts_init() < close
+                w.record.order.time_in_force() == TimeInForce::Day
+                    && w.record.order.ts_init() < close
             })
             .collect();
         let mut events = Vec::new();
         for w in expiring {
             let reason = "day order expired at the close".to_owned();
-            events.push(self.close(w.order, OrderStatus::Expired, reason)?);
+            events.push(self.close(w.record.order, OrderStatus::Expired, reason)?);
         }
         Ok(events)
     }

@@ -886,3 +886,95 @@ fn an_order_for_another_symbol_is_checked_at_that_symbols_price_and_position() {
     assert!(why[0].contains("insufficient buying power"), "{}", why[0]);
     assert!(why[1].contains("max_position"), "{}", why[1]);
 }
+
+/// The orders an engine hands over at the end of a scripted run, with every record kept or
+/// with finished ones forgotten ([`Engine::without_records`]).
+fn run_orders(
+    orders: Vec<(usize, OrderRequest)>,
+    broker: BrokerConfig,
+    keep: bool,
+) -> Vec<openbell_engine::OrderRecord> {
+    let mut src = bars(|_, _| None);
+    let mut cfg = config(&["AAA"], DAY1, DAY2);
+    cfg.derived.clear();
+    cfg.indicators.clear();
+    let mut script = Script {
+        orders,
+        seen: 0,
+        fills: Vec::new(),
+    };
+    let mut clock = SimulatedClock::default();
+    let mut sink = VecSink::default();
+    let mut engine = Engine::new(cfg, &mut src, &mut clock, &mut sink)
+        .unwrap()
+        .with_strategy(&mut script, broker, RiskConfig::default());
+    if !keep {
+        engine = engine.without_records();
+    }
+    engine.run().unwrap();
+    let seen: Vec<_> = engine
+        .report()
+        .unwrap()
+        .orders
+        .into_iter()
+        .cloned()
+        .collect();
+    let handed = engine.into_report().unwrap().orders;
+    assert_eq!(seen, handed, "report and into_report hold the same orders");
+    handed
+}
+
+#[test]
+fn without_records_the_orders_still_working_are_reported_in_their_latest_state() {
+    // One unit a bar (1% of 100): the 5,000-unit buy is still filling when the run ends.
+    let broker = BrokerConfig {
+        initial_cash: "1000000".parse().unwrap(),
+        participation: Some(0.01),
+        ..BrokerConfig::default()
+    };
+    let gtc = |side, qty, order_type| order(side, qty, order_type, TimeInForce::Gtc);
+    let orders = vec![
+        (0, gtc(Side::Buy, 5_000, OrderType::Market)),
+        // Triggers on the next bar (high 100.5), but the trigger price misses the limit, which
+        // no later bar reaches (low 99.5).
+        (
+            0,
+            gtc(
+                Side::Buy,
+                10,
+                OrderType::StopLimit {
+                    stop: px("100.2"),
+                    limit: px("99"),
+                },
+            ),
+        ),
+        (0, gtc(Side::Buy, 10, OrderType::Limit { limit: px("90") })),
+        // Fills whole on the next bar and finishes.
+        (5, market(Side::Buy, 1)),
+    ];
+    let kept = run_orders(orders.clone(), broker.clone(), true);
+    let forgotten = run_orders(orders, broker, false);
+
+    let status = |records: &[openbell_engine::OrderRecord]| -> Vec<OrderStatus> {
+        records.iter().map(|r| r.order.status()).collect()
+    };
+    assert_eq!(
+        status(&kept),
+        [
+            OrderStatus::PartiallyFilled,
+            OrderStatus::Triggered,
+            OrderStatus::Accepted,
+            OrderStatus::Filled
+        ]
+    );
+    // Without records the finished order is gone; the working ones are there as the kept
+    // records hold them, fills included.
+    let working: Vec<_> = kept
+        .iter()
+        .filter(|r| r.order.status().is_open())
+        .cloned()
+        .collect();
+    assert_eq!(forgotten, working);
+    assert!(forgotten[0].order.filled() > Quantity::ZERO);
+    assert!(forgotten[0].order.remaining() > Quantity::ZERO);
+}
