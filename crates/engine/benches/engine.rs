@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
     }
     group.bench_function(
         "sma_cross 10/30 trading every symbol, no derived bars or indicators",
-        |b| b.iter(|| sma_cross_run(&config, &mut source)),
+        |b| b.iter(|| sma_cross_run(&config, &mut source, false)),
     );
     group.bench_function("same, with every bar and indicator event built", |b| {
         b.iter(|| {
@@ -148,20 +148,27 @@ fn bench(c: &mut Criterion) {
     });
     // 977,100 base bars: the run's trading days, early closes included.
     group.throughput(Throughput::Elements(977_100));
-    group.bench_function(
-        "sma_cross 10/30 qty 100 on the end-to-end backtest's 250 days of generated bars",
-        |b| {
-            let mut generated = generated(&symbols);
-            let mut cfg = config.clone();
-            cfg.start = "2022-01-03".parse().unwrap();
-            cfg.end = "2022-12-30".parse().unwrap();
+    let mut generated = generated(&symbols);
+    let mut year = config.clone();
+    year.start = "2022-01-03".parse().unwrap();
+    year.end = "2022-12-30".parse().unwrap();
+    // As `openbell backtest` runs the engine (no record kept beside the events), then with
+    // every record kept for the report.
+    for (name, kept) in [
+        (
+            "sma_cross 10/30 qty 100 on the end-to-end backtest's 250 days of generated bars",
+            false,
+        ),
+        ("same, every order, round trip and equity record kept", true),
+    ] {
+        group.bench_function(name, |b| {
             b.iter(|| {
-                let summary = sma_cross_run(&cfg, &mut generated);
+                let summary = sma_cross_run(&year, &mut generated, kept);
                 assert_eq!(summary.base_bars, 977_100);
                 summary
             });
-        },
-    );
+        });
+    }
     group.finish();
 }
 

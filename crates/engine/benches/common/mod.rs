@@ -29,8 +29,14 @@ pub(crate) fn generated(symbols: &[Symbol]) -> MemorySource {
 }
 
 /// One run of `sma_cross` 10/30, qty 100, on a 10M account over `config` without derived
-/// bars, indicators or history, events dropped.
-pub(crate) fn sma_cross_run(config: &EngineConfig, source: &mut MemorySource) -> Summary {
+/// bars, indicators or history, events dropped. With `kept`, the engine keeps every order,
+/// round trip and equity record for its report; without, it keeps none, as `openbell
+/// backtest` runs it (each reaches the sink as it happens).
+pub(crate) fn sma_cross_run(
+    config: &EngineConfig,
+    source: &mut MemorySource,
+    kept: bool,
+) -> Summary {
     let mut cfg = config.clone();
     cfg.derived.clear();
     cfg.indicators.clear();
@@ -50,9 +56,11 @@ pub(crate) fn sma_cross_run(config: &EngineConfig, source: &mut MemorySource) ->
         ..BrokerConfig::default()
     };
     let (mut clock, mut sink) = (SimulatedClock::default(), NullSink);
-    Engine::new(cfg, source, &mut clock, &mut sink)
+    let mut engine = Engine::new(cfg, source, &mut clock, &mut sink)
         .unwrap()
-        .with_strategy(strategy.as_mut(), broker, RiskConfig::default())
-        .run()
-        .unwrap()
+        .with_strategy(strategy.as_mut(), broker, RiskConfig::default());
+    if !kept {
+        engine = engine.without_records();
+    }
+    engine.run().unwrap()
 }
