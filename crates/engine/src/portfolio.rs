@@ -148,6 +148,12 @@ pub struct Portfolio {
     /// A lot list kept for the next fill's working copy, so booking a fill allocates nothing
     /// once the session is under way.
     spare_lots: VecDeque<Lot>,
+    /// Each holding's whole units and last price in raw units (0 before any mark), in
+    /// `holdings` order, while every holding is in that form (`narrow`): the equity at a
+    /// delivery time is the sum of their products, read from a few bytes per holding.
+    marks: Vec<(i64, i64)>,
+    /// Whether `marks` holds every holding; else the equity takes the general sum.
+    narrow: bool,
 }
 
 impl Portfolio {
@@ -165,6 +171,8 @@ impl Portfolio {
             commissions: Money::ZERO,
             traded: Money::ZERO,
             spare_lots: VecDeque::new(),
+            marks: Vec::new(),
+            narrow: true,
         }
     }
 
@@ -242,20 +250,17 @@ impl Portfolio {
     /// # Errors
     /// [`ModelError::Overflow`] when a value leaves its range.
     pub fn equity_and_open(&self) -> Result<(Money, bool), ModelError> {
-        // It runs at every delivery time. The usual holding is a whole number of units at a
-        // price in 64 bits, whose value is one exact product; anything else takes the general
-        // sum, which gives the same total. A flat holding is zero units and adds nothing, so
-        // the loop does not branch on which holdings are open (that changes with every fill).
+        // It runs at every delivery time. While every holding is a whole number of units at a
+        // price in 64 bits, each adds one exact product; anything else takes the general sum,
+        // which gives the same total. A flat holding is zero units and adds nothing, so the
+        // loop does not branch on which holdings are open (that changes with every fill).
+        if !self.narrow {
+            return self.equity_and_open_general();
+        }
         let (mut total, mut open) = (self.cash.raw(), false);
-        for h in &self.holdings {
-            let (Some(units), Some(last)) = (h.units, h.last) else {
-                return self.equity_and_open_general();
-            };
-            let Ok(p) = i64::try_from(last.raw()) else {
-                return self.equity_and_open_general();
-            };
+        for &(units, last) in &self.marks {
             open |= units != 0;
-            let Some(sum) = total.checked_add(i128::from(p) * i128::from(units)) else {
+            let Some(sum) = total.checked_add(i128::from(units) * i128::from(last)) else {
                 return self.equity_and_open_general();
             };
             total = sum;
@@ -316,8 +321,31 @@ impl Portfolio {
                 slot: self.slots.get(symbol).copied(),
             };
         }
-        if let Some(h) = hint.slot.and_then(|slot| self.holdings.get_mut(slot)) {
+        if let Some(slot) = hint.slot
+            && let Some(h) = self.holdings.get_mut(slot)
+        {
             h.last = Some(price);
+            match (i64::try_from(price.raw()), self.marks.get_mut(slot)) {
+                (Ok(raw), Some(mark)) => mark.1 = raw,
+                _ => self.narrow = false,
+            }
+        }
+    }
+
+    /// Writes `marks` again from every holding: after one is added, or when a fill may bring
+    /// the portfolio back to the narrow form.
+    fn remark(&mut self) {
+        self.marks.clear();
+        self.narrow = true;
+        for h in &self.holdings {
+            let last = h.last.map_or(Ok(0), |p| i64::try_from(p.raw()));
+            match (h.units, last) {
+                (Some(units), Ok(last)) => self.marks.push((units, last)),
+                _ => {
+                    self.narrow = false;
+                    self.marks.push((0, 0));
+                }
+            }
         }
     }
 
@@ -392,6 +420,13 @@ impl Portfolio {
                 h.units = quantity.whole_units();
                 h.realized = holding_realized;
                 h.last = Some(price);
+                // The fill moves one holding's mark; a portfolio out of the narrow form is
+                // looked at whole, as it may be back in it.
+                let narrow = h.units.zip(i64::try_from(price.raw()).ok());
+                match (narrow, slot.and_then(|s| self.marks.get_mut(s))) {
+                    (Some(moved), Some(mark)) if self.narrow => *mark = moved,
+                    _ => self.remark(),
+                }
             }
             None => self.add(Holding {
                 quantity,
@@ -413,6 +448,7 @@ impl Portfolio {
     fn add(&mut self, holding: Holding) {
         let at = self.holdings.partition_point(|h| h.symbol < holding.symbol);
         self.holdings.insert(at, holding);
+        self.remark();
         self.generation += 1;
         self.slots = self
             .holdings
@@ -695,20 +731,24 @@ mod tests {
         #[test]
         fn equity_is_the_checked_sum_of_the_holdings(
             trades in proptest::collection::vec(
-                (0usize..4, proptest::bool::ANY, 1i128..500, proptest::bool::ANY, 1i128..20_000, 0u8..4),
+                (
+                    (0usize..4, proptest::bool::ANY, 1i128..500, proptest::bool::ANY, 1i128..20_000, 0u8..4),
+                    proptest::collection::vec((0usize..4, 1i128..20_000, 0u8..4), 0..4),
+                ),
                 1..30,
             ),
         ) {
             let names = ["AAA", "BBB", "CCC", "DDD"];
             let mut p = Portfolio::new(money(1_000_000_000), LotMethod::Fifo);
-            for (i, (k, buy, qty, fractional, price, scale)) in trades.into_iter().enumerate() {
+            // Cents, or a price past 2^63 raw units.
+            let raw_price = |price: i128, scale: u8| match scale {
+                0 => price * 10_000_000,
+                1 => price * 10_000_000_000_000,
+                _ => price,
+            };
+            for (i, ((k, buy, qty, fractional, price, scale), marks)) in trades.into_iter().enumerate() {
                 let symbol = Symbol::parse(names[k]).unwrap();
-                // Cents, or a price past 2^63 raw units.
-                let raw = match scale {
-                    0 => price * 10_000_000,
-                    1 => price * 10_000_000_000_000,
-                    _ => price,
-                };
+                let raw = raw_price(price, scale);
                 let qty = if fractional { qty * 1_000_000 + 7 } else { qty * 1_000_000_000 };
                 let f = Fill::try_new(
                     OrderId(u64::try_from(i).unwrap()),
@@ -724,6 +764,13 @@ mod tests {
                 let wide = if scale == 3 { 1 << 64 } else { 0 };
                 p.mark(symbol, Price::from_raw(raw + 3 + wide));
                 proptest::prop_assert_eq!(p.equity_and_open(), p.equity_and_open_general());
+                // Marks between fills, of any symbol (held or not), into and out of 64 bits.
+                for (m, price, scale) in marks {
+                    let wide = if scale == 3 { 1 << 64 } else { 0 };
+                    let price = Price::from_raw(raw_price(price, scale) + wide);
+                    p.mark(Symbol::parse(names[m]).unwrap(), price);
+                    proptest::prop_assert_eq!(p.equity_and_open(), p.equity_and_open_general());
+                }
             }
         }
 
