@@ -14,6 +14,9 @@ pub struct BarSlice {
     bars: Arc<Vec<Bar>>,
     /// `bars` in raw form, index for index; none when not kept or when some bar has none.
     raw: Option<Arc<Vec<RawBar>>>,
+    /// The first bar's interval in nanoseconds (0 without bars): the usual distance between
+    /// consecutive bars, from which a range's end is first looked for.
+    step: i64,
     start: usize,
     end: usize,
 }
@@ -23,9 +26,11 @@ impl BarSlice {
     #[must_use]
     pub fn new(bars: Arc<Vec<Bar>>) -> Self {
         let end = bars.len();
+        let step = bars.first().map_or(0, |b| b.interval().as_nanos());
         Self {
             bars,
             raw: None,
+            step,
             start: 0,
             end,
         }
@@ -65,18 +70,29 @@ impl BarSlice {
     #[must_use]
     pub fn between_near(&self, start: Timestamp, end: Timestamp, cursor: &mut usize) -> Self {
         let all: &[Bar] = self;
-        let lo = first_at_or_after(all, start, *cursor);
+        // The probes read the raw rows when there are some: the day's rows are read next, while
+        // the bars themselves may not be read at all.
+        let raw = self.raw.as_ref().and_then(|r| r.get(self.start..self.end));
+        let opens_before = |i: usize, ts: Timestamp| match raw {
+            Some(rows) => rows[i].ts_event() < ts.as_nanos(),
+            None => all[i].ts_event() < ts,
+        };
+        let len = all.len();
+        let lo = first_at_or_after(len, |i| opens_before(i, start), *cursor);
         // A series without gaps has one bar per interval in the range: the search for its end
         // starts there, so a whole range costs a few probes at each of its ends.
-        let expected = all.get(lo).map_or(0, |b| {
-            let step = b.interval().as_nanos().max(1);
+        let expected = if lo < len {
+            let step = self.step.max(1);
             usize::try_from((end.as_nanos().saturating_sub(start.as_nanos())) / step).unwrap_or(0)
-        });
-        let hi = first_at_or_after(all, end, lo.saturating_add(expected));
+        } else {
+            0
+        };
+        let hi = first_at_or_after(len, |i| opens_before(i, end), lo.saturating_add(expected));
         *cursor = hi;
         Self {
             bars: Arc::clone(&self.bars),
             raw: self.raw.clone(),
+            step: self.step,
             start: self.start + lo,
             end: self.start + hi,
         }
@@ -132,39 +148,52 @@ impl std::fmt::Debug for RawSlice {
     }
 }
 
-/// The index of the first bar of time-ordered `bars` that opens at or after `ts`, galloping
-/// from `hint` in whichever direction the answer lies: O(log d) probes for an answer `d` bars
+/// The first index below `len` at which `before` (true for a prefix of the indexes: the bars
+/// of a time-ordered series opening before some time) is false, or `len`; galloping from
+/// `hint` in whichever direction the answer lies: O(log d) probes for an answer `d` indexes
 /// away, next to each other in memory.
-fn first_at_or_after(bars: &[Bar], ts: Timestamp, hint: usize) -> usize {
-    let before = |b: &Bar| b.ts_event() < ts;
-    let hint = hint.min(bars.len());
-    if hint > 0 && !before(&bars[hint - 1]) {
-        // The bar at `hi` opens at or after `ts`.
+fn first_at_or_after(len: usize, before: impl Fn(usize) -> bool, hint: usize) -> usize {
+    // The first index in `lo..hi` where `before` is false (or `hi`), by bisection.
+    let bisect = |mut lo: usize, mut hi: usize| {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    let hint = hint.min(len);
+    if hint > 0 && !before(hint - 1) {
+        // The index `hi` is at or after the answer.
         let mut hi = hint - 1;
         let mut step = 1;
         loop {
             match hi.checked_sub(step) {
-                Some(probe) if !before(&bars[probe]) => {
+                Some(probe) if !before(probe) => {
                     hi = probe;
                     step *= 2;
                 }
-                Some(probe) => return probe + 1 + bars[probe + 1..hi].partition_point(before),
-                None => return bars[..hi].partition_point(before),
+                Some(probe) => return bisect(probe + 1, hi),
+                None => return bisect(0, hi),
             }
         }
     }
-    // Every bar before `lo` opens before `ts`.
+    // Every index before `lo` is before the answer.
     let mut lo = hint;
     let mut step = 1;
     loop {
         let probe = lo + step - 1;
-        match bars.get(probe) {
-            Some(bar) if before(bar) => {
-                lo = probe + 1;
-                step *= 2;
-            }
-            Some(_) => return lo + bars[lo..probe].partition_point(before),
-            None => return lo + bars[lo..].partition_point(before),
+        if probe >= len {
+            return bisect(lo, len);
+        }
+        if before(probe) {
+            lo = probe + 1;
+            step *= 2;
+        } else {
+            return bisect(lo, probe);
         }
     }
 }

@@ -82,14 +82,17 @@ proptest! {
         for (from, len, cursor) in reads {
             let (start, end) = (at(from), at(from + len));
             let expected: Vec<Bar> = bars.iter().filter(|b| start <= b.ts_event() && b.ts_event() < end).copied().collect();
+            let cursor_from = cursor;
             let mut cursor = cursor;
             let got = slice.between_near(start, end, &mut cursor);
             prop_assert_eq!(&got[..], &expected[..]);
             prop_assert_eq!(&slice.between(start, end)[..], &expected[..]);
             prop_assert_eq!(cursor, bars.iter().filter(|b| b.ts_event() < end).count());
-            let mut cursor = 0;
-            let got = with_raw.between_near(start, end, &mut cursor);
+            // The raw rows are searched when kept, from any cursor, to the same range.
+            let mut raw_cursor = cursor_from;
+            let got = with_raw.between_near(start, end, &mut raw_cursor);
             prop_assert_eq!(&got[..], &expected[..]);
+            prop_assert_eq!(raw_cursor, cursor);
             match got.raw() {
                 Some(raw) => {
                     prop_assert!(has_raw);
