@@ -233,9 +233,10 @@ impl<'a> Engine<'a> {
         let Some(t) = trading.as_mut() else {
             return Ok(());
         };
-        // The buffer goes back once drained: no hook runs in between to need it.
+        // The buffer goes back once emptied: no hook runs in between to need it.
         let mut commands = std::mem::take(&mut t.commands);
-        for command in commands.drain(..) {
+        // Read in place (a command is large), the reason taken out of each signal.
+        for command in &mut commands {
             match command {
                 Command::Signal {
                     id,
@@ -243,11 +244,18 @@ impl<'a> Engine<'a> {
                     side,
                     strength,
                     reason,
-                } => match Signal::try_new(id, symbol, side, strength, reason, now) {
+                } => match Signal::try_new(
+                    *id,
+                    *symbol,
+                    *side,
+                    *strength,
+                    std::mem::take(reason),
+                    now,
+                ) {
                     Ok(signal) => out.emit(&Event::Signal { signal, ts: now }, now, data),
                     Err(e) => warn!(clock = %now, error = %e, "signal dropped"),
                 },
-                Command::Submit(id, request) => {
+                &mut Command::Submit(id, ref request) => {
                     let symbol_data = match slot.and_then(|slot| data.symbols.get(slot)) {
                         Some(current) if current.symbol == request.symbol => Some(current),
                         _ => data.symbol(request.symbol),
@@ -259,16 +267,17 @@ impl<'a> Engine<'a> {
                     };
                     let event = t
                         .broker
-                        .submit(id, &request, now, last, held, &t.portfolio)?;
+                        .submit(id, request, now, last, held, &t.portfolio)?;
                     out.emit(&broker_event(event, now), now, data);
                 }
-                Command::Cancel(id) => {
+                &mut Command::Cancel(id) => {
                     if let Some(event) = t.broker.cancel(id, "cancelled by the strategy")? {
                         out.emit(&broker_event(event, now), now, data);
                     }
                 }
             }
         }
+        commands.clear();
         t.commands = commands;
         self.emit_finished();
         Ok(())
@@ -307,9 +316,10 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         let mut fills = std::mem::take(&mut t.scratch.fills);
-        for event in events.drain(..) {
-            let BrokerEvent::Filled(fill, before, realized) = event else {
-                out.emit(&broker_event(event, now), now, data);
+        // Read in place (an event is large); only the rare ones that are not fills are copied.
+        for event in events.iter() {
+            let &BrokerEvent::Filled(fill, before, realized) = event else {
+                out.emit(&broker_event(event.clone(), now), now, data);
                 continue;
             };
             let closed = t.trades.record(&fill, before, realized);
@@ -331,6 +341,7 @@ impl<'a> Engine<'a> {
             }
             fills.push(fill);
         }
+        events.clear();
         self.emit_finished();
         // The strategy's fill hooks run last; the buffer goes back only after them.
         for fill in &fills {
