@@ -47,9 +47,6 @@ struct Lot {
 pub struct Holding {
     symbol: Symbol,
     quantity: Quantity,
-    /// `quantity.whole_units()`, kept: the equity at each delivery time values such a holding
-    /// with one product.
-    units: Option<i64>,
     lots: VecDeque<Lot>,
     realized: Money,
     last: Option<Price>,
@@ -60,7 +57,6 @@ impl Holding {
         Self {
             symbol,
             quantity: Quantity::ZERO,
-            units: Some(0),
             lots: VecDeque::new(),
             realized: Money::ZERO,
             last: None,
@@ -339,7 +335,7 @@ impl Portfolio {
         self.narrow = true;
         for h in &self.holdings {
             let last = h.last.map_or(Ok(0), |p| i64::try_from(p.raw()));
-            match (h.units, last) {
+            match (h.quantity.whole_units(), last) {
                 (Some(units), Ok(last)) => self.marks.push((units, last)),
                 _ => {
                     self.narrow = false;
@@ -417,12 +413,11 @@ impl Portfolio {
                     }
                 }
                 h.quantity = quantity;
-                h.units = quantity.whole_units();
                 h.realized = holding_realized;
                 h.last = Some(price);
                 // The fill moves one holding's mark; a portfolio out of the narrow form is
                 // looked at whole, as it may be back in it.
-                let narrow = h.units.zip(i64::try_from(price.raw()).ok());
+                let narrow = quantity.whole_units().zip(i64::try_from(price.raw()).ok());
                 match (narrow, slot.and_then(|s| self.marks.get_mut(s))) {
                     (Some(moved), Some(mark)) if self.narrow => *mark = moved,
                     _ => self.remark(),
@@ -430,7 +425,6 @@ impl Portfolio {
             }
             None => self.add(Holding {
                 quantity,
-                units: quantity.whole_units(),
                 lots: lots.into_lots(),
                 realized: holding_realized,
                 last: Some(price),

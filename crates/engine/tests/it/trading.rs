@@ -97,6 +97,19 @@ fn run(
     broker: BrokerConfig,
     risk: RiskConfig,
 ) -> Run {
+    run_keeping(src, orders, broker, risk, true).0
+}
+
+/// [`run`], with every record kept or with finished ones forgotten
+/// ([`Engine::without_records`]); also the orders the engine hands over at the end, which its
+/// report and `into_report` hold alike.
+fn run_keeping(
+    src: &mut MemorySource,
+    orders: Vec<(usize, OrderRequest)>,
+    broker: BrokerConfig,
+    risk: RiskConfig,
+    keep: bool,
+) -> (Run, Vec<openbell_engine::OrderRecord>) {
     let mut cfg = config(&["AAA"], DAY1, DAY2);
     cfg.derived.clear();
     cfg.indicators.clear();
@@ -107,15 +120,30 @@ fn run(
     };
     let mut clock = SimulatedClock::default();
     let mut sink = VecSink::default();
-    Engine::new(cfg, src, &mut clock, &mut sink)
-        .unwrap()
-        .with_strategy(&mut script, broker, risk)
-        .run()
-        .unwrap();
-    Run {
+    let handed = {
+        let mut engine = Engine::new(cfg, src, &mut clock, &mut sink)
+            .unwrap()
+            .with_strategy(&mut script, broker, risk);
+        if !keep {
+            engine = engine.without_records();
+        }
+        engine.run().unwrap();
+        let seen: Vec<_> = engine
+            .report()
+            .unwrap()
+            .orders
+            .into_iter()
+            .cloned()
+            .collect();
+        let handed = engine.into_report().unwrap().orders;
+        assert_eq!(seen, handed, "report and into_report hold the same orders");
+        handed
+    };
+    let run = Run {
         events: sink.0,
         fills: script.fills,
-    }
+    };
+    (run, handed)
 }
 
 fn open_of(day: &str, index: i64) -> Timestamp {
@@ -887,43 +915,6 @@ fn an_order_for_another_symbol_is_checked_at_that_symbols_price_and_position() {
     assert!(why[1].contains("max_position"), "{}", why[1]);
 }
 
-/// The orders an engine hands over at the end of a scripted run, with every record kept or
-/// with finished ones forgotten ([`Engine::without_records`]).
-fn run_orders(
-    orders: Vec<(usize, OrderRequest)>,
-    broker: BrokerConfig,
-    keep: bool,
-) -> Vec<openbell_engine::OrderRecord> {
-    let mut src = bars(|_, _| None);
-    let mut cfg = config(&["AAA"], DAY1, DAY2);
-    cfg.derived.clear();
-    cfg.indicators.clear();
-    let mut script = Script {
-        orders,
-        seen: 0,
-        fills: Vec::new(),
-    };
-    let mut clock = SimulatedClock::default();
-    let mut sink = VecSink::default();
-    let mut engine = Engine::new(cfg, &mut src, &mut clock, &mut sink)
-        .unwrap()
-        .with_strategy(&mut script, broker, RiskConfig::default());
-    if !keep {
-        engine = engine.without_records();
-    }
-    engine.run().unwrap();
-    let seen: Vec<_> = engine
-        .report()
-        .unwrap()
-        .orders
-        .into_iter()
-        .cloned()
-        .collect();
-    let handed = engine.into_report().unwrap().orders;
-    assert_eq!(seen, handed, "report and into_report hold the same orders");
-    handed
-}
-
 #[test]
 fn without_records_the_orders_still_working_are_reported_in_their_latest_state() {
     // One unit a bar (1% of 100): the 5,000-unit buy is still filling when the run ends.
@@ -952,8 +943,12 @@ fn without_records_the_orders_still_working_are_reported_in_their_latest_state()
         // Fills whole on the next bar and finishes.
         (5, market(Side::Buy, 1)),
     ];
-    let kept = run_orders(orders.clone(), broker.clone(), true);
-    let forgotten = run_orders(orders, broker, false);
+    let orders_of = |keep| {
+        let mut src = bars(|_, _| None);
+        let risk = RiskConfig::default();
+        run_keeping(&mut src, orders.clone(), broker.clone(), risk, keep).1
+    };
+    let (kept, forgotten) = (orders_of(true), orders_of(false));
 
     let status = |records: &[openbell_engine::OrderRecord]| -> Vec<OrderStatus> {
         records.iter().map(|r| r.order.status()).collect()
